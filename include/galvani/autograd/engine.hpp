@@ -1,0 +1,127 @@
+// autograd/engine.hpp — backward(): walk the graph in reverse topological order.
+//
+// The walk is iterative (no recursion limit): first count, for every Node, how
+// many edges point at it; then run a Node once all those consumers have passed
+// their gradient down. Gradients reaching the same Node or leaf are summed —
+// that is what makes a tensor used twice (x * x) get both contributions.
+#pragma once
+#include <unordered_map>
+#include <unordered_set>
+
+#include "node.hpp"
+
+namespace galvani {
+
+namespace detail {
+
+// a + b for two float tensors of one shape, into a fresh contiguous tensor.
+inline Tensor add_for_grad(const Tensor& a, const Tensor& b) {
+  Tensor out = Tensor::empty(a.shape(), a.dtype());
+  visit_float(a.dtype(), "backward (accumulate)", [&]<class T>() {
+    GALVANI_CHECK(b.dtype() == a.dtype(), "backward: gradients of dtypes ", dtype_name(a.dtype()), " and ",
+                  dtype_name(b.dtype()), " reached the same tensor");
+    T* o = static_cast<T*>(out.storage()->data());
+    const T* pa = static_cast<const T*>(a.storage()->data());
+    const T* pb = static_cast<const T*>(b.storage()->data());
+    for_each_row<3>(a.shape(), {out.strides(), a.strides(), b.strides()}, {0, a.offset(), b.offset()},
+                    [&](auto off, int64_t n, auto st) {
+                      for (int64_t j = 0; j < n; ++j)
+                        o[off[0] + j * st[0]] = pa[off[1] + j * st[1]] + pb[off[2] + j * st[2]];
+                    });
+  });
+  return out;
+}
+
+inline void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
+  if (!leaf.grad.defined()) {
+    // The leaf owns its .grad: copy, so later in-place accumulation never writes
+    // into a tensor some other node still holds.
+    Tensor owned = Tensor::empty(g.shape(), leaf.dtype);
+    copy_into(owned, g);
+    leaf.grad = owned;
+  } else {
+    Tensor sum = add_for_grad(leaf.grad, g.dtype() == leaf.dtype ? g : g.to(leaf.dtype));
+    copy_into(leaf.grad, sum);
+  }
+}
+
+}  // namespace detail
+
+inline void run_backward(const Tensor& root, const Tensor& root_grad) {
+  NoGradGuard no_grad;  // the backward pass itself is not recorded
+  if (root.is_leaf()) {
+    detail::accumulate_leaf(*root.impl(), root_grad);
+    return;
+  }
+  Node* start = root.grad_fn().get();
+
+  // 1. Dependencies: how many edges point at each Node reachable from the root.
+  std::unordered_map<Node*, int> deps;
+  std::vector<Node*> stack{start};
+  std::unordered_set<Node*> seen{start};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next) {
+      if (!e.fn) continue;
+      ++deps[e.fn.get()];
+      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    }
+  }
+
+  // 2. Run each Node once every consumer has contributed its gradient.
+  std::unordered_map<Node*, Tensor> pending{{start, root_grad}};
+  std::vector<std::shared_ptr<Node>> ready{root.grad_fn()};
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = std::move(ready.back());
+    ready.pop_back();
+    Tensor grad = std::move(pending[node.get()]);
+    pending.erase(node.get());
+    if (!node->backward)
+      throw Error(detail::cat("backward: the graph through '", node->name,
+                              "' was already freed by an earlier backward() call"));
+    Grads grads = node->backward(grad, node->needs);
+    GALVANI_CHECK(grads.size() == node->next.size(), "backward of '", node->name, "' returned ",
+                  grads.size(), " gradients for ", node->next.size(), " inputs");
+    for (size_t i = 0; i < grads.size(); ++i) {
+      const Edge& e = node->next[i];
+      if (!e.fn && !e.leaf) continue;
+      const Tensor& g = grads[i];
+      if (g.defined()) {
+        GALVANI_CHECK(g.shape() == e.shape, "backward of '", node->name, "' gave input ", i,
+                      " a gradient of shape ", shape_str(g.shape()), ", expected ", shape_str(e.shape));
+        if (e.leaf) {
+          detail::accumulate_leaf(*e.leaf, g);
+        } else {
+          Tensor& slot = pending[e.fn.get()];
+          slot = slot.defined() ? detail::add_for_grad(slot, g) : g;
+        }
+      }
+      if (e.fn && --deps[e.fn.get()] == 0) {
+        // No gradient arrived at all (every path gave none): nothing to run.
+        if (pending.count(e.fn.get())) ready.push_back(e.fn);
+        else e.fn->release();
+      }
+    }
+    node->release();
+  }
+}
+
+inline void Tensor::backward(const Tensor& grad) const {
+  check_defined("backward");
+  if (!requires_grad())
+    throw Error(detail::cat("backward: the tensor of shape ", shape_str(shape()),
+                            " does not require grad (no input of the computation had requires_grad set)"));
+  Tensor g = grad;
+  if (!g.defined()) {
+    if (numel() != 1)
+      throw Error(detail::cat("backward: a gradient can be implied only for a scalar output, but this tensor has shape ",
+                              shape_str(shape()), "; pass backward(grad) or reduce it (sum/mean) first"));
+    g = Tensor::ones(shape(), dtype());
+  }
+  GALVANI_CHECK(g.shape() == shape(), "backward: grad of shape ", shape_str(g.shape()),
+                " does not match the tensor's shape ", shape_str(shape()));
+  run_backward(*this, g);
+}
+
+}  // namespace galvani

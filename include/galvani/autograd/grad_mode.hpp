@@ -1,0 +1,30 @@
+// autograd/grad_mode.hpp — whether ops record the graph, and NoGradGuard.
+//
+// Evaluation, generation and optimizer updates run under a NoGradGuard: ops then
+// build no nodes and keep no saved tensors, which is what torch.no_grad() does.
+#pragma once
+
+namespace galvani {
+
+struct GradMode {
+  static bool& enabled_flag() {
+    thread_local bool enabled = true;  // per thread, like torch's grad mode
+    return enabled;
+  }
+  static bool is_enabled() { return enabled_flag(); }
+  static void set_enabled(bool on) { enabled_flag() = on; }
+};
+
+// RAII: gradient recording is off inside the scope and restored after it.
+class NoGradGuard {
+ public:
+  NoGradGuard() : prev_(GradMode::is_enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(prev_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+}  // namespace galvani

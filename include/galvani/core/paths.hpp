@@ -1,0 +1,41 @@
+// core/paths.hpp — where galvani finds the shared data (novel, tokenizers, configs).
+//
+// Looked up in order: $GALVANI_DATA, then ../shared/data (the default beside a
+// checkout), then data/ (where tools/fetch_data.sh puts downloaded copies).
+// Tests that need a file skip with a clear line when none of these has it.
+#pragma once
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace galvani {
+
+inline std::vector<std::filesystem::path> data_roots() {
+  std::vector<std::filesystem::path> roots;
+  if (const char* env = std::getenv("GALVANI_DATA"); env && *env) roots.emplace_back(env);
+  roots.emplace_back("../shared/data");
+  roots.emplace_back("data");
+  return roots;
+}
+
+// The first existing `root / relative`, e.g. find_data_file("tokenizers/gpt2/tokenizer.json").
+inline std::optional<std::filesystem::path> find_data_file(const std::string& relative) {
+  for (const auto& root : data_roots()) {
+    auto p = root / relative;
+    std::error_code ec;
+    if (std::filesystem::exists(p, ec)) return p;
+  }
+  return std::nullopt;
+}
+
+// A one-line explanation for when find_data_file() found nothing.
+inline std::string data_file_missing(const std::string& relative) {
+  std::string where;
+  for (const auto& root : data_roots()) where += (where.empty() ? "" : ", ") + (root / relative).string();
+  return "not found: " + relative + " (looked in " + where +
+         "); set GALVANI_DATA or run tools/fetch_data.sh";
+}
+
+}  // namespace galvani

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what galvani needs to build and test on Debian 12, then configure and build.
+# Idempotent: packages already present are not touched, a configured build is reused.
+#
+#   tools/bootstrap.sh [BUILD_DIR]     (default: build)
+#
+# Environment: GALVANI_CMAKE_ARGS adds CMake options (e.g. -DGALVANI_CUDA=OFF).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:-build}
+
+packages=(cmake g++ make pkg-config libxtensor-dev libxsimd-dev libutf8proc-dev catch2
+          nlohmann-json3-dev libcli11-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "bootstrap: all Debian packages present (${#packages[@]})"
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+  echo "bootstrap: configuring $build_dir (Release)"
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${GALVANI_CMAKE_ARGS:-}
+fi
+echo "bootstrap: building $build_dir with $jobs jobs"
+cmake --build "$build_dir" -j "$jobs"
