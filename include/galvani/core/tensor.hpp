@@ -295,5 +295,6 @@ inline Tensor& Tensor::set_name(std::string n) { check_defined("set_name"); impl
 
 #include "strided.hpp"
 #include "tensor_data.hpp"
+#include "reduce.hpp"
 #include "../autograd/engine.hpp"
 #include "../ops/shape.hpp"

@@ -1,0 +1,36 @@
+// galvani.hpp — everything CPU-side in one include.
+//
+// A five-minute tour:
+//
+//   using namespace galvani;
+//   Generator gen(0);
+//   Tensor x = rand_normal({4, 3}, 0, 1, gen);                // data: (B=4, in=3)
+//   Tensor w = rand_normal({2, 3}, 0, 0.1, gen).requires_grad_();  // a Linear weight (out=2, in=3)
+//   Tensor y = linear(x, w);                                  // y = x·wᵀ, shape (4, 2)
+//   Tensor loss = mean(y * y);                                // a scalar
+//   loss.backward();                                          // fills w.grad(), shape (2, 3)
+//
+// Where things live (each layer uses only the ones above it):
+//   core/      DType, Device, Storage, Tensor (shape/strides/offset views), RNG, printing
+//   autograd/  Node, record(), the backward engine, NoGradGuard
+//   ops/       one header per op family: forward kernel, backward kernel, autograd glue
+//   nn/ models/ io/ tokenizer/ data/ optim/ train/ eval/  — the layers that build on these
+#pragma once
+
+#include "core/error.hpp"
+#include "core/dtype.hpp"
+#include "core/device.hpp"
+#include "core/storage.hpp"
+#include "core/tensor.hpp"
+#include "core/random.hpp"
+#include "core/print.hpp"
+#include "core/paths.hpp"
+
+#include "autograd/grad_mode.hpp"
+#include "autograd/node.hpp"
+#include "autograd/engine.hpp"
+
+#include "ops/shape.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/reduction.hpp"
+#include "ops/matmul.hpp"

@@ -1,0 +1,121 @@
+// ops/gemm.hpp — C = A·B (+ C) on the CPU: galvani's own cache-blocked GEMM.
+//
+// By far the most time in training and evaluation is spent in this function.
+// It follows the BLIS/GotoBLAS plan:
+//   for each KC-deep slice of K:
+//     pack B's slice into NR-wide column panels   (contiguous, read many times)
+//     for each MC-tall block of rows of A (threads split these):
+//       pack A's block into MR-tall row panels
+//       for each (MR x NR) tile: the micro-kernel keeps an MR x NR block of C
+//       in registers while it streams K: MR*NR multiply-adds per MR+NR loads.
+// A and B are read through arbitrary (row, column) strides, so a transposed
+// operand (W^T in a Linear layer) costs nothing extra: packing absorbs it.
+// Convention (as in CuTe): A (M, K), B (K, N), C (M, N) row-major with ldc.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include <omp.h>
+
+namespace galvani {
+
+template <class T> struct GemmTile;
+template <> struct GemmTile<float> { static constexpr int MR = 6, NR = 16; };
+template <> struct GemmTile<double> { static constexpr int MR = 6, NR = 8; };
+
+namespace detail {
+
+// The micro-kernel: C[MR x NR] (+)= Ap[kc x MR]ᵀ · Bp[kc x NR], accumulators in registers.
+template <class T, int MR, int NR>
+inline void gemm_micro(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* c, int64_t ldc,
+                       int64_t mr, int64_t nr, bool accumulate) {
+  T acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* a = ap + k * MR;
+    const T* b = bp + k * NR;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 16
+      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+    }
+  }
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+}  // namespace detail
+
+// C (M, N) = A (M, K) · B (K, N)  [+ C when accumulate].
+// A element (m, k) is a[m*a_rs + k*a_cs]; B element (k, n) is b[k*b_rs + n*b_cs].
+// `parallel` lets the caller run many small GEMMs on separate threads instead.
+template <class T>
+void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
+          int64_t b_cs, T* c, int64_t ldc, bool accumulate = false, bool parallel = true) {
+  constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
+  constexpr int64_t KC = 256, MC = 72, NC = 4096;  // A block ~72 KB (L2), B slice up to 4 MB (L3)
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t m = 0; m < M; ++m) std::fill_n(c + m * ldc, N, T(0));
+    return;
+  }
+  std::vector<T> bpack;
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
+    const int64_t npanels = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const bool acc = accumulate || pc > 0;
+      // Pack B[pc:pc+kc, jc:jc+nc] into panels: panel p holds columns p*NR.., k-major, zero-padded.
+      bpack.assign(size_t(npanels * kc * NR), T(0));
+#pragma omp parallel for schedule(static) if (parallel && npanels * kc * NR > 65536)
+      for (int64_t p = 0; p < npanels; ++p) {
+        T* dst = bpack.data() + p * kc * NR;
+        const int64_t n0 = jc + p * NR, nr = std::min<int64_t>(NR, jc + nc - n0);
+        for (int64_t k = 0; k < kc; ++k) {
+          const T* src = b + (pc + k) * b_rs + n0 * b_cs;
+          for (int64_t j = 0; j < nr; ++j) dst[k * NR + j] = src[j * b_cs];
+        }
+      }
+      // Work items: (row block, group of column panels). With few row blocks
+      // (decoding: M = 1) the column panels are split so both cores work.
+      const int64_t mblocks = (M + MC - 1) / MC;
+      const int64_t threads = parallel ? omp_get_max_threads() : 1;
+      const int64_t ngroups = std::max<int64_t>(1, std::min<int64_t>(npanels, (2 * threads + mblocks - 1) / mblocks));
+      const int64_t per_group = (npanels + ngroups - 1) / ngroups;
+#pragma omp parallel if (parallel && M * nc * kc > 100000)
+      {
+        std::vector<T> apack(size_t(((MC + MR - 1) / MR) * MR * kc));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t item = 0; item < mblocks * ngroups; ++item) {
+          const int64_t ic = (item / ngroups) * MC, mc = std::min(MC, M - ic);
+          const int64_t jp0 = (item % ngroups) * per_group, jp1 = std::min(npanels, jp0 + per_group);
+          const int64_t mpanels = (mc + MR - 1) / MR;
+          // Pack A[ic:ic+mc, pc:pc+kc] into MR-row panels, k-major, zero-padded.
+          for (int64_t p = 0; p < mpanels; ++p) {
+            T* dst = apack.data() + p * kc * MR;
+            const int64_t m0 = ic + p * MR, mr = std::min<int64_t>(MR, ic + mc - m0);
+            for (int64_t k = 0; k < kc; ++k) {
+              const T* src = a + m0 * a_rs + (pc + k) * a_cs;
+              int64_t i = 0;
+              for (; i < mr; ++i) dst[k * MR + i] = src[i * a_rs];
+              for (; i < MR; ++i) dst[k * MR + i] = T(0);
+            }
+          }
+          for (int64_t jp = jp0; jp < jp1; ++jp) {
+            const int64_t n0 = jp * NR, nr = std::min<int64_t>(NR, nc - n0);
+            for (int64_t ip = 0; ip < mpanels; ++ip) {
+              const int64_t m0 = ip * MR, mr = std::min<int64_t>(MR, mc - m0);
+              detail::gemm_micro<T, MR, NR>(kc, apack.data() + ip * kc * MR, bpack.data() + jp * kc * NR,
+                                            c + (ic + m0) * ldc + jc + n0, ldc, mr, nr, acc);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace galvani

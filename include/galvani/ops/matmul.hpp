@@ -1,0 +1,154 @@
+// ops/matmul.hpp — matmul (batched, with broadcasting), and the two Linear layouts:
+//   linear(x, W, b)        y = x·Wᵀ + b, W (out, in)  — torch nn.Linear, Mistral
+//   conv1d_linear(x, W, b) y = x·W  + b, W (in, out)  — Hugging Face GPT-2 "Conv1D"
+// Both layouts run on the same GEMM: a transposed weight is read through its
+// strides, never copied.
+#pragma once
+#include "../autograd/node.hpp"
+#include "../core/reduce.hpp"
+#include "elementwise.hpp"
+#include "gemm.hpp"
+
+namespace galvani {
+
+namespace detail {
+
+// A 2-D transpose as a raw view (no autograd), for use inside kernels.
+inline Tensor t2d(const Tensor& m) {
+  return m.as_strided({m.shape()[1], m.shape()[0]}, {m.strides()[1], m.strides()[0]}, m.offset());
+}
+
+// C (M, N) = A (M, K) · B (K, N) for 2-D tensors of any strides; C contiguous.
+// With `into`, accumulates into that contiguous tensor instead.
+inline Tensor mm_kernel(const Tensor& A, const Tensor& B, const char* op, Tensor into = Tensor()) {
+  const int64_t M = A.shape()[0], K = A.shape()[1], N = B.shape()[1];
+  GALVANI_CHECK(B.shape()[0] == K, op, ": cannot multiply ", shape_str(A.shape()), " by ", shape_str(B.shape()));
+  GALVANI_CHECK(A.dtype() == B.dtype(), op, ": dtypes differ: ", dtype_name(A.dtype()), " vs ", dtype_name(B.dtype()));
+  const bool accumulate = into.defined();
+  Tensor C = accumulate ? into : Tensor::empty({M, N}, A.dtype());
+  visit_float(A.dtype(), op, [&]<class T>() {
+    gemm<T>(M, N, K, A.data<T>(), A.strides()[0], A.strides()[1], B.data<T>(), B.strides()[0], B.strides()[1],
+            C.data<T>(), N, accumulate);
+  });
+  return C;
+}
+
+// x (..., C) as a 2-D (rows, C) tensor; copies only if x's rows are not uniformly strided.
+inline Tensor rows_of(const Tensor& x) {
+  const int64_t C = x.shape().back();
+  Tensor c = x.is_contiguous() ? x : x.contiguous();
+  return c.as_strided({c.numel() / std::max<int64_t>(C, 1), C}, {C, 1}, c.offset());
+}
+
+// y (N, out) += b (out) for each row.
+inline void add_bias_rows(Tensor& y, const Tensor& b) {
+  visit_float(y.dtype(), "linear (bias)", [&]<class T>() {
+    T* py = y.data<T>();
+    const Tensor bc = b.contiguous();
+    const T* pb = bc.data<T>();
+    const int64_t N = y.shape()[0], O = y.shape()[1];
+#pragma omp parallel for schedule(static) if (N * O > 65536)
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t j = 0; j < O; ++j) py[i * O + j] += pb[j];
+  });
+}
+
+}  // namespace detail
+
+// matmul: a (..., M, K) · b (..., K, N) → (..., M, N), 2-D to 4-D, batch dims broadcast.
+inline Tensor matmul(const Tensor& a, const Tensor& b) {
+  GALVANI_CHECK(a.dim() >= 2 && a.dim() <= 4 && b.dim() >= 2 && b.dim() <= 4, "matmul: expected 2-D to 4-D tensors, got ",
+                shape_str(a.shape()), " and ", shape_str(b.shape()));
+  GALVANI_CHECK(a.dtype() == b.dtype(), "matmul: dtypes differ: ", dtype_name(a.dtype()), " ", shape_str(a.shape()),
+                " vs ", dtype_name(b.dtype()), " ", shape_str(b.shape()));
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  GALVANI_CHECK(b.size(-2) == K, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+                " cannot be multiplied (", K, " columns vs ", b.size(-2), " rows)");
+  Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = detail::broadcast_shapes(a_batch, b_batch, "matmul");
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  Tensor out = Tensor::empty(out_shape, a.dtype());
+
+  // Per-operand batch strides, 0 along broadcast dims.
+  auto batch_strides = [&](const Tensor& t) {
+    Shape tb(t.shape().begin(), t.shape().end() - 2);
+    Tensor view = t.as_strided(tb, Strides(t.strides().begin(), t.strides().end() - 2), t.offset());
+    return detail::broadcast_strides(view, batch);
+  };
+  const Strides sa = batch_strides(a), sb = batch_strides(b);
+  const int64_t nbatch = numel_of(batch);
+  visit_float(a.dtype(), "matmul", [&]<class T>() {
+    const T* pa = static_cast<const T*>(a.storage()->data());
+    const T* pb = static_cast<const T*>(b.storage()->data());
+    T* po = out.data<T>();
+    // Many small products (attention heads): one thread per product. One big one: threads inside.
+    const bool outer = nbatch > 1 && M * N * K < (1 << 22);
+#pragma omp parallel for schedule(dynamic, 1) if (outer)
+    for (int64_t i = 0; i < nbatch; ++i) {
+      int64_t oa = a.offset(), ob = b.offset();
+      for (int64_t d = int64_t(batch.size()) - 1, r = i; d >= 0; --d) {
+        oa += (r % batch[d]) * sa[d];
+        ob += (r % batch[d]) * sb[d];
+        r /= batch[d];
+      }
+      gemm<T>(M, N, K, pa + oa, a.strides()[a.dim() - 2], a.strides()[a.dim() - 1], pb + ob,
+              b.strides()[b.dim() - 2], b.strides()[b.dim() - 1], po + i * M * N, N, false, !outer);
+    }
+  });
+  return record("matmul", out, {a, b}, [a, b](const Tensor& g, const Needs& need) -> Grads {
+    return {need[0] ? sum_to(matmul(g, b.transpose(-1, -2)), a.shape()) : Tensor(),
+            need[1] ? sum_to(matmul(a.transpose(-1, -2), g), b.shape()) : Tensor()};
+  });
+}
+
+// y = x·Wᵀ + b: x (..., in), W (out, in), b (out) or undefined → y (..., out).
+inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor()) {
+  GALVANI_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.shape()[1], "linear: input ", shape_str(x.shape()),
+                " does not fit weight ", shape_str(w.shape()), " (expected (..., ", w.dim() == 2 ? w.shape()[1] : -1,
+                ") for a weight of shape (out, in))");
+  GALVANI_CHECK(!b.defined() || (b.dim() == 1 && b.shape()[0] == w.shape()[0]), "linear: bias ",
+                shape_str(b.shape()), " does not match weight ", shape_str(w.shape()));
+  Tensor x2 = detail::rows_of(x);
+  Tensor y = detail::mm_kernel(x2, detail::t2d(w), "linear");
+  if (b.defined()) detail::add_bias_rows(y, b);
+  Shape out_shape = x.shape();
+  out_shape.back() = w.shape()[0];
+  y = y.as_strided(out_shape, contiguous_strides(out_shape), 0);
+  return record("linear", y, {x, w, b}, [x2, w, has_b = b.defined(), x_shape = x.shape()](const Tensor& g,
+                                                                                       const Needs& need) -> Grads {
+    Tensor g2 = detail::rows_of(g);  // (N, out)
+    Tensor dx, dw, db;
+    if (need[0]) dx = detail::mm_kernel(g2, w, "linear backward").as_strided(x_shape, contiguous_strides(x_shape), 0);
+    if (need[1]) dw = detail::mm_kernel(detail::t2d(g2), x2, "linear backward");  // (out, in)
+    if (has_b && need[2]) db = sum_kernel(g2, {0}, false);
+    return {dx, dw, db};
+  });
+}
+
+// y = x·W + b with W (in, out): Hugging Face's Conv1D, used by every GPT-2 projection.
+inline Tensor conv1d_linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor()) {
+  GALVANI_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.shape()[0], "conv1d_linear: input ",
+                shape_str(x.shape()), " does not fit weight ", shape_str(w.shape()), " (Conv1D weights are (in, out))");
+  GALVANI_CHECK(!b.defined() || (b.dim() == 1 && b.shape()[0] == w.shape()[1]), "conv1d_linear: bias ",
+                shape_str(b.shape()), " does not match weight ", shape_str(w.shape()));
+  Tensor x2 = detail::rows_of(x);
+  Tensor y = detail::mm_kernel(x2, w, "conv1d_linear");
+  if (b.defined()) detail::add_bias_rows(y, b);
+  Shape out_shape = x.shape();
+  out_shape.back() = w.shape()[1];
+  y = y.as_strided(out_shape, contiguous_strides(out_shape), 0);
+  return record("conv1d_linear", y, {x, w, b}, [x2, w, has_b = b.defined(), x_shape = x.shape()](
+                                                   const Tensor& g, const Needs& need) -> Grads {
+    Tensor g2 = detail::rows_of(g);  // (N, out)
+    Tensor dx, dw, db;
+    if (need[0])
+      dx = detail::mm_kernel(g2, detail::t2d(w), "conv1d_linear backward").as_strided(x_shape, contiguous_strides(x_shape), 0);
+    if (need[1]) dw = detail::mm_kernel(detail::t2d(x2), g2, "conv1d_linear backward");  // (in, out)
+    if (has_b && need[2]) db = sum_kernel(g2, {0}, false);
+    return {dx, dw, db};
+  });
+}
+
+}  // namespace galvani

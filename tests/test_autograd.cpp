@@ -1,0 +1,90 @@
+// The autograd engine: accumulation, deep graphs, grad mode, detach, freeing, errors.
+#include <catch2/catch.hpp>
+
+#include <galvani/galvani.hpp>
+
+using namespace galvani;
+
+TEST_CASE("a tensor used twice gets both gradient contributions", "[autograd]") {
+  Tensor x = Tensor::from_vector<double>({1.0, 2.0, 3.0}).requires_grad_();
+  Tensor y = sum(x * x + x);  // dy/dx = 2x + 1
+  y.backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{3.0, 5.0, 7.0});
+  // A second backward through a new graph accumulates into .grad, like torch.
+  sum(x * 2.0).backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{5.0, 7.0, 9.0});
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("diamond-shaped graphs run each node once, after all consumers", "[autograd]") {
+  Tensor x = Tensor::from_vector<double>({2.0}).requires_grad_();
+  Tensor a = x * 3.0;       // a = 3x
+  Tensor b = a * a;         // b = 9x²
+  Tensor c = exp(a) + b;    // c = e^{3x} + 9x²
+  c.backward(Tensor::ones({1}, DType::f64));
+  CHECK(x.grad().item() == Approx(3 * std::exp(6.0) + 18 * 2.0));
+}
+
+TEST_CASE("a 10,000-node chain backpropagates and frees without recursion", "[autograd]") {
+  Tensor x = Tensor::from_vector<double>({1.0}).requires_grad_();
+  Tensor y = x;
+  for (int i = 0; i < 10000; ++i) y = y * 1.0001;
+  sum(y).backward();
+  CHECK(x.grad().item() == Approx(std::pow(1.0001, 10000)));
+  // And a graph dropped without backward is torn down without recursion too.
+  Tensor z = x;
+  for (int i = 0; i < 200000; ++i) z = z + 1.0;
+  z = Tensor();
+  SUCCEED("a 200,000-node graph was destroyed");
+}
+
+TEST_CASE("the graph is freed after backward", "[autograd]") {
+  Tensor x = Tensor::from_vector<double>({1.0, 2.0}).requires_grad_();
+  Tensor y = sum(x * x);
+  y.backward();
+  CHECK_THROWS_WITH(y.backward(), Catch::Contains("already freed"));
+  // The node's saved tensors are gone: x is only held by us again.
+  CHECK(x.impl_ptr().use_count() == 1);
+}
+
+TEST_CASE("NoGradGuard and detach stop recording", "[autograd]") {
+  Tensor x = Tensor::from_vector<double>({1.0}).requires_grad_();
+  {
+    NoGradGuard ng;
+    Tensor y = x * 2.0;
+    CHECK_FALSE(y.requires_grad());
+  }
+  CHECK((x * 2.0).requires_grad());
+  Tensor d = x.detach();
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.storage() == x.storage());
+  Tensor y = x * d;  // d is a constant here
+  y.backward(Tensor::ones({1}, DType::f64));
+  CHECK(x.grad().item() == 1.0);
+}
+
+TEST_CASE("backward on bad targets raises galvani::Error", "[autograd][errors]") {
+  Tensor x = Tensor::from_vector<double>({1.0, 2.0}).requires_grad_();
+  CHECK_THROWS_WITH((x * 2.0).backward(), Catch::Contains("only for a scalar output") && Catch::Contains("[2]"));
+  Tensor c = Tensor::from_vector<double>({1.0});
+  CHECK_THROWS_WITH((c * 2.0).backward(), Catch::Contains("does not require grad"));
+  CHECK_THROWS_WITH((x * 2.0).backward(Tensor::ones({3}, DType::f64)), Catch::Contains("does not match"));
+}
+
+TEST_CASE("gradients flow through views back to the base", "[autograd][views]") {
+  Tensor x = Tensor::arange(6, DType::f64).view({2, 3}).detach().requires_grad_();
+  Tensor y = sum(x.transpose(0, 1).narrow(0, 1, 2) * 2.0) + sum(x.select(0, 1).unsqueeze(0).expand({4, 3}));
+  y.backward();
+  // narrow(cols 1..2) * 2 → 2 on cols 1,2; select(row 1) expanded 4× → +4 on row 1.
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 2, 2, 4, 6, 6});
+}
+
+TEST_CASE("only inputs that need a gradient get one", "[autograd]") {
+  Tensor w = Tensor::from_vector<double>({1.0, 2.0}, {1, 2}).requires_grad_();
+  Tensor x = Tensor::from_vector<double>({3.0, 4.0}, {1, 2});
+  Tensor y = sum(linear(x, w));
+  y.backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{3.0, 4.0});
+  CHECK_FALSE(x.grad().defined());
+}

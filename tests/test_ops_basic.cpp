@@ -1,0 +1,103 @@
+// Gradient checks (f64, finite differences) and forward values for the basic ops:
+// broadcasting arithmetic, exp/log/pow/sqrt, sum/mean, matmul and both Linear layouts.
+#include <catch2/catch.hpp>
+
+#include "support/gradcheck.hpp"
+
+using namespace galvani;
+using namespace galvani::testing;
+
+#define CHECK_GRAD(f, ...)                                            \
+  do {                                                                \
+    auto r = gradcheck(f, {__VA_ARGS__});                             \
+    INFO(r.worst);                                                    \
+    CHECK(r.max_rel_error < 1e-6);                                    \
+  } while (0)
+
+TEST_CASE("broadcasting arithmetic: gradient check", "[ops][grad]") {
+  using V = std::vector<Tensor>;
+  CHECK_GRAD([](const V& v) { return v[0] + v[1]; }, randn64({3, 4}, 1), randn64({4}, 2));
+  CHECK_GRAD([](const V& v) { return v[0] - v[1]; }, randn64({2, 1, 4}, 3), randn64({3, 1}, 4));
+  CHECK_GRAD([](const V& v) { return v[0] * v[1]; }, randn64({2, 3, 4}, 5), randn64({1, 3, 1}, 6));
+  CHECK_GRAD([](const V& v) { return v[0] / (exp(v[1]) + 0.5); }, randn64({3, 4}, 7), randn64({3, 1}, 8));
+  CHECK_GRAD([](const V& v) { return -v[0] * 3.0 + 1.0; }, randn64({5}, 9));
+  CHECK_GRAD([](const V& v) { return v[0] / 4.0 - 2.0; }, randn64({5}, 9));
+}
+
+TEST_CASE("exp, log, pow, sqrt: gradient check", "[ops][grad]") {
+  using V = std::vector<Tensor>;
+  CHECK_GRAD([](const V& v) { return exp(v[0]); }, randn64({3, 4}, 10));
+  CHECK_GRAD([](const V& v) { return log(exp(v[0]) + 1.0); }, randn64({3, 4}, 11));
+  CHECK_GRAD([](const V& v) { return pow(exp(v[0]), 2.5); }, randn64({6}, 12));
+  CHECK_GRAD([](const V& v) { return pow(v[0], 3.0); }, randn64({6}, 12));
+  CHECK_GRAD([](const V& v) { return sqrt(exp(v[0]) + 0.1); }, randn64({6}, 13));
+}
+
+TEST_CASE("sum and mean over dims: gradient check and values", "[ops][grad]") {
+  using V = std::vector<Tensor>;
+  CHECK_GRAD([](const V& v) { return sum(v[0]); }, randn64({3, 4, 5}, 14));
+  CHECK_GRAD([](const V& v) { return sum(v[0], {1}); }, randn64({3, 4, 5}, 15));
+  CHECK_GRAD([](const V& v) { return sum(v[0], {0, 2}, true); }, randn64({3, 4, 5}, 16));
+  CHECK_GRAD([](const V& v) { return mean(v[0], {-1}); }, randn64({3, 4, 5}, 17));
+  CHECK_GRAD([](const V& v) { return mean(v[0].transpose(0, 2), {0}); }, randn64({3, 4, 5}, 18));
+  Tensor a = Tensor::arange(24, DType::f64).view({2, 3, 4});
+  CHECK(sum(a).item() == 276.0);
+  CHECK(sum(a, {0}).to_vector<double>()[0] == 12.0);
+  CHECK(sum(a, {2}).to_vector<double>() == std::vector<double>{6, 22, 38, 54, 70, 86});
+  CHECK(sum(a, {1}, true).shape() == Shape{2, 1, 4});
+  CHECK(mean(a, {0, 1}).to_vector<double>() == std::vector<double>{10, 11, 12, 13});
+  CHECK_THROWS_WITH(sum(a, {3}), Catch::Contains("out of range"));
+}
+
+TEST_CASE("matmul 2-D to 4-D with broadcast batches: values and gradients", "[ops][grad][matmul]") {
+  using V = std::vector<Tensor>;
+  CHECK_GRAD([](const V& v) { return matmul(v[0], v[1]); }, randn64({3, 5}, 20), randn64({5, 2}, 21));
+  CHECK_GRAD([](const V& v) { return matmul(v[0], v[1]); }, randn64({2, 3, 5}, 22), randn64({5, 4}, 23));
+  CHECK_GRAD([](const V& v) { return matmul(v[0], v[1].transpose(-1, -2)); }, randn64({2, 2, 3, 4}, 24),
+             randn64({2, 1, 5, 4}, 25));
+  CHECK_GRAD([](const V& v) { return matmul(v[0].transpose(0, 1), v[1]); }, randn64({4, 3}, 26), randn64({4, 2}, 27));
+  // Values against a naive triple loop, at sizes that cross every block edge of the GEMM.
+  for (auto [M, N, K] : {std::tuple{1, 1, 1}, {7, 17, 3}, {73, 33, 300}, {130, 4100, 5}}) {
+    Generator g(uint64_t(M * N + K));
+    Tensor a = rand_normal({M, K}, 0, 1, g), b = rand_normal({K, N}, 0, 1, g);
+    auto va = a.to_vector<float>(), vb = b.to_vector<float>(), vc = matmul(a, b).to_vector<float>();
+    double worst = 0;
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double ref = 0;
+        for (int k = 0; k < K; ++k) ref += double(va[size_t(i * K + k)]) * vb[size_t(k * N + j)];
+        worst = std::max(worst, std::abs(ref - vc[size_t(i * N + j)]));
+      }
+    INFO("M=" << M << " N=" << N << " K=" << K);
+    CHECK(worst < 1e-3);
+  }
+  CHECK_THROWS_WITH(matmul(Tensor::zeros({2, 3}), Tensor::zeros({4, 2})),
+                    Catch::Contains("[2, 3]") && Catch::Contains("[4, 2]") && Catch::Contains("cannot be multiplied"));
+  CHECK_THROWS_WITH(matmul(Tensor::zeros({2, 3}), Tensor::zeros({3, 2}, DType::f64)), Catch::Contains("dtypes differ"));
+  CHECK_THROWS_WITH(matmul(Tensor::zeros({3}), Tensor::zeros({3, 2})), Catch::Contains("2-D to 4-D"));
+}
+
+TEST_CASE("linear and conv1d_linear: gradient check and layouts agree", "[ops][grad][linear]") {
+  using V = std::vector<Tensor>;
+  CHECK_GRAD([](const V& v) { return linear(v[0], v[1], v[2]); }, randn64({2, 3, 4}, 30), randn64({5, 4}, 31),
+             randn64({5}, 32));
+  CHECK_GRAD([](const V& v) { return linear(v[0], v[1]); }, randn64({3, 4}, 33), randn64({5, 4}, 34));
+  CHECK_GRAD([](const V& v) { return conv1d_linear(v[0], v[1], v[2]); }, randn64({2, 3, 4}, 35), randn64({4, 5}, 36),
+             randn64({5}, 37));
+  CHECK_GRAD([](const V& v) { return linear(v[0].transpose(0, 1), v[1]); }, randn64({4, 3}, 38), randn64({2, 4}, 39));
+  Tensor x = randn64({2, 4}, 40), w = randn64({3, 4}, 41), b = randn64({3}, 42);
+  auto y1 = linear(x, w, b).to_vector<double>();
+  auto y2 = conv1d_linear(x, w.t().contiguous(), b).to_vector<double>();
+  for (size_t i = 0; i < y1.size(); ++i) CHECK(y1[i] == Approx(y2[i]).epsilon(1e-12));
+  CHECK_THROWS_WITH(linear(Tensor::zeros({2, 3}), Tensor::zeros({4, 5})), Catch::Contains("does not fit weight [4, 5]"));
+  CHECK_THROWS_WITH(conv1d_linear(Tensor::zeros({2, 3}), Tensor::zeros({4, 5})), Catch::Contains("Conv1D"));
+  CHECK_THROWS_WITH(linear(Tensor::zeros({2, 5}), Tensor::zeros({4, 5}), Tensor::zeros({3})),
+                    Catch::Contains("bias [3]"));
+}
+
+TEST_CASE("broadcast and dtype errors name the op and the shapes", "[ops][errors]") {
+  CHECK_THROWS_WITH(Tensor::zeros({2, 3}) + Tensor::zeros({4}),
+                    Catch::Contains("add") && Catch::Contains("[2, 3]") && Catch::Contains("[4]"));
+  CHECK_THROWS_WITH(Tensor::zeros({2}) * Tensor::zeros({2}, DType::f64), Catch::Contains("mul: dtypes differ"));
+  CHECK_THROWS_WITH(exp(Tensor::zeros({2}, DType::i64)), Catch::Contains("exp: expected a f32 or f64 tensor"));
+}
