@@ -18,9 +18,28 @@
 #include <xtensor/xtensor.hpp>
 
 #include <galvani/core/error.hpp>
+#include <galvani/data/csv.hpp>
 #include <galvani/data/table.hpp>
 
 namespace galvani {
+
+// The course's CSV as training text: read `path`, keep only `column`, and drop
+// the rows that are missing, empty or whitespace only (df.dropna() and a bit
+// more). What was dropped lands in *report, so the caller can warn about it;
+// a file without that column is an error naming the columns it has.
+inline Table read_text_csv(const std::filesystem::path& path, const std::string& column = "text",
+                           DropReport* report = nullptr) {
+  Table t = read_csv(path);
+  if (!t.has_column(column)) {
+    std::string have;
+    for (const auto& n : t.names()) have += (have.empty() ? "'" : ", '") + n + "'";
+    throw Error(detail::cat(path.string(), ": no column named '", column, "' (the header has ", have,
+                            "); the course CSV has one column 'text' (tools/make_chunks writes it)"));
+  }
+  Table only = Table::from_column(column, {});
+  for (const Cell& c : t.column(column)) only.add_row({c});
+  return drop_blank(only, column, report);
+}
 
 using Encoder = std::function<std::vector<int32_t>(std::string_view)>;
 
