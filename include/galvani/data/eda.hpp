@@ -8,7 +8,7 @@
 //   df.describe()   (a text column)          describe_text(t.column("text"))
 //   df.nunique() / df.isnull().sum()         nunique(t) / isnull_sum(t)
 //   df.sample(1, random_state=s)             sample(t, 1, s)   (other rows: rng.hpp)
-//   np.histogram(lengths, bins=20)           histogram(lengths, 20)
+//   np.histogram(lengths, bins=20)           make_histogram(lengths, 20)
 //
 // The statistics are xtensor expressions, so they read like the numpy they
 // replace. describe() follows pandas' definitions: std with ddof = 1 (the
@@ -264,7 +264,7 @@ struct Histogram {
 
 // np.histogram(x, bins): equal-width bins from min to max (min-0.5 .. max+0.5
 // when they are equal, as numpy does).
-inline Histogram histogram(const xt::xtensor<double, 1>& x, size_t bins = 20) {
+inline Histogram make_histogram(const xt::xtensor<double, 1>& x, size_t bins = 20) {
   GALVANI_CHECK(bins >= 1, "histogram: bins must be at least 1");
   GALVANI_CHECK(x.size() > 0, "histogram: no values to count");
   double lo = xt::amin(x)(), hi = xt::amax(x)();

@@ -3,7 +3,7 @@
 // trainer's loss curves). Both have a title, axes with "nice" ticks (steps of
 // 1, 2 or 5 times a power of ten), tick labels and axis labels.
 //
-//   HistogramChart h{"Characters per snippet", "characters", "rows", histogram(lengths, 20)};
+//   HistogramChart h{"Characters per snippet", "characters", "rows", make_histogram(lengths, 20)};
 //   save_svg("runs/step1/char_lengths.svg", to_svg(h));
 //
 //   LineChart c{"Training loss", "step", "loss", {{"train", steps, losses}, {"eval", esteps, elosses}}};
