@@ -1,0 +1,86 @@
+// ops/activation.hpp — the MLP nonlinearities: GELU (tanh form, GPT-2), SiLU,
+// and SiLU(gate) ⊙ up fused (Mistral's SwiGLU MLP).
+//
+//   gelu_tanh(x) = ½ x (1 + tanh(u)),  u = √(2/π) (x + 0.044715 x³)
+//     — Hugging Face's "gelu_new" (NewGELUActivation), which GPT-2 was trained with.
+//     d/dx = ½ (1 + t) + ½ x (1 − t²) · √(2/π) (1 + 3·0.044715 x²),  t = tanh(u)
+//   silu(x) = x σ(x),  σ(x) = 1 / (1 + e^{−x});   d/dx = σ(x) (1 + x (1 − σ(x)))
+//   silu_mul(gate, up) = silu(gate) ⊙ up
+//     d/dgate = dy ⊙ up ⊙ silu'(gate),   d/dup = dy ⊙ silu(gate)
+// Fusing silu_mul saves one (B, T, intermediate) tensor in the forward and one
+// pass over memory in each direction — Mistral-7B's intermediate size is 14336.
+// Kernels go through for_each_row, so any strides work and threads split rows.
+#pragma once
+#include <cmath>
+
+#include "dense.hpp"
+#include "elementwise.hpp"
+
+namespace galvani {
+
+namespace detail {
+template <class T> inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+}  // namespace detail
+
+// The scalar maths, one function each, so forward and backward read side by side.
+template <class T> inline T gelu_tanh_forward(T x) {
+  const T k = T(0.7978845608028654);  // √(2/π)
+  return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
+}
+template <class T> inline T gelu_tanh_backward(T x) {  // d gelu_tanh / dx
+  const T k = T(0.7978845608028654);
+  const T t = std::tanh(k * (x + T(0.044715) * x * x * x));
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3 * 0.044715) * x * x);
+}
+template <class T> inline T silu_forward(T x) { return x * detail::sigmoid(x); }
+template <class T> inline T silu_backward(T x) {  // d silu / dx
+  const T s = detail::sigmoid(x);
+  return s * (T(1) + x * (T(1) - s));
+}
+
+inline Tensor gelu_tanh(const Tensor& x) {
+  detail::check_float("gelu_tanh", "input", x);
+  Tensor y = detail::unary_kernel("gelu_tanh", x, [](auto v) { return gelu_tanh_forward(v); });
+  return record("gelu_tanh", y, {x}, [x](const Tensor& g, const Needs&) -> Grads {
+    return {detail::binary_kernel("gelu_tanh backward", g, x, [](auto gv, auto xv) { return gv * gelu_tanh_backward(xv); })};
+  });
+}
+
+inline Tensor silu(const Tensor& x) {
+  detail::check_float("silu", "input", x);
+  Tensor y = detail::unary_kernel("silu", x, [](auto v) { return silu_forward(v); });
+  return record("silu", y, {x}, [x](const Tensor& g, const Needs&) -> Grads {
+    return {detail::binary_kernel("silu backward", g, x, [](auto gv, auto xv) { return gv * silu_backward(xv); })};
+  });
+}
+
+// silu(gate) ⊙ up; gate and up of one shape and dtype (no broadcasting).
+inline Tensor silu_mul(const Tensor& gate, const Tensor& up) {
+  detail::check_float("silu_mul", "gate", gate);
+  detail::check_float("silu_mul", "up", up);
+  GALVANI_CHECK(gate.shape() == up.shape() && gate.dtype() == up.dtype(), "silu_mul: gate ", detail::describe(gate),
+                " and up ", detail::describe(up), " must have the same shape and dtype");
+  Tensor y = detail::binary_kernel("silu_mul", gate, up, [](auto gv, auto uv) { return silu_forward(gv) * uv; });
+  return record("silu_mul", y, {gate, up}, [gate, up](const Tensor& g, const Needs& need) -> Grads {
+    // One pass computes both gradients: (dgate, dup, dy, gate, up) walked together.
+    Tensor dgate = Tensor::empty(gate.shape(), gate.dtype()), dup = Tensor::empty(up.shape(), up.dtype());
+    visit_float(gate.dtype(), "silu_mul backward", [&]<class T>() {
+      T *pdg = dgate.data<T>(), *pdu = dup.data<T>();
+      const T* pg = static_cast<const T*>(g.storage()->data());
+      const T* pa = static_cast<const T*>(gate.storage()->data());
+      const T* pu = static_cast<const T*>(up.storage()->data());
+      for_each_row<5>(gate.shape(), {dgate.strides(), dup.strides(), g.strides(), gate.strides(), up.strides()},
+                      {0, 0, g.offset(), gate.offset(), up.offset()}, [&](auto off, int64_t n, auto st) {
+                        for (int64_t j = 0; j < n; ++j) {
+                          const T dy = pg[off[2] + j * st[2]], a = pa[off[3] + j * st[3]], u = pu[off[4] + j * st[4]];
+                          const T s = detail::sigmoid(a);
+                          pdg[off[0] + j * st[0]] = dy * u * s * (T(1) + a * (T(1) - s));
+                          pdu[off[1] + j * st[1]] = dy * a * s;
+                        }
+                      });
+    });
+    return {need[0] ? dgate : Tensor(), need[1] ? dup : Tensor()};
+  });
+}
+
+}  // namespace galvani

@@ -1,0 +1,129 @@
+// ops/cross_entropy.hpp — the language-model loss: log-softmax + negative log-likelihood, fused.
+//
+// forward:  logits (N, V), targets (N) i32/i64 → loss: a scalar (mean, sum) or (N) (none)
+//   loss_i = logsumexp(logits_i) − logits_i[t_i]   for rows with t_i ≠ ignore_index, else 0
+//   mean   = Σ loss_i / (number of rows not ignored)   (torch: NaN when every row is ignored)
+// backward: dlogits_i = (softmax(logits_i) − onehot(t_i)) · s_i, with
+//   s_i = g / count (mean), g (sum) or g_i (none), and 0 on ignored rows.
+// Only logsumexp (N) is saved; the softmax is recomputed row by row in backward
+// and written straight into dlogits. At GPT-2's vocabulary (V = 50257) dlogits is
+// the largest tensor of a training step, so no other (N, V) buffer is ever made —
+// not even a contiguous copy: logits are read through their strides.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "dense.hpp"
+
+namespace galvani {
+
+enum class Reduction { mean, sum, none };
+
+// logits (N, V) with strides (s0, s1); targets (N). Writes loss (N) (0 on ignored rows)
+// and lse (N) (logsumexp per row). Targets must already be checked.
+template <class T, class I>
+void cross_entropy_forward(const T* logits, int64_t s0, int64_t s1, const I* targets, T* loss, T* lse, int64_t N,
+                           int64_t V, int64_t ignore_index) {
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+  for (int64_t i = 0; i < N; ++i) {
+    const T* x = logits + i * s0;
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t j = 0; j < V; ++j) m = std::max(m, x[j * s1]);
+    double s = 0;
+    for (int64_t j = 0; j < V; ++j) s += double(std::exp(x[j * s1] - m));
+    const T l = m + T(std::log(s));
+    lse[i] = l;
+    const int64_t t = int64_t(targets[i]);
+    loss[i] = t == ignore_index ? T(0) : l - x[t * s1];
+  }
+}
+
+// dlogits (N, V) contiguous; scale (N): the factor s_i per row (0 on ignored rows).
+template <class T, class I>
+void cross_entropy_backward(const T* logits, int64_t s0, int64_t s1, const I* targets, const T* lse, const T* scale,
+                            T* dlogits, int64_t N, int64_t V, int64_t ignore_index) {
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+  for (int64_t i = 0; i < N; ++i) {
+    const T* x = logits + i * s0;
+    T* d = dlogits + i * V;
+    const int64_t t = int64_t(targets[i]);
+    if (t == ignore_index || scale[i] == T(0)) {
+      std::fill_n(d, V, T(0));
+      continue;
+    }
+    const T l = lse[i], s = scale[i];
+    for (int64_t j = 0; j < V; ++j) d[j] = std::exp(x[j * s1] - l) * s;
+    d[t] -= s;
+  }
+}
+
+inline Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
+                            Reduction reduction = Reduction::mean) {
+  detail::check_float("cross_entropy", "logits", logits);
+  GALVANI_CHECK(targets.defined() && (targets.dtype() == DType::i32 || targets.dtype() == DType::i64),
+                "cross_entropy: targets must be an i32 or i64 tensor, got ", detail::describe(targets), " (logits ",
+                detail::describe(logits), ")");
+  GALVANI_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.shape()[0] == logits.shape()[0],
+                "cross_entropy: expected logits (N, V) and targets (N), got logits ", shape_str(logits.shape()),
+                " and targets ", shape_str(targets.shape()));
+  const int64_t N = logits.shape()[0], V = logits.shape()[1];
+  const int64_t s0 = logits.strides()[0], s1 = logits.strides()[1];
+  Tensor tc = detail::dense(targets);
+  Tensor loss = Tensor::empty({N}, logits.dtype()), lse = Tensor::empty({N}, logits.dtype());
+  int64_t count = 0;  // rows not ignored
+  visit_index(targets.dtype(), "cross_entropy", [&]<class I>() {
+    const I* pt = tc.data<I>();
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t t = int64_t(pt[i]);
+      if (t == ignore_index) continue;
+      GALVANI_CHECK(t >= 0 && t < V, "cross_entropy: target ", t, " at position ", i, " of targets ",
+                    shape_str(targets.shape()), " is out of range for logits ", shape_str(logits.shape()),
+                    " (V = ", V, "; ignore_index = ", ignore_index, ")");
+      ++count;
+    }
+    visit_float(logits.dtype(), "cross_entropy", [&]<class T>() {
+      const T* px = static_cast<const T*>(logits.storage()->data()) + logits.offset();
+      cross_entropy_forward<T, I>(px, s0, s1, pt, loss.data<T>(), lse.data<T>(), N, V, ignore_index);
+    });
+  });
+
+  Tensor out;
+  if (reduction == Reduction::none) {
+    out = loss;
+  } else {
+    out = Tensor::empty({}, logits.dtype());
+    visit_float(logits.dtype(), "cross_entropy", [&]<class T>() {
+      double s = 0;  // in row order: deterministic
+      const T* pl = loss.data<T>();
+      for (int64_t i = 0; i < N; ++i) s += double(pl[i]);
+      // mean over zero rows is 0/0 = NaN, as torch gives.
+      *out.data<T>() = T(reduction == Reduction::sum ? s : s / double(count));
+    });
+  }
+  return record("cross_entropy", out, {logits, targets},
+                [logits = logits.detach(), tc, lse, N, V, ignore_index, reduction, count](const Tensor& g,
+                                                                                           const Needs&) -> Grads {
+                  Tensor dlogits = Tensor::empty({N, V}, logits.dtype());
+                  visit_index(tc.dtype(), "cross_entropy backward", [&]<class I>() {
+                    visit_float(logits.dtype(), "cross_entropy backward", [&]<class T>() {
+                      const I* pt = tc.data<I>();
+                      // Per-row factor s_i; ignored rows get 0.
+                      std::vector<T> scale(static_cast<size_t>(N));
+                      std::vector<double> gv = g.to_vector<double>();
+                      for (int64_t i = 0; i < N; ++i) {
+                        double s = reduction == Reduction::none ? gv[size_t(i)]
+                                   : reduction == Reduction::sum ? gv[0]
+                                                                 : gv[0] / double(count);
+                        scale[size_t(i)] = int64_t(pt[i]) == ignore_index ? T(0) : T(s);
+                      }
+                      const T* px = static_cast<const T*>(logits.storage()->data()) + logits.offset();
+                      cross_entropy_backward<T, I>(px, logits.strides()[0], logits.strides()[1], pt, lse.data<T>(),
+                                                   scale.data(), dlogits.data<T>(), N, V, ignore_index);
+                    });
+                  });
+                  return {dlogits, Tensor()};
+                });
+}
+
+}  // namespace galvani

@@ -1,0 +1,231 @@
+// Gradient checks (f64, finite differences), forward values and error messages for
+// the neural-network ops: softmax, log_softmax, layer_norm, rms_norm, gelu_tanh,
+// silu, silu_mul, embedding, cross_entropy, dropout.
+#include <catch2/catch.hpp>
+#include <omp.h>
+
+#include <galvani/ops/activation.hpp>
+#include <galvani/ops/cross_entropy.hpp>
+#include <galvani/ops/dropout.hpp>
+#include <galvani/ops/embedding.hpp>
+#include <galvani/ops/layer_norm.hpp>
+#include <galvani/ops/rms_norm.hpp>
+#include <galvani/ops/softmax.hpp>
+
+#include "support/gradcheck.hpp"
+
+using namespace galvani;
+using namespace galvani::testing;
+using V = std::vector<Tensor>;
+
+#define CHECK_GRAD(f, ...)                \
+  do {                                    \
+    auto r = gradcheck(f, {__VA_ARGS__}); \
+    INFO(r.worst);                        \
+    CHECK(r.max_rel_error < 1e-6);        \
+  } while (0)
+
+static Tensor ids64(const std::vector<int64_t>& v, const Shape& s) { return Tensor::from_vector(v, s); }
+static Tensor ids32(const std::vector<int32_t>& v, const Shape& s) { return Tensor::from_vector(v, s); }
+
+static void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("element " << i);
+    CHECK(got[i] == Approx(want[i]).margin(tol).epsilon(tol));
+  }
+}
+
+TEST_CASE("softmax and log_softmax: gradient check over any dim and strides", "[ops][grad][softmax]") {
+  CHECK_GRAD([](const V& v) { return softmax(v[0]); }, randn64({3, 5}, 1));
+  CHECK_GRAD([](const V& v) { return softmax(v[0], 0); }, randn64({4, 3}, 2));
+  CHECK_GRAD([](const V& v) { return softmax(v[0], 1); }, randn64({2, 4, 3}, 3));
+  CHECK_GRAD([](const V& v) { return softmax(v[0].transpose(0, 2), -1); }, randn64({4, 3, 2}, 4));
+  CHECK_GRAD([](const V& v) { return log_softmax(v[0]); }, randn64({3, 5}, 5));
+  CHECK_GRAD([](const V& v) { return log_softmax(v[0], 1); }, randn64({2, 4, 3}, 6));
+  CHECK_GRAD([](const V& v) { return log_softmax(v[0].transpose(0, 1), 0); }, randn64({5, 3}, 7));
+  // A stride-0 upstream gradient (the backward of sum is an expand).
+  CHECK_GRAD([](const V& v) { return sum(softmax(v[0]) * v[1], {1}); }, randn64({3, 4}, 8), randn64({3, 4}, 9));
+}
+
+TEST_CASE("softmax and log_softmax: values, stability", "[ops][softmax]") {
+  Tensor x = Tensor::from_vector<double>({1, 2, 3}, {1, 3});
+  double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  check_close(softmax(x).to_vector<double>(), {std::exp(1.0) / z, std::exp(2.0) / z, std::exp(3.0) / z}, 1e-14);
+  check_close(log_softmax(x).to_vector<double>(), {1 - std::log(z), 2 - std::log(z), 3 - std::log(z)}, 1e-14);
+  // Huge logits: no overflow, same result as the shifted row.
+  Tensor big = Tensor::from_vector<float>({1000, 1001, 1002}, {3});
+  check_close(softmax(big).to_vector<double>(), softmax(x.to(DType::f32)).to_vector<double>(), 1e-6);
+  check_close(log_softmax(big).to_vector<double>(), log_softmax(x.to(DType::f32)).to_vector<double>(), 1e-4);  // ulp(1000) in f32 is 6e-5
+  // Softmax over dim 0 of a transposed view: columns sum to one.
+  Tensor y = softmax(randn64({3, 4}, 10).t(), 0);
+  CHECK(y.shape() == Shape{4, 3});
+  for (double s : sum(y, {0}).to_vector<double>()) CHECK(s == Approx(1.0).epsilon(1e-14));
+  CHECK_THROWS_WITH(softmax(Tensor::zeros({2, 3}, DType::i64)), Catch::Contains("softmax") && Catch::Contains("i64 [2, 3]"));
+  CHECK_THROWS_WITH(log_softmax(Tensor::zeros({2, 3}), 2), Catch::Contains("out of range"));
+}
+
+TEST_CASE("layer_norm: gradient check, values, errors", "[ops][grad][layer_norm]") {
+  CHECK_GRAD([](const V& v) { return layer_norm(v[0], v[1], v[2]); }, randn64({2, 3, 5}, 11), randn64({5}, 12),
+             randn64({5}, 13));
+  CHECK_GRAD([](const V& v) { return layer_norm(v[0], v[1], Tensor()); }, randn64({4, 6}, 14), randn64({6}, 15));
+  CHECK_GRAD([](const V& v) { return layer_norm(v[0].transpose(0, 1), v[1], v[2], 1e-3); }, randn64({6, 4}, 16),
+             randn64({6}, 17), randn64({6}, 18));
+  // More rows than one backward block (64), so the per-block dw/db partials are summed.
+  CHECK_GRAD([](const V& v) { return layer_norm(v[0], v[1], v[2]); }, randn64({150, 3}, 19), randn64({3}, 20),
+             randn64({3}, 21));
+
+  Tensor x = Tensor::from_vector<double>({1, 2, 3, 4}, {1, 4});
+  Tensor w = Tensor::from_vector<double>({1, 1, 2, 1}), b = Tensor::from_vector<double>({0, 0, 0, 10});
+  const double r = 1 / std::sqrt(1.25 + 1e-5);  // mean 2.5, biased variance 1.25
+  check_close(layer_norm(x, w, b).to_vector<double>(), {-1.5 * r, -0.5 * r, 2 * 0.5 * r, 1.5 * r + 10}, 1e-14);
+  // Shifting every input by a constant changes nothing (two-pass variance keeps the digits).
+  Tensor xf = Tensor::from_vector<float>({10000.5f, 10001.5f, 10002.5f, 10003.5f}, {1, 4});
+  check_close(layer_norm(xf, w.to(DType::f32), Tensor()).to_vector<double>(),
+              layer_norm(x, w, Tensor()).to_vector<double>(), 1e-5);
+
+  CHECK_THROWS_WITH(layer_norm(Tensor::zeros({2, 4}), Tensor::ones({5}), Tensor()),
+                    Catch::Contains("layer_norm") && Catch::Contains("weight f32 [5]") && Catch::Contains("[2, 4]"));
+  CHECK_THROWS_WITH(layer_norm(Tensor::zeros({2, 4}), Tensor::ones({4}), Tensor::zeros({3})),
+                    Catch::Contains("layer_norm: bias f32 [3]"));
+  CHECK_THROWS_WITH(layer_norm(Tensor::zeros({2, 4}), Tensor::ones({4}, DType::f64), Tensor()),
+                    Catch::Contains("weight f64 [4]"));
+}
+
+TEST_CASE("rms_norm: gradient check, values, errors", "[ops][grad][rms_norm]") {
+  CHECK_GRAD([](const V& v) { return rms_norm(v[0], v[1], 1e-6); }, randn64({2, 3, 5}, 22), randn64({5}, 23));
+  CHECK_GRAD([](const V& v) { return rms_norm(v[0].transpose(0, 1), v[1], 1e-5); }, randn64({6, 4}, 24),
+             randn64({6}, 25));
+  CHECK_GRAD([](const V& v) { return rms_norm(v[0], v[1], 1e-5); }, randn64({130, 2}, 26), randn64({2}, 27));
+  Tensor x = Tensor::from_vector<double>({1, 2, 3, 4}, {1, 4});
+  Tensor w = Tensor::from_vector<double>({1, 2, 1, 0.5});
+  const double r = 1 / std::sqrt(7.5 + 1e-6);  // mean of squares (1 + 4 + 9 + 16) / 4
+  check_close(rms_norm(x, w, 1e-6).to_vector<double>(), {r, 4 * r, 3 * r, 2 * r}, 1e-14);
+  CHECK_THROWS_WITH(rms_norm(Tensor::zeros({2, 4}), Tensor::ones({2, 4}), 1e-6),
+                    Catch::Contains("rms_norm: weight f32 [2, 4]") && Catch::Contains("input f32 [2, 4]"));
+  CHECK_THROWS_WITH(rms_norm(Tensor::zeros({2, 4}, DType::i32), Tensor::ones({4}), 1e-6),
+                    Catch::Contains("rms_norm: input must be f32 or f64, got i32 [2, 4]"));
+}
+
+TEST_CASE("gelu_tanh, silu, silu_mul: gradient check and values", "[ops][grad][activation]") {
+  CHECK_GRAD([](const V& v) { return gelu_tanh(v[0] * 2.0); }, randn64({3, 7}, 30));
+  CHECK_GRAD([](const V& v) { return gelu_tanh(v[0].t()); }, randn64({4, 3}, 31));
+  CHECK_GRAD([](const V& v) { return silu(v[0] * 3.0); }, randn64({3, 7}, 32));
+  CHECK_GRAD([](const V& v) { return silu_mul(v[0], v[1]); }, randn64({2, 3, 4}, 33), randn64({2, 3, 4}, 34));
+  CHECK_GRAD([](const V& v) { return silu_mul(v[0].t(), v[1]); }, randn64({4, 3}, 35), randn64({3, 4}, 36));
+  // Values from the formulas evaluated in Python (math.tanh, math.exp).
+  Tensor x = Tensor::from_vector<double>({-3, -1, 0, 0.5, 1, 3});
+  check_close(gelu_tanh(x).to_vector<double>(),
+              {-0.0036373920817729943, -0.15880800939172324, 0.0, 0.34571400982514394, 0.8411919906082768,
+               2.996362607918227},
+              1e-14);
+  check_close(silu(x).to_vector<double>(),
+              {-0.14227761953270035, -0.2689414213699951, 0.0, 0.3112296656009273, 0.7310585786300049,
+               2.8577223804673},
+              1e-14);
+  Tensor up = Tensor::from_vector<double>({1, 2, 3, 4, 5, 6});
+  auto sm = silu_mul(x, up).to_vector<double>(), s = silu(x).to_vector<double>();
+  for (size_t i = 0; i < s.size(); ++i) CHECK(sm[i] == Approx(s[i] * double(i + 1)).epsilon(1e-15));
+  // No overflow far out in the tails.
+  check_close(silu(Tensor::from_vector<float>({-100, 100})).to_vector<double>(), {-0.0, 100}, 1e-6);
+  CHECK_THROWS_WITH(silu_mul(Tensor::zeros({2, 3}), Tensor::zeros({3, 2})),
+                    Catch::Contains("silu_mul") && Catch::Contains("[2, 3]") && Catch::Contains("[3, 2]"));
+  CHECK_THROWS_WITH(gelu_tanh(Tensor::zeros({2}, DType::i64)), Catch::Contains("gelu_tanh"));
+}
+
+TEST_CASE("embedding: gradient check with repeated ids, values, errors", "[ops][grad][embedding]") {
+  Tensor ids = ids64({1, 3, 1, 0, 3, 3}, {2, 3});
+  CHECK_GRAD([ids](const V& v) { return embedding(v[0], ids); }, randn64({5, 4}, 40));
+  CHECK_GRAD([](const V& v) { return embedding(v[0], ids32({2, 2, 0, 4}, {4})); }, randn64({5, 3}, 41));
+  CHECK_GRAD([ids](const V& v) { return embedding(v[0].t(), ids); }, randn64({4, 5}, 42));  // (V, C) read via strides
+  Tensor w = Tensor::arange(12, DType::f64).view({4, 3});
+  Tensor out = embedding(w, ids32({3, 0}, {2, 1}));
+  CHECK(out.shape() == Shape{2, 1, 3});
+  CHECK(out.to_vector<double>() == std::vector<double>{9, 10, 11, 0, 1, 2});
+  // Backward: rows are summed per id, rows never used get zeros.
+  Tensor wg = Tensor::zeros({4, 2}, DType::f64).requires_grad_();
+  embedding(wg, ids64({2, 2, 0, 2}, {4})).backward(Tensor::ones({4, 2}, DType::f64));
+  CHECK(wg.grad().to_vector<double>() == std::vector<double>{1, 1, 0, 0, 3, 3, 0, 0});
+  CHECK_THROWS_WITH(embedding(w, ids64({0, 1, 4, 2}, {2, 2})),
+                    Catch::Contains("embedding") && Catch::Contains("id 4") && Catch::Contains("[1, 0]") &&
+                        Catch::Contains("V = 4"));
+  CHECK_THROWS_WITH(embedding(w, ids32({0, -1}, {2})), Catch::Contains("id -1") && Catch::Contains("[1]"));
+  CHECK_THROWS_WITH(embedding(w, Tensor::zeros({2, 3}, DType::f32)),
+                    Catch::Contains("embedding: ids must be an i32 or i64 tensor, got f32 [2, 3]"));
+  CHECK_THROWS_WITH(embedding(Tensor::zeros({4}), ids64({0}, {1})), Catch::Contains("weight must be (V, C), got f32 [4]"));
+}
+
+TEST_CASE("cross_entropy: gradient check incl. ignore_index, reductions, strides", "[ops][grad][cross_entropy]") {
+  Tensor t = ids64({2, -100, 0, 4}, {4});
+  CHECK_GRAD([t](const V& v) { return cross_entropy(v[0], t); }, randn64({4, 5}, 50));
+  CHECK_GRAD([t](const V& v) { return cross_entropy(v[0], t, -100, Reduction::sum); }, randn64({4, 5}, 51));
+  CHECK_GRAD([t](const V& v) { return cross_entropy(v[0], t, -100, Reduction::none); }, randn64({4, 5}, 52));
+  CHECK_GRAD([](const V& v) { return cross_entropy(v[0].t(), ids32({1, 1, 3}, {3}), 1); }, randn64({5, 3}, 53));
+  CHECK_GRAD([](const V& v) { return cross_entropy(v[0] * 4.0, ids64({0, 1, 2}, {3})); }, randn64({3, 3}, 54));
+}
+
+TEST_CASE("cross_entropy: values and errors", "[ops][cross_entropy]") {
+  // Uniform logits: every row's loss is log V.
+  Tensor z = Tensor::zeros({3, 4}, DType::f64);
+  CHECK(cross_entropy(z, ids64({0, 1, 3}, {3})).item() == Approx(std::log(4.0)).epsilon(1e-15));
+  Tensor x = Tensor::from_vector<double>({1, 2, 3, 0, 0, 0}, {2, 3});
+  const double l0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)) - 1.0;
+  check_close(cross_entropy(x, ids64({0, -100}, {2}), -100, Reduction::none).to_vector<double>(), {l0, 0.0}, 1e-14);
+  CHECK(cross_entropy(x, ids64({0, -100}, {2})).item() == Approx(l0).epsilon(1e-14));  // mean over 1 row
+  CHECK(cross_entropy(x, ids64({0, 1}, {2}), -100, Reduction::sum).item() ==
+        Approx(l0 + std::log(3.0)).epsilon(1e-14));
+  CHECK(std::isnan(cross_entropy(x, ids64({-100, -100}, {2})).item()));  // torch: 0/0
+  // Backward of the mean with an ignored row: (softmax − onehot) / 1 on row 0, zeros on row 1.
+  Tensor xg = x.detach().requires_grad_();
+  cross_entropy(xg, ids64({2, -100}, {2})).backward();
+  auto g = xg.grad().to_vector<double>();
+  const double zs = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  check_close(g, {std::exp(1.0) / zs, std::exp(2.0) / zs, std::exp(3.0) / zs - 1, 0, 0, 0}, 1e-14);
+
+  CHECK_THROWS_WITH(cross_entropy(x, ids64({0, 3}, {2})),
+                    Catch::Contains("cross_entropy: target 3 at position 1") && Catch::Contains("[2, 3]"));
+  CHECK_THROWS_WITH(cross_entropy(x, ids64({-1, 0}, {2})), Catch::Contains("target -1"));
+  CHECK_THROWS_WITH(cross_entropy(Tensor::zeros({2, 3}, DType::i64), ids64({0, 1}, {2})),
+                    Catch::Contains("cross_entropy: logits must be f32 or f64, got i64 [2, 3]"));
+  CHECK_THROWS_WITH(cross_entropy(x, Tensor::zeros({2})),
+                    Catch::Contains("targets must be an i32 or i64 tensor, got f32 [2]"));
+  CHECK_THROWS_WITH(cross_entropy(x, ids64({0, 1, 2}, {3})),
+                    Catch::Contains("logits [2, 3]") && Catch::Contains("targets [3]"));
+}
+
+TEST_CASE("dropout: gradient check, mask statistics, determinism", "[ops][grad][dropout]") {
+  CHECK_GRAD([](const V& v) { Generator g(7); return dropout(v[0], 0.3, true, g); }, randn64({4, 5}, 60));
+  CHECK_GRAD([](const V& v) { Generator g(8); return dropout(v[0].t(), 0.5, true, g); }, randn64({3, 4}, 61));
+  Tensor x = Tensor::ones({200, 500});
+  Generator g1(42);
+  Tensor y = dropout(x, 0.25, true, g1);
+  CHECK(g1.counter() == 100000);
+  auto v = y.to_vector<float>();
+  int64_t kept = 0;
+  for (float e : v) {
+    CHECK((e == 0.0f || e == Approx(1 / 0.75f)));
+    kept += e != 0.0f;
+  }
+  CHECK(double(kept) / 100000 == Approx(0.75).margin(0.01));
+  // Thread count does not change the mask; a second draw gives a different one.
+  int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Generator g2(42);
+  CHECK(dropout(x, 0.25, true, g2).to_vector<float>() == v);
+  omp_set_num_threads(std::max(threads, 3));
+  CHECK(dropout(x, 0.25, true, g2).to_vector<float>() != v);
+  omp_set_num_threads(threads);
+  // Backward applies the same mask and scale.
+  Tensor xg = Tensor::ones({3, 7}).requires_grad_();
+  Generator g3(5);
+  Tensor yg = dropout(xg, 0.5, true, g3);
+  yg.backward(Tensor::ones({3, 7}));
+  CHECK(xg.grad().to_vector<float>() == yg.to_vector<float>());
+  // Evaluation and p = 0 are the identity and draw nothing; p = 1 drops everything.
+  Generator g4(1);
+  CHECK(dropout(x, 0.5, false, g4).is_same(x));
+  CHECK(dropout(x, 0.0, true, g4).is_same(x));
+  CHECK(g4.counter() == 0);
+  CHECK(sum(dropout(x, 1.0, true, g4)).item() == 0.0);
+  CHECK_THROWS_WITH(dropout(x, 1.5, true, g4), Catch::Contains("dropout: probability p = 1.5"));
+}
