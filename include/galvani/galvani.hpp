@@ -41,3 +41,5 @@
 #include "ops/embedding.hpp"
 #include "ops/cross_entropy.hpp"
 #include "ops/dropout.hpp"
+#include "ops/attention.hpp"
+#include "ops/rope.hpp"
