@@ -222,7 +222,7 @@ def write_malformed(out):
             "does not list it", "x")
     sharded("index_escapes_directory", {"weight_map": {"a": "../../model.safetensors"}}, {}, "not a plain file name", "a")
     sharded("index_without_weight_map", {"metadata": {}}, {}, "no \"weight_map\"")
-    sharded("tensor_in_two_shards", {"weight_map": {"a": s1}}, {s1: [("a", 2)], s2: [("a", 2)]},
+    sharded("tensor_in_two_shards", {"weight_map": {"a": s1, "b": s2}}, {s1: [("a", 2)], s2: [("a", 2), ("b", 1)]},
             "but the index puts it in", "a")
     with open(os.path.join(d, "expected.json"), "w") as f:
         json.dump(expected, f, indent=2, sort_keys=True)

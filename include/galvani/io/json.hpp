@@ -54,7 +54,7 @@ inline size_t utf8_error_offset(std::string_view s) {
 
 inline json parse_json_strict(std::string_view text, const std::string& where) {
   if (size_t bad = utf8_error_offset(text); bad != std::string_view::npos)
-    throw Error(detail::cat(where, ": JSON is not valid UTF-8 (bad byte 0x", std::hex, int(uint8_t(text[bad])),
+    throw Error(galvani::detail::cat(where, ": JSON is not valid UTF-8 (bad byte 0x", std::hex, int(uint8_t(text[bad])),
                             std::dec, " at offset ", bad, ")"));
   constexpr int kMaxDepth = 128;
   std::vector<std::set<std::string>> keys;  // one set per open object
@@ -64,7 +64,7 @@ inline json parse_json_strict(std::string_view text, const std::string& where) {
       case json::parse_event_t::object_start:
       case json::parse_event_t::array_start:
         if (depth >= kMaxDepth) {
-          problem = detail::cat("JSON nested deeper than ", kMaxDepth, " levels");
+          problem = galvani::detail::cat("JSON nested deeper than ", kMaxDepth, " levels");
           throw Error(problem);
         }
         if (ev == json::parse_event_t::object_start) keys.emplace_back();
@@ -74,7 +74,7 @@ inline json parse_json_strict(std::string_view text, const std::string& where) {
         break;
       case json::parse_event_t::key:
         if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second) {
-          problem = detail::cat("duplicate key \"", parsed.get<std::string>(), "\"");
+          problem = galvani::detail::cat("duplicate key \"", parsed.get<std::string>(), "\"");
           throw Error(problem);
         }
         break;
@@ -86,16 +86,16 @@ inline json parse_json_strict(std::string_view text, const std::string& where) {
   try {
     return json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const json::parse_error& e) {
-    throw Error(detail::cat(where, ": invalid JSON: ", e.what()));
+    throw Error(galvani::detail::cat(where, ": invalid JSON: ", e.what()));
   } catch (const Error&) {
     if (problem.empty()) throw;
-    throw Error(detail::cat(where, ": invalid JSON: ", problem));
+    throw Error(galvani::detail::cat(where, ": invalid JSON: ", problem));
   }
 }
 
 inline std::string read_text_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(detail::cat(path.string(), ": cannot open"));
+  if (!in) throw Error(galvani::detail::cat(path.string(), ": cannot open"));
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -111,9 +111,9 @@ inline json read_json_file(const std::filesystem::path& path) {
 // writes 10000.0, nlohmann 10000.0): both agree on the values configs hold.
 inline void write_json_file(const std::filesystem::path& path, const json& j) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(detail::cat(path.string(), ": cannot open for writing"));
+  if (!out) throw Error(galvani::detail::cat(path.string(), ": cannot open for writing"));
   out << j.dump(2, ' ', /*ensure_ascii=*/false) << "\n";
-  if (!out) throw Error(detail::cat(path.string(), ": write failed"));
+  if (!out) throw Error(galvani::detail::cat(path.string(), ": write failed"));
 }
 
 }  // namespace galvani::io

@@ -39,16 +39,16 @@ class MappedFile {
 
   static std::shared_ptr<MappedFile> open(const std::filesystem::path& path, Mode mode = Mode::copy_on_write) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(detail::cat(path.string(), ": cannot open: ", std::strerror(errno)));
+    if (fd < 0) throw Error(galvani::detail::cat(path.string(), ": cannot open: ", std::strerror(errno)));
     struct stat st{};
     if (::fstat(fd, &st) != 0) {
       int e = errno;
       ::close(fd);
-      throw Error(detail::cat(path.string(), ": cannot stat: ", std::strerror(e)));
+      throw Error(galvani::detail::cat(path.string(), ": cannot stat: ", std::strerror(e)));
     }
     if (!S_ISREG(st.st_mode)) {
       ::close(fd);
-      throw Error(detail::cat(path.string(), ": not a regular file"));
+      throw Error(galvani::detail::cat(path.string(), ": not a regular file"));
     }
     auto f = std::shared_ptr<MappedFile>(new MappedFile());
     f->path_ = path.string();
@@ -59,7 +59,7 @@ class MappedFile {
       if (p == MAP_FAILED) {
         int e = errno;
         ::close(fd);
-        throw Error(detail::cat(path.string(), ": cannot mmap ", f->size_, " bytes: ", std::strerror(e)));
+        throw Error(galvani::detail::cat(path.string(), ": cannot mmap ", f->size_, " bytes: ", std::strerror(e)));
       }
       f->data_ = static_cast<uint8_t*>(p);
       f->mapped_ = true;

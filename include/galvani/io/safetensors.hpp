@@ -271,6 +271,7 @@ class TensorView {
   size_t nbytes() const { return size_t(info_->nbytes()); }
   const TensorInfo& info() const { return *info_; }
   const std::string& file() const { return file_->path(); }
+  const std::shared_ptr<MappedFile>& mapped_file() const { return file_; }
   const uint8_t* data() const { return file_->data() + data_start_ + info_->begin; }
 
   // The bytes as a u8 [nbytes] tensor, zero-copy. Works for every dtype.
