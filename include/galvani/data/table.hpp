@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <galvani/core/error.hpp>
@@ -50,7 +51,14 @@ class Table {
 
   const Column& column(const std::string& name) const { return columns_[checked_index(name)]; }
   Column& column(const std::string& name) { return columns_[checked_index(name)]; }
-  const Column& column(int64_t i) const { return columns_.at(size_t(i)); }
+  const Column& column(int64_t i) const {
+    GALVANI_CHECK(i >= 0 && i < cols(), "Table: no column ", i, " (the table has ", cols(), ")");
+    return columns_[size_t(i)];
+  }
+  // column(0) would otherwise be ambiguous (0 is also a null const char*).
+  const Column& column(int i) const { return column(int64_t(i)); }
+  Column& column(int64_t i) { return const_cast<Column&>(std::as_const(*this).column(i)); }
+  Column& column(int i) { return column(int64_t(i)); }
 
   // Appends one row; `row` holds one cell per column, in column order.
   void add_row(std::vector<Cell> row) {
