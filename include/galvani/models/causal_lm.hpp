@@ -1,0 +1,79 @@
+// models/causal_lm.hpp — what every decoder-only language model offers the
+// trainer, the evaluator and the generator: forward to logits, a KV cache, and
+// Hugging Face's causal-LM loss.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include "../nn/module.hpp"
+#include "../ops/cross_entropy.hpp"
+
+namespace galvani {
+
+// Keys and values of past positions, per layer, so generating token t+1 costs
+// one position's work instead of re-running the whole prefix.
+struct KVCache {
+  struct Layer {
+    Tensor k, v;  // (B, Hkv, max_len, D), filled on [0, length)
+  };
+  std::vector<Layer> layers;
+  int64_t length = 0;   // positions already cached
+  int64_t max_len = 0;
+
+  KVCache() = default;
+  KVCache(int64_t n_layers, int64_t batch, int64_t kv_heads, int64_t max_len_, int64_t head_dim, DType dtype)
+      : max_len(max_len_) {
+    for (int64_t i = 0; i < n_layers; ++i)
+      layers.push_back({Tensor::zeros({batch, kv_heads, max_len_, head_dim}, dtype),
+                        Tensor::zeros({batch, kv_heads, max_len_, head_dim}, dtype)});
+  }
+
+  // Store this step's k, v (B, Hkv, T, D) for `layer` and return all cached
+  // positions [0, length + T) as views. The caller advances `length` once all
+  // layers have run.
+  std::pair<Tensor, Tensor> append(int64_t layer, const Tensor& k, const Tensor& v) {
+    const int64_t T = k.size(2);
+    GALVANI_CHECK(length + T <= max_len, "KVCache: ", length, " cached + ", T, " new positions exceed its capacity ",
+                  max_len);
+    Layer& l = layers.at(size_t(layer));
+    copy_into(l.k.narrow(2, length, T), k);
+    copy_into(l.v.narrow(2, length, T), v);
+    return {l.k.narrow(2, 0, length + T), l.v.narrow(2, 0, length + T)};
+  }
+};
+
+class CausalLM : public Module {
+ public:
+  // input_ids (B, T) i64; attention_mask (B, S) with S = past + T, 1 = real token,
+  // 0 = padding (undefined: all real). Returns logits (B, T, V).
+  virtual Tensor forward(const Tensor& input_ids, const Tensor& attention_mask = Tensor(),
+                         KVCache* cache = nullptr) = 0;
+  virtual KVCache new_cache(int64_t batch, int64_t max_len) const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t context_length() const = 0;
+  virtual std::vector<int64_t> eos_token_ids() const = 0;
+  virtual nlohmann::json config_json() const = 0;  // what save_pretrained writes as config.json
+};
+
+// Hugging Face's ForCausalLMLoss: position t predicts labels[t + 1]; labels of
+// -100 (padding) are skipped. Instead of slicing the (B, T, V) logits (a copy
+// of the biggest tensor in training), the labels are shifted left and the last
+// position gets -100: the same loss, no copy.
+inline Tensor shift_labels(const Tensor& labels) {
+  GALVANI_CHECK(labels.dim() == 2, "causal_lm_loss: labels must be (B, T), got ", shape_str(labels.shape()));
+  const int64_t B = labels.size(0), T = labels.size(1);
+  std::vector<int64_t> src = labels.to_vector<int64_t>(), out(size_t(B * T), -100);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t + 1 < T; ++t) out[size_t(b * T + t)] = src[size_t(b * T + t + 1)];
+  return Tensor::from_vector(out, {B, T});
+}
+
+// logits (B, T, V), labels (B, T) → mean NLL over predicted tokens (or their sum).
+inline Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, Reduction reduction = Reduction::mean) {
+  GALVANI_CHECK(logits.dim() == 3 && labels.dim() == 2 && logits.size(0) == labels.size(0) &&
+                    logits.size(1) == labels.size(1),
+                "causal_lm_loss: logits ", shape_str(logits.shape()), " do not match labels ", shape_str(labels.shape()));
+  const int64_t V = logits.size(2);
+  return cross_entropy(logits.reshape({-1, V}), shift_labels(labels).view({-1}), -100, reduction);
+}
+
+}  // namespace galvani

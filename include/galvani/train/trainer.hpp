@@ -1,0 +1,289 @@
+// train/trainer.hpp — TrainingArguments and a Trainer with Hugging Face semantics.
+//
+// One optimizer update ("global step") is:
+//   for each of gradient_accumulation_steps micro-batches:
+//       collate (pad with EOS, labels −100 on pads) → forward → loss → backward
+//   clip the global gradient norm → lr ← schedule(step) → AdamW step → zero grads
+// The loss of an update is Σ NLL over the update's predicted tokens / their
+// count (transformers' num_items_in_batch), so accumulating 2×1 rows gives the
+// same gradient as one batch of 2. Rows are shuffled each epoch from the seed.
+// Checkpoints are written to a temporary folder and renamed into place, so an
+// interrupted run never leaves a half-written checkpoint-N behind.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../data/batch_tensors.hpp"
+#include "../data/collator.hpp"
+#include "../data/rng.hpp"
+#include "../data/svg_plot.hpp"
+#include "../eval/perplexity.hpp"
+#include "../models/causal_lm.hpp"
+#include "../optim/adamw.hpp"
+#include "../optim/clip_grad.hpp"
+#include "../optim/lr_schedule.hpp"
+#include "progress.hpp"
+
+namespace galvani {
+
+// The subset of transformers.TrainingArguments galvani implements, with HF's
+// defaults except where the course sets its own (noted).
+struct TrainingArguments {
+  std::string output_dir = "runs/train";
+  double num_train_epochs = 2;               // course (HF: 3)
+  int64_t max_steps = -1;                    // > 0 overrides epochs
+  int64_t per_device_train_batch_size = 2;   // course (HF: 8)
+  int64_t gradient_accumulation_steps = 1;
+  double learning_rate = 2e-5;               // course (HF: 5e-5)
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
+  double max_grad_norm = 1.0;
+  std::string lr_scheduler_type = "linear";
+  int64_t warmup_steps = 200;                // course (HF: 0)
+  int64_t logging_steps = 1;                 // course
+  int64_t save_steps = 200;                  // course (HF: 500); 0 disables
+  int64_t save_total_limit = 2;              // keep the newest N checkpoints (0: all)
+  uint64_t seed = 42;
+  std::string optim = "adamw_torch";         // or "adamw_hf" (the course's legacy choice)
+  int64_t max_length = 0;                    // truncate rows to this many tokens (0: the model's context)
+  bool progress_bar = true;
+};
+
+struct LogEntry {
+  int64_t step = 0;
+  double epoch = 0, loss = 0, learning_rate = 0, grad_norm = 0;
+  double tokens_per_second = 0, elapsed = 0;
+  int64_t tokens = 0;  // B·T input tokens processed in this update (padding included)
+  nlohmann::json to_json() const {
+    return {{"step", step}, {"epoch", epoch}, {"loss", loss}, {"learning_rate", learning_rate},
+            {"grad_norm", grad_norm}, {"tokens_per_second", tokens_per_second}, {"elapsed", elapsed},
+            {"tokens", tokens}};
+  }
+};
+
+struct TrainResult {
+  int64_t global_step = 0;
+  double final_loss = 0;
+  double seconds = 0;
+  std::vector<LogEntry> log;
+  std::vector<std::pair<int64_t, double>> eval_loss;  // (step, mean eval NLL) after each epoch
+};
+
+class Trainer {
+ public:
+  using Rows = std::vector<std::vector<int32_t>>;
+  // Writes a model into a folder (save_pretrained); the Trainer adds the
+  // temporary-folder-and-rename around it.
+  using SaveFn = std::function<void(const CausalLM&, const std::filesystem::path&)>;
+
+  Trainer(CausalLM& model, TrainingArguments args, Rows train_rows, int64_t pad_id, Rows eval_rows = {},
+          SaveFn save = nullptr)
+      : model_(model), args_(std::move(args)), train_(std::move(train_rows)), eval_(std::move(eval_rows)),
+        pad_id_(pad_id), save_(std::move(save)) {
+    GALVANI_CHECK(!train_.empty(), "Trainer: the training split has no rows");
+    GALVANI_CHECK(args_.per_device_train_batch_size > 0 && args_.gradient_accumulation_steps > 0,
+                  "Trainer: batch size and gradient_accumulation_steps must be positive");
+    const int64_t limit = args_.max_length > 0 ? args_.max_length : model_.context_length();
+    for (auto& r : train_)
+      if (int64_t(r.size()) > limit) { r.resize(size_t(limit)); ++truncated_; }
+    for (auto& r : eval_)
+      if (int64_t(r.size()) > limit) r.resize(size_t(limit));
+  }
+
+  int64_t batches_per_epoch() const {
+    return (int64_t(train_.size()) + args_.per_device_train_batch_size - 1) / args_.per_device_train_batch_size;
+  }
+  // HF: updates per epoch = batches // accumulation (at least 1); total = ceil(epochs · that).
+  int64_t total_steps() const {
+    if (args_.max_steps > 0) return args_.max_steps;
+    const int64_t per_epoch = std::max<int64_t>(1, batches_per_epoch() / args_.gradient_accumulation_steps);
+    return int64_t(std::ceil(args_.num_train_epochs * double(per_epoch)));
+  }
+  int64_t truncated_rows() const { return truncated_; }
+
+  TrainResult train() {
+    namespace fs = std::filesystem;
+    fs::create_directories(args_.output_dir);
+    std::ofstream jsonl(fs::path(args_.output_dir) / "log.jsonl");
+    GALVANI_CHECK(jsonl, "Trainer: cannot write ", (fs::path(args_.output_dir) / "log.jsonl").string());
+
+    AdamWOptions aopt;
+    aopt.lr = args_.learning_rate;
+    aopt.beta1 = args_.adam_beta1;
+    aopt.beta2 = args_.adam_beta2;
+    aopt.eps = args_.adam_epsilon;
+    GALVANI_CHECK(args_.optim == "adamw_torch" || args_.optim == "adamw_hf", "Trainer: optim \"", args_.optim,
+                  "\" is not supported here (adamw_torch, adamw_hf)");
+    aopt.legacy_hf = args_.optim == "adamw_hf";
+    AdamW opt(decay_groups(), aopt);
+    LRSchedule sched{LRSchedule::parse(args_.lr_scheduler_type), args_.warmup_steps, total_steps()};
+    std::vector<Tensor> params = model_.trainable_parameters();
+
+    TrainResult res;
+    const int64_t total = total_steps();
+    const int64_t B = args_.per_device_train_batch_size, accum = args_.gradient_accumulation_steps;
+    ProgressBar bar("train", total, stderr, args_.progress_bar);
+    model_.train();
+    double window_loss = 0;
+    int64_t window_steps = 0;
+    int64_t step = 0;
+    for (int64_t epoch = 0; step < total; ++epoch) {
+      std::vector<int64_t> order = shuffled_indices(int64_t(train_.size()), args_.seed + uint64_t(epoch));
+      const int64_t nb = batches_per_epoch();
+      for (int64_t first = 0; first < nb && step < total; first += accum) {
+        const int64_t last = std::min(nb, first + accum);
+        // Collate the update's micro-batches first, to count its predicted tokens.
+        std::vector<BatchTensors> micro;
+        int64_t items = 0, tokens = 0;
+        for (int64_t b = first; b < last; ++b) {
+          Rows rows;
+          for (int64_t i = b * B; i < std::min<int64_t>((b + 1) * B, int64_t(order.size())); ++i)
+            rows.push_back(train_[size_t(order[size_t(i)])]);
+          Batch batch = collate_causal_lm(rows, CollatorOptions{pad_id_});
+          tokens += batch.batch * batch.seq;
+          for (int64_t b2 = 0; b2 < batch.batch; ++b2)
+            for (int64_t t = 1; t < batch.seq; ++t) items += batch.at(batch.labels, b2, t) != -100;
+          micro.push_back(to_tensors(batch));
+        }
+        const auto t0 = ProgressBar::Clock::now();
+        double update_loss = 0;
+        for (const BatchTensors& mb : micro) {
+          Tensor logits = model_.forward(mb.input_ids, mb.attention_mask);
+          Tensor loss = causal_lm_loss(logits, mb.labels, Reduction::sum) / double(std::max<int64_t>(items, 1));
+          update_loss += loss.item();
+          loss.backward();
+        }
+        const double grad_norm = clip_grad_norm(params, args_.max_grad_norm);
+        const double lr = args_.learning_rate * sched.factor(step);
+        opt.set_lr(lr);
+        opt.step();
+        opt.zero_grad();
+        ++step;
+        const double dt = std::chrono::duration<double>(ProgressBar::Clock::now() - t0).count();
+        window_loss += update_loss;
+        ++window_steps;
+
+        LogEntry e;
+        e.step = step;
+        e.epoch = double(epoch) + double(last) / double(nb);
+        e.loss = update_loss;
+        e.learning_rate = lr;
+        e.grad_norm = grad_norm;
+        e.tokens = tokens;
+        e.tokens_per_second = double(tokens) / std::max(dt, 1e-9);
+        e.elapsed = bar.elapsed();
+        if (args_.logging_steps > 0 && step % args_.logging_steps == 0) {
+          e.loss = window_loss / double(window_steps);  // HF logs the mean since the last log
+          window_loss = 0;
+          window_steps = 0;
+          res.log.push_back(e);
+          jsonl << e.to_json().dump() << "\n" << std::flush;
+        }
+        char info[160];
+        std::snprintf(info, sizeof info, "loss %.4f lr %.2e %.0f tok/s", update_loss, lr, e.tokens_per_second);
+        bar.update(step, info);
+        res.final_loss = update_loss;
+        if (args_.save_steps > 0 && step % args_.save_steps == 0) save_checkpoint(step, res);
+      }
+      if (!eval_.empty()) {
+        PerplexityResult p = perplexity(model_, eval_);
+        res.eval_loss.emplace_back(step, p.total_nll / double(std::max<int64_t>(p.predicted_tokens, 1)));
+        jsonl << nlohmann::json{{"step", step}, {"epoch", epoch + 1}, {"eval_loss", res.eval_loss.back().second}}.dump()
+              << "\n" << std::flush;
+        model_.train();
+      }
+    }
+    res.global_step = step;
+    res.seconds = bar.elapsed();
+    write_loss_curve(res);
+    return res;
+  }
+
+  // Save into output_dir/checkpoint-STEP via a temporary folder and a rename.
+  void save_checkpoint(int64_t step, const TrainResult& res) const {
+    if (!save_) return;
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(args_.output_dir) / ("checkpoint-" + std::to_string(step));
+    const fs::path tmp = fs::path(args_.output_dir) / (".checkpoint-" + std::to_string(step) + ".tmp");
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    save_(model_, tmp);
+    nlohmann::json state = {{"global_step", step}, {"log_history", nlohmann::json::array()}};
+    for (const auto& e : res.log) state["log_history"].push_back(e.to_json());
+    std::ofstream(tmp / "trainer_state.json") << state.dump(2) << "\n";
+    fs::remove_all(dir);
+    fs::rename(tmp, dir);  // atomic on one filesystem: the checkpoint appears whole or not at all
+    prune_checkpoints();
+  }
+
+ private:
+  // HF's get_decay_parameter_names: no weight decay for biases and norm weights.
+  std::vector<ParamGroup> decay_groups() const {
+    ParamGroup decay{{}, args_.weight_decay}, no_decay{{}, 0.0};
+    for (auto& [name, p] : model_.named_parameters()) {
+      if (!p.requires_grad()) continue;
+      const bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+      const bool is_norm = name.find("ln_") != std::string::npos || name.find("norm") != std::string::npos;
+      (is_bias || is_norm ? no_decay : decay).params.push_back(p);
+    }
+    return {decay, no_decay};
+  }
+
+  static std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed) {
+    std::vector<int64_t> idx(static_cast<size_t>(n));
+    std::iota(idx.begin(), idx.end(), 0);
+    SplitMix64 rng(seed);
+    for (int64_t i = n - 1; i > 0; --i) std::swap(idx[size_t(i)], idx[size_t(rng.below(uint64_t(i + 1)))]);
+    return idx;
+  }
+
+  void prune_checkpoints() const {
+    if (args_.save_total_limit <= 0) return;
+    namespace fs = std::filesystem;
+    std::vector<std::pair<int64_t, fs::path>> found;
+    for (const auto& e : fs::directory_iterator(args_.output_dir)) {
+      const std::string n = e.path().filename().string();
+      if (e.is_directory() && n.rfind("checkpoint-", 0) == 0) found.emplace_back(std::stoll(n.substr(11)), e.path());
+    }
+    std::sort(found.begin(), found.end());
+    for (size_t i = 0; i + size_t(args_.save_total_limit) < found.size(); ++i) fs::remove_all(found[i].second);
+  }
+
+  void write_loss_curve(const TrainResult& res) const {
+    if (res.log.empty()) return;
+    LineChart c;
+    c.title = "Training loss";
+    c.xlabel = "step";
+    c.ylabel = "loss (mean NLL per token)";
+    Series s{"train", {}, {}};
+    for (const auto& e : res.log) {
+      s.x.push_back(double(e.step));
+      s.y.push_back(e.loss);
+    }
+    c.series.push_back(s);
+    if (!res.eval_loss.empty()) {
+      Series ev{"test", {}, {}};
+      for (auto [st, l] : res.eval_loss) {
+        ev.x.push_back(double(st));
+        ev.y.push_back(l);
+      }
+      c.series.push_back(ev);
+    }
+    save_svg(std::filesystem::path(args_.output_dir) / "loss.svg", to_svg(c));
+  }
+
+  CausalLM& model_;
+  TrainingArguments args_;
+  Rows train_, eval_;
+  int64_t pad_id_;
+  SaveFn save_;
+  int64_t truncated_ = 0;
+};
+
+}  // namespace galvani
