@@ -312,7 +312,7 @@ def main():
         for key, sp in [("plain", False), ("special", True)]:
             ids = tok.encode(novel, add_special_tokens=sp).ids
             rec[key] = {"count": len(ids), "sha256": sha_ids(ids), "head": ids[:300], "tail": ids[-300:],
-                        "decode_sha256": hashlib.sha256(tok.decode(ids).encode()).hexdigest(),
+                        "decode_sha256": hashlib.sha256(tok.decode(ids, skip_special_tokens=False).encode()).hexdigest(),
                         "decode_skip_sha256": hashlib.sha256(tok.decode(ids, skip_special_tokens=True).encode()).hexdigest()}
         print(n, "novel", rec["plain"]["count"], rec["special"]["count"], file=sys.stderr)
         dump(f"novel_{n}.json", rec)

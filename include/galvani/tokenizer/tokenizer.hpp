@@ -212,8 +212,8 @@ class Tokenizer {
           AddedToken t;
           int64_t id = a["id"].integer();
           if (id < 0 || id > INT32_MAX) a["id"].fail("id out of range");
-          t.id = int32_t(id);
           t.content = a["content"].str();
+          t.id = added_token_id(t.content);
           t.special = a.bool_or("special", false);
           t.single_word = a.bool_or("single_word", false);
           t.lstrip = a.bool_or("lstrip", false);
@@ -231,6 +231,16 @@ class Tokenizer {
         if (!bos) bos = find_token(b);
       for (const char* e : {"</s>", "<|end_of_text|>", "<|endoftext|>"})
         if (!eos) eos = find_token(e);
+    }
+
+    // tokenizers ignores the "id" written in added_tokens and numbers them as it adds
+    // them: the model's id if the vocab has the content, else one past the largest added
+    // id (or the vocab size for the first). For real files both agree.
+    int32_t added_token_id(const std::string& content) const {
+      if (auto id = find_token(content)) return *id;
+      int32_t vocab = int32_t(model.vocab_size()), max_added = -1;
+      for (const auto& t : added.tokens()) max_added = std::max(max_added, t.id);
+      return max_added >= vocab ? max_added + 1 : vocab;
     }
 
     std::optional<int32_t> find_token(std::string_view s) const {
