@@ -9,6 +9,7 @@
 
 #include <galvani/data/csv.hpp>
 #include <galvani/data/dataset.hpp>
+#include <galvani/data/rng.hpp>
 
 using namespace galvani;
 namespace fs = std::filesystem;
@@ -152,4 +153,37 @@ TEST_CASE("write_csv to a file in a missing folder is a clear error", "[data][cs
   Table t = Table::from_column("text", {"a"});
   CHECK_THAT(error_of([&] { write_csv(fs::path("no/such/dir/out.csv"), t); }),
              Catch::Contains("cannot create 'no/such/dir/out.csv'"));
+}
+
+TEST_CASE("random CSV-ish text parses or fails with an Error, and what parses round-trips", "[data][csv]") {
+  const std::string alphabet[] = {"a", "b", ",", "\"", "\n", "\r", " ", "é"};
+  SplitMix64 rng(2024);
+  int parsed = 0;
+  for (int k = 0; k < 3000; ++k) {
+    std::string text;
+    for (uint64_t n = rng.below(40), i = 0; i < n; ++i) text += alphabet[rng.below(8)];
+    Table t;
+    try {
+      t = parse_csv(text, "fuzz.csv");
+    } catch (const Error& e) {
+      CHECK_THAT(e.what(), Catch::StartsWith("fuzz.csv"));
+      continue;
+    }
+    ++parsed;
+    bool every_row_has_a_value = true;  // a row of missing values alone would write as a blank line
+    for (int64_t r = 0; r < t.rows(); ++r) {
+      bool any = false;
+      for (int64_t c = 0; c < t.cols(); ++c) any = any || t.column(c)[size_t(r)].has_value();
+      every_row_has_a_value = every_row_has_a_value && any;
+    }
+    if (!every_row_has_a_value) continue;
+    std::ostringstream os;
+    write_csv(os, t);
+    Table back = parse_csv(os.str(), "back.csv");
+    INFO("input: " << text << "\nwritten: " << os.str());
+    REQUIRE(back.names() == t.names());
+    REQUIRE(back.rows() == t.rows());
+    for (int64_t c = 0; c < t.cols(); ++c) REQUIRE(back.column(c) == t.column(c));
+  }
+  CHECK(parsed > 100);
 }
