@@ -48,6 +48,7 @@
 #include "nn/layers.hpp"
 #include "models/causal_lm.hpp"
 #include "models/gpt2.hpp"
+#include "models/mistral.hpp"
 #include "optim/adamw.hpp"
 #include "optim/clip_grad.hpp"
 #include "optim/lr_schedule.hpp"
