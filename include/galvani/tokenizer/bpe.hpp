@@ -129,8 +129,9 @@ class BPE {
     if (m.present("unk_token")) {
       std::string unk = m["unk_token"].str();
       auto it = bpe.vocab_.find(unk);
-      if (it == bpe.vocab_.end()) m["unk_token"].fail("unk_token \"" + unk + "\" is not in the vocab");
-      bpe.unk_id_ = it->second;
+      // Like tokenizers, a missing unk token is an error only once a text needs it.
+      if (it == bpe.vocab_.end()) bpe.missing_unk_ = unk;
+      else bpe.unk_id_ = it->second;
     }
     for (int b = 0; b < 256; ++b) {
       char name[8];
@@ -261,7 +262,8 @@ class BPE {
       sym.push_back({id, n - 1, -1, len});
       if (n > 0) sym[size_t(n - 1)].next = n;
     };
-    std::optional<std::pair<int32_t, uint32_t>> unk;  // a pending unk (id, bytes)
+    bool unk = false;  // a pending unk token of unk_len bytes (fused runs grow it)
+    uint32_t unk_len = 0;
     std::string s;
     for (size_t i = 0; i < w.size();) {
       size_t b = i;
@@ -282,7 +284,7 @@ class BPE {
       }
       if (it != vocab_.end()) id = &it->second;
       if (id) {
-        if (unk) { add(unk->first, unk->second); unk.reset(); }
+        if (unk) { add(*unk_id_, unk_len); unk = false; }
         add(*id, byte_len);
         continue;
       }
@@ -294,15 +296,17 @@ class BPE {
           continue;
         }
       }
+      GALVANI_CHECK(missing_unk_.empty(), "BPE: unk_token \"", missing_unk_, "\" is not in the vocabulary");
       if (unk_id_) {
-        if (unk && fuse_unk_) unk->second += byte_len;
+        if (unk && fuse_unk_) unk_len += byte_len;
         else {
-          if (unk) add(unk->first, unk->second);
-          unk = std::make_pair(*unk_id_, byte_len);
+          if (unk) add(*unk_id_, unk_len);
+          unk = true;
+          unk_len = byte_len;
         }
       }
     }
-    if (unk) add(unk->first, unk->second);
+    if (unk) add(*unk_id_, unk_len);
 
     // merge_all
     heap.clear();
@@ -336,6 +340,7 @@ class BPE {
   std::vector<std::string> id_to_token_;
   std::unordered_map<uint64_t, Merge> merges_;
   std::optional<int32_t> unk_id_;
+  std::string missing_unk_;
   std::array<int32_t, 256> byte_ids_{};
   bool byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false;
   std::string prefix_, suffix_;

@@ -185,18 +185,14 @@ class ByteLevelPreTokenizer : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex) : prefix_(add_prefix_space), regex_(use_regex) {}
   void split(const Piece& in, PieceSink out) const override {
+    // add_prefix_space: " " in front unless there is one, so the first word looks like
+    // every other ("Hello" -> "ĠHello"); it takes the origin of the first character.
     NormalizedText prefixed;
     Piece src = in;
     if (prefix_ && in.text[0] != ' ') {
-      prefixed.track = in.track;
-      prefixed.orig_start = in.orig_start;
-      prefixed.append(" ", in.at(0));
-      Piece rest = in;
-      for (size_t i = 0; i < in.text.size(); ++i) {
-        prefixed.text += in.text[i];
-        if (in.track) prefixed.orig.push_back(in.at(i));
-      }
-      (void)rest;
+      prefixed = NormalizedText::from(in);
+      prefixed.text.insert(0, " ");
+      if (in.track) prefixed.orig.insert(prefixed.orig.begin(), in.at(0));
       src = prefixed.piece();
     }
     NormalizedText word;
