@@ -22,16 +22,17 @@
 // differ there, so fixtures must compare only rows that see at least one key.
 //
 // The kernel is fused (no (T, S) tensor ever reaches the autograd graph). Work is split over
-// (batch, head, block of kRows query rows); per block:
+// (batch, head, block of kForwardRows query rows); per block:
 //   scores (rows, keys) = Q_blk · K_rangeᵀ                    one GEMM
 //   P = softmax(scale · scores) over the visible keys         per row, max-subtracted
 //   O_blk = P · V_range                                       one GEMM
 // For backward we save the log-sum-exp of each row (B, H, T), not P (B, H, T, S): P is
 // recomputed from it exactly as exp(scale·q·k − lse), which costs one more Q·Kᵀ GEMM in
 // backward (about 1/7 of the attention work) but keeps the saved state O(T) instead of
-// O(T·S). For GPT-2 at T = S = 1024 P would be 50 MB per layer in f32, all written as fresh
-// pages in forward and read once in backward; the recompute is cheaper than that traffic and
-// it is the FlashAttention recipe, so long sequences need no extra memory.
+// O(T·S). For GPT-2 at T = S = 1024 P would be 50 MB per layer and sequence in f32, written
+// as fresh pages in forward and read once in backward; at the course's T = 256 either choice
+// works (we did not benchmark a saved-P variant), and the lse one is the FlashAttention recipe,
+// so long sequences need no extra memory.
 //
 // Backward, with dO the gradient of the output and Δ_i = rowsum(dO ⊙ O)_i:
 //   dP = dO · Vᵀ,   dS = P ⊙ (dP − Δ),   dQ = scale · dS · K,
@@ -40,6 +41,7 @@
 // (batch, kv head): each work item owns its dK/dV slice outright and there are no races.
 #pragma once
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -95,8 +97,46 @@ struct AttentionMask {
   bool padded(int64_t b, int64_t j) const { return keep && !keep[b * S + j]; }
 };
 
-constexpr int64_t kAttentionRows = 32;  // query rows per work item: small enough that a causal
-                                        // block wastes little on its diagonal, big enough for the GEMM
+// Query rows per work item. Small blocks waste little on a causal block's diagonal (scores
+// above it are computed, then masked); backward wants taller blocks because its dK/dV
+// products reduce over the block's rows, and a short reduction keeps the GEMM from speed.
+constexpr int64_t kForwardRows = 32, kBackwardRows = 64;
+
+// e^x for the softmax, whose arguments are <= 0 once the row max is subtracted.
+// After the two GEMMs, exp is where attention's time goes: one per visible score, forward and
+// again in backward. std::exp does not vectorize without -ffast-math, so for f32 we use
+// Cephes' expf (x = n·ln2 + r, a degree-6 polynomial for e^r, 2^n built in the exponent
+// bits), which the compiler turns into SIMD code; it is within a few ulp of std::exp.
+// f64 (the gradient checks) keeps std::exp.
+inline float softmax_exp(float x) {
+  // x = max(x, -87) (e^-87 ≈ 1.6e-38 keeps 2^n a normal float), done on the bits: a negative
+  // float's bits grow with its magnitude, and a float compare-and-select would not vectorize
+  // under GCC's default -ftrapping-math. Positive x (tiny, from rounding) passes unchanged.
+  x = std::bit_cast<float>(std::min(std::bit_cast<uint32_t>(x), 0xC2AE0000u));  // 0xC2AE0000 = -87.0f
+  const float n = float(int32_t(x * 1.44269504f - 0.5f));     // round(x / ln2), x <= 0
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // ln2 split in two for precision
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  return (p * r * r + r + 1.0f) * std::bit_cast<float>((int32_t(n) + 127) << 23);
+}
+inline double softmax_exp(double x) { return std::exp(x); }
+
+// p[lo:hi] = e^(scale·s − shift) in place, zero elsewhere in [0, nk) and on padded keys:
+// the probabilities of one row, given its max (forward) or its log-sum-exp (backward).
+template <class T>
+void exp_visible(T* p, int64_t nk, int64_t lo, int64_t hi, T scale, T shift, int64_t klo, int64_t b,
+                 const AttentionMask& mask) {
+  std::fill(p, p + lo, T(0));
+  std::fill(p + hi, p + nk, T(0));
+  for (int64_t j = lo; j < hi; ++j) p[j] = softmax_exp(scale * p[j] - shift);  // vectorizes
+  if (mask.keep)
+    for (int64_t j = lo; j < hi; ++j)
+      if (mask.padded(b, klo + j)) p[j] = T(0);
+}
 
 // s: the scores of row i (batch b) for keys klo .. klo+nk-1. Turns them into softmax
 // probabilities of scale·s over the visible keys (zeros elsewhere) and returns the
@@ -111,14 +151,11 @@ T softmax_row(T* s, int64_t nk, int64_t klo, int64_t b, int64_t i, T scale, cons
     std::fill_n(s, nk, T(0));
     return mx;
   }
+  exp_visible(s, nk, lo, hi, scale, mx, klo, b, mask);  // mx is finite, so lo < hi
   T total = 0;
-  for (int64_t j = 0; j < nk; ++j) {
-    const bool visible = j >= lo && j < hi && !mask.padded(b, klo + j);
-    s[j] = visible ? std::exp(scale * s[j] - mx) : T(0);
-    total += s[j];
-  }
+  for (int64_t j = lo; j < hi; ++j) total += s[j];
   const T inv = T(1) / total;
-  for (int64_t j = 0; j < nk; ++j) s[j] *= inv;
+  for (int64_t j = lo; j < hi; ++j) s[j] *= inv;
   return mx + std::log(total);
 }
 
@@ -127,14 +164,14 @@ template <class T>
 void attention_forward(const HeadView<T>& q, const HeadView<T>& k, const HeadView<T>& v, T* out, T* lse,
                        int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t S, int64_t D, T scale,
                        const AttentionMask& mask) {
-  const int64_t group = H / Hkv, nblocks = (Tq + kAttentionRows - 1) / kAttentionRows;
+  const int64_t group = H / Hkv, nblocks = (Tq + kForwardRows - 1) / kForwardRows;
 #pragma omp parallel if (B * H * Tq * S * D > 32768)
   {
-    std::vector<T> scores(size_t(kAttentionRows * S));  // (rows, keys) of one block, reused
+    std::vector<T> scores(size_t(kForwardRows * S));  // (rows, keys) of one block, reused
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < B * H * nblocks; ++item) {
       const int64_t b = item / (H * nblocks), h = (item / nblocks) % H, g = h / group;
-      const int64_t i0 = (item % nblocks) * kAttentionRows, i1 = std::min(Tq, i0 + kAttentionRows), nr = i1 - i0;
+      const int64_t i0 = (item % nblocks) * kForwardRows, i1 = std::min(Tq, i0 + kForwardRows), nr = i1 - i0;
       const int64_t klo = mask.lo(i0), nk = std::max<int64_t>(mask.hi(i1 - 1) - klo, 0);
       T* o = out + ((b * H + h) * Tq + i0) * D;  // (nr, D)
       T* l = lse + (b * H + h) * Tq + i0;         // (nr)
@@ -147,25 +184,31 @@ void attention_forward(const HeadView<T>& q, const HeadView<T>& k, const HeadVie
   }
 }
 
-// dout (B,H,Tq,D) → dq (B,H,Tq,D), dk, dv (B,Hkv,S,D), all contiguous and zero-filled on entry.
+// dout (B,H,Tq,D) → dq (B,H,Tq,D), dk, dv (B,Hkv,S,D), all contiguous; every element is written
+// (zeroed here, inside the parallel loop, so the fresh pages are touched by both threads).
 template <class T>
 void attention_backward(const HeadView<T>& q, const HeadView<T>& k, const HeadView<T>& v, const T* out,
                         const T* lse, const HeadView<T>& dout, T* dq, T* dk, T* dv, int64_t B, int64_t H,
                         int64_t Hkv, int64_t Tq, int64_t S, int64_t D, T scale, const AttentionMask& mask) {
-  const int64_t group = H / Hkv, nblocks = (Tq + kAttentionRows - 1) / kAttentionRows;
+  const int64_t group = H / Hkv, nblocks = (Tq + kBackwardRows - 1) / kBackwardRows;
 #pragma omp parallel if (B * H * Tq * S * D > 32768)
   {
-    std::vector<T> P(size_t(kAttentionRows * S)), dS(size_t(kAttentionRows * S));  // (rows, keys)
+    std::vector<T> P(size_t(kBackwardRows * S)), dS(size_t(kBackwardRows * S));  // (rows, keys)
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < B * Hkv; ++item) {
       const int64_t b = item / Hkv, g = item % Hkv;
       T* dk_g = dk + (b * Hkv + g) * S * D;  // (S, D): only this work item writes it
       T* dv_g = dv + (b * Hkv + g) * S * D;
+      std::fill_n(dk_g, S * D, T(0));
+      std::fill_n(dv_g, S * D, T(0));
       for (int64_t h = g * group; h < (g + 1) * group; ++h) {
         for (int64_t blk = 0; blk < nblocks; ++blk) {
-          const int64_t i0 = blk * kAttentionRows, i1 = std::min(Tq, i0 + kAttentionRows), nr = i1 - i0;
+          const int64_t i0 = blk * kBackwardRows, i1 = std::min(Tq, i0 + kBackwardRows), nr = i1 - i0;
           const int64_t klo = mask.lo(i0), nk = std::max<int64_t>(mask.hi(i1 - 1) - klo, 0);
-          if (nk == 0) continue;  // no key visible: dQ stays zero, nothing reaches dK/dV
+          if (nk == 0) {  // no key visible: dQ is zero, nothing reaches dK/dV
+            std::fill_n(dq + ((b * H + h) * Tq + i0) * D, nr * D, T(0));
+            continue;
+          }
           const T* o = out + ((b * H + h) * Tq + i0) * D;
           const T* l = lse + (b * H + h) * Tq + i0;
           // Recompute P (nr, nk) = exp(scale · Q Kᵀ − lse) on the visible keys.
@@ -182,10 +225,7 @@ void attention_backward(const HeadView<T>& q, const HeadView<T>& k, const HeadVi
               continue;
             }
             const int64_t lo = std::max<int64_t>(mask.lo(i) - klo, 0), hi = std::min<int64_t>(mask.hi(i) - klo, nk);
-            for (int64_t j = 0; j < nk; ++j) {
-              const bool visible = j >= lo && j < hi && !mask.padded(b, klo + j);
-              p[j] = visible ? std::exp(scale * p[j] - l[r]) : T(0);
-            }
+            exp_visible(p, nk, lo, std::max(lo, hi), scale, l[r], klo, b, mask);
             const T* gi = dout.row(b, h, i);
             T delta = 0;  // Δ_i = Σ_d dO[i,d] · O[i,d]  (= Σ_j P[i,j] · dP[i,j])
             for (int64_t d = 0; d < D; ++d) delta += gi[d] * o[r * D + d];
@@ -264,8 +304,8 @@ inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, con
                 [qc, kc, vc, o = out.detach(), lse, mask, keep = std::move(keep), B, H, Hkv, Tq, S, D, scale](
                     const Tensor& g, const Needs& need) -> Grads {
                   const Tensor gc = detail::last_dim_contiguous(g);
-                  Tensor dq = Tensor::zeros({B, H, Tq, D}, o.dtype());
-                  Tensor dk = Tensor::zeros({B, Hkv, S, D}, o.dtype()), dv = Tensor::zeros({B, Hkv, S, D}, o.dtype());
+                  Tensor dq = Tensor::empty({B, H, Tq, D}, o.dtype());
+                  Tensor dk = Tensor::empty({B, Hkv, S, D}, o.dtype()), dv = Tensor::empty({B, Hkv, S, D}, o.dtype());
                   visit_float(o.dtype(), "scaled_dot_product_attention backward", [&]<class T>() {
                     detail::AttentionMask m = mask;
                     m.keep = keep.empty() ? nullptr : keep.data();
