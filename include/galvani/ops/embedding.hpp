@@ -32,7 +32,10 @@ void embedding_forward(const T* weight, int64_t ws0, int64_t ws1, const I* ids, 
 // dweight: (V, C) contiguous, zeroed here; dout: (N, C) contiguous; ids: (N).
 template <class T, class I>
 void embedding_backward(const T* dout, const I* ids, T* dweight, int64_t N, int64_t V, int64_t C) {
-  std::fill_n(dweight, V * C, T(0));
+  // Zeroed in parallel: for GPT-2's (50257, 768) table this is 154 MB of fresh
+  // pages, and the page faults, not the adds, are most of the backward's time.
+#pragma omp parallel for schedule(static) if (V * C > 65536)
+  for (int64_t v = 0; v < V; ++v) std::fill_n(dweight + v * C, C, T(0));
   // Positions sorted by id (stable: within an id, in increasing position order).
   std::vector<int64_t> order(static_cast<size_t>(N));
   std::iota(order.begin(), order.end(), int64_t(0));
