@@ -7,7 +7,8 @@ Writes two fixture directories:
                             untied lm_head, rope_theta 1000, saved in shards (exercises the index)
   tests/fixtures/llama/     a small random LlamaForCausalLM: tied embeddings, no window,
                             attention_bias and mlp_bias, head_dim (16) != hidden/heads (12),
-                            pad_token_id set (nn.Embedding's padding_idx: no gradient to that row)
+                            pad_token_id 0, also at a real position (nn.Embedding's padding_idx:
+                            the lookup sends no gradient to that row)
 Each holds:
   config.json, model*.safetensors  the model, as save_pretrained writes it (f32)
   reference.safetensors            input_ids, attention_mask, labels, logits, loss, every
@@ -126,6 +127,11 @@ def llama():
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     model.save_pretrained(out_dir)
     ids, mask, labels = batch(cfg.vocab_size, pad=0, seed=2)
+    # The pad id also inside a real (attended, labelled) position: nn.Embedding(padding_idx=0)
+    # gives its lookup no gradient, which only shows where the position reaches the loss
+    # (right padding itself never does).
+    ids[0, 5] = 0
+    labels[0, 5] = 0
     out, tensors = reference(model, ids, mask, labels)
     assert (tensors["grad.model.embed_tokens.weight"][0] != 0).any()  # lm_head's share reaches row 0
     tokens = greedy(LlamaForCausalLM, out_dir, pad=0)
