@@ -88,3 +88,24 @@ TEST_CASE("only inputs that need a gradient get one", "[autograd]") {
   CHECK(w.grad().to_vector<double>() == std::vector<double>{3.0, 4.0});
   CHECK_FALSE(x.grad().defined());
 }
+
+TEST_CASE("a graph that is never backpropagated is freed", "[autograd][memory]") {
+  // Ops whose backward needs their own output must not keep it alive through
+  // their node (a reference cycle would leak every forward-only graph).
+  Tensor x = Tensor::from_vector<double>({0.5, 1.5, 2.5}, {1, 3}).requires_grad_();
+  Tensor w = Tensor::from_vector<double>({1.0, 2.0, 3.0}, {1, 3}).requires_grad_();
+  std::vector<std::function<Tensor()>> fwd = {
+      [&] { return exp(x); }, [&] { return sqrt(x); }, [&] { return x / w; }, [&] { return softmax(x); },
+      [&] { return log_softmax(x); }, [&] { return layer_norm(x, w.view({3}), Tensor()); },
+      [&] { return gelu_tanh(x); }, [&] { return silu_mul(x, w); }, [&] { return rms_norm(x, w.view({3}), 1e-6); }};
+  for (size_t i = 0; i < fwd.size(); ++i) {
+    std::weak_ptr<TensorImpl> out;
+    {
+      Tensor y = fwd[i]();
+      REQUIRE(y.requires_grad());
+      out = y.impl_ptr();
+    }
+    INFO("op " << i);
+    CHECK(out.expired());
+  }
+}

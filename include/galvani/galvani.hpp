@@ -25,6 +25,7 @@
 #include "core/random.hpp"
 #include "core/print.hpp"
 #include "core/paths.hpp"
+#include "core/memory.hpp"
 
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"

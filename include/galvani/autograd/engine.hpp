@@ -4,10 +4,12 @@
 // many edges point at it; then run a Node once all those consumers have passed
 // their gradient down. Gradients reaching the same Node or leaf are summed —
 // that is what makes a tensor used twice (x * x) get both contributions.
-#pragma once
 #include <unordered_map>
 #include <unordered_set>
 
+#include "../core/tensor.hpp"  // first: tensor.hpp includes this file at its end, see there
+#ifndef GALVANI_AUTOGRAD_ENGINE_HPP
+#define GALVANI_AUTOGRAD_ENGINE_HPP
 #include "node.hpp"
 
 namespace galvani {
@@ -125,3 +127,5 @@ inline void Tensor::backward(const Tensor& grad) const {
 }
 
 }  // namespace galvani
+
+#endif  // GALVANI_AUTOGRAD_ENGINE_HPP

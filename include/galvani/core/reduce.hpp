@@ -9,10 +9,12 @@
 //      in order rather than striding down columns.
 // Accumulation is in double, so f32 sums over millions of elements stay exact
 // enough for gradient checks and do not depend on the thread count.
-#pragma once
 #include <algorithm>
 #include <vector>
 
+#include "tensor.hpp"  // first: tensor.hpp includes this file at its end, see there
+#ifndef GALVANI_CORE_REDUCE_HPP
+#define GALVANI_CORE_REDUCE_HPP
 #include "strided.hpp"
 
 namespace galvani {
@@ -134,3 +136,5 @@ inline Tensor sum_to(const Tensor& g, const Shape& shape) {
 }
 
 }  // namespace galvani
+
+#endif  // GALVANI_CORE_REDUCE_HPP

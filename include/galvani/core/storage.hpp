@@ -5,6 +5,8 @@
 // start. A Storage can also borrow memory it does not own — a region of an
 // mmapped safetensors file — keeping the owner alive through `keepalive`.
 #pragma once
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -18,12 +20,19 @@ class Storage {
  public:
   static constexpr size_t kAlignment = 64;
 
+  static constexpr size_t kHugePage = size_t(2) << 20;
+
   // Fresh, uninitialised CPU memory (like torch.empty).
   static std::shared_ptr<Storage> allocate(size_t nbytes) {
     auto s = std::shared_ptr<Storage>(new Storage());
-    size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-    if (rounded == 0) rounded = kAlignment;
-    void* p = std::aligned_alloc(kAlignment, rounded);
+    // Blocks of 2 MiB and more are 2 MiB aligned and marked for transparent
+    // huge pages: touching them for the first time then costs one page fault
+    // per 2 MiB instead of one per 4 KiB (a 400 MB logits tensor: 200, not 100,000).
+    const size_t align = nbytes >= kHugePage ? kHugePage : kAlignment;
+    size_t rounded = (nbytes + align - 1) / align * align;
+    if (rounded == 0) rounded = align;
+    void* p = std::aligned_alloc(align, rounded);
+    if (p && align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);
     if (!p) throw Error(detail::cat("Storage: out of memory allocating ", nbytes, " bytes"));
     s->data_ = p;
     s->nbytes_ = nbytes;

@@ -293,6 +293,10 @@ inline Tensor& Tensor::set_name(std::string n) { check_defined("set_name"); impl
 
 }  // namespace galvani
 
+// The tail: definitions of Tensor's data, autograd and view methods. Each of
+// these headers includes core/tensor.hpp *before* its own include guard, so
+// whichever galvani header a program includes first, Tensor is complete
+// before any of them is compiled.
 #include "strided.hpp"
 #include "tensor_data.hpp"
 #include "reduce.hpp"

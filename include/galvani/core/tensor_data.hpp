@@ -1,5 +1,7 @@
 // core/tensor_data.hpp — copying and converting tensor data, item(), to_vector().
-#pragma once
+#include "tensor.hpp"  // first: tensor.hpp includes this file at its end, see there
+#ifndef GALVANI_CORE_TENSOR_DATA_HPP
+#define GALVANI_CORE_TENSOR_DATA_HPP
 #include "strided.hpp"
 
 namespace galvani {
@@ -38,3 +40,5 @@ inline std::vector<T> Tensor::to_vector() const {
 }
 
 }  // namespace galvani
+
+#endif  // GALVANI_CORE_TENSOR_DATA_HPP

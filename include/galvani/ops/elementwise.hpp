@@ -113,7 +113,7 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
 
 inline Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = detail::binary_kernel("div", a, b, [](auto x, auto y) { return x / y; });
-  return record("div", out, {a, b}, [a, b, out](const Tensor& g, const Needs& need) -> Grads {
+  return record("div", out, {a, b}, [a, b, out = out.detach()](const Tensor& g, const Needs& need) -> Grads {
     // d(a/b)/db = -a/b² = -out/b
     return {need[0] ? sum_to(div(g, b), a.shape()) : Tensor(),
             need[1] ? sum_to(neg(div(mul(g, out), b)), b.shape()) : Tensor()};
@@ -135,9 +135,12 @@ inline Tensor mul(const Tensor& x, double s) {
   return record("mul_scalar", out, {x}, [s](const Tensor& g, const Needs&) -> Grads { return {mul(g, s)}; });
 }
 
+// Backward functions that need the op's own output capture out.detach(): the
+// output holds its node, so capturing `out` itself would make a cycle
+// (out → node → closure → out) that leaks every graph never backpropagated.
 inline Tensor exp(const Tensor& x) {
   Tensor out = detail::unary_kernel("exp", x, [](auto v) { return std::exp(v); });
-  return record("exp", out, {x}, [out](const Tensor& g, const Needs&) -> Grads { return {mul(g, out)}; });
+  return record("exp", out, {x}, [out = out.detach()](const Tensor& g, const Needs&) -> Grads { return {mul(g, out)}; });
 }
 
 inline Tensor log(const Tensor& x) {
@@ -147,7 +150,7 @@ inline Tensor log(const Tensor& x) {
 
 inline Tensor sqrt(const Tensor& x) {
   Tensor out = detail::unary_kernel("sqrt", x, [](auto v) { return std::sqrt(v); });
-  return record("sqrt", out, {x}, [out](const Tensor& g, const Needs&) -> Grads {
+  return record("sqrt", out, {x}, [out = out.detach()](const Tensor& g, const Needs&) -> Grads {
     return {div(mul(g, 0.5), out)};  // d√x = 1 / (2√x)
   });
 }

@@ -27,22 +27,42 @@ template <> struct GemmTile<double> { static constexpr int MR = 6, NR = 8; };
 
 namespace detail {
 
-// The micro-kernel: C[MR x NR] (+)= Ap[kc x MR]ᵀ · Bp[kc x NR], accumulators in registers.
+// The micro-kernel: C[MR x NR] (+)= Ap[kc x MR]ᵀ · Bp[kc x NR].
+// The MR x NR block of C lives in MR vector registers (GCC/Clang vector types:
+// one NR-wide vector per row) for the whole k loop; each step loads one row of
+// B and broadcasts one element of A per row. Written with plain arrays, the
+// compiler kept the block on the stack and ran 8x slower.
 template <class T, int MR, int NR>
 inline void gemm_micro(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* c, int64_t ldc,
                        int64_t mr, int64_t nr, bool accumulate) {
-  T acc[MR][NR] = {};
-  for (int64_t k = 0; k < kc; ++k) {
-    const T* a = ap + k * MR;
-    const T* b = bp + k * NR;
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
+  typedef T V __attribute__((vector_size(NR * sizeof(T))));
+  V acc[MR];
 #pragma GCC unroll 16
-      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
-    }
+  for (int i = 0; i < MR; ++i) acc[i] = V{};
+  for (int64_t k = 0; k < kc; ++k) {
+    V b;
+    std::memcpy(&b, bp + k * NR, sizeof(V));
+    const T* a = ap + k * MR;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) acc[i] += a[i] * b;
   }
+  if (mr == MR && nr == NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      V out = acc[i];
+      if (accumulate) {
+        V old;
+        std::memcpy(&old, c + i * ldc, sizeof(V));
+        out += old;
+      }
+      std::memcpy(c + i * ldc, &out, sizeof(V));
+    }
+    return;
+  }
+  alignas(64) T tile[MR][NR];  // an edge tile: write only the valid part
+  std::memcpy(tile, acc, sizeof tile);
   for (int64_t i = 0; i < mr; ++i)
-    for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+    for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i][j] : tile[i][j];
 }
 
 }  // namespace detail

@@ -5,7 +5,9 @@
 // puts the gradient back into the input's shape: transpose → transpose back,
 // narrow → a zero tensor with the gradient written into the slice, expand →
 // sum over the broadcast dims.
-#pragma once
+#include "../core/tensor.hpp"  // first: tensor.hpp includes this file at its end, see there
+#ifndef GALVANI_OPS_SHAPE_HPP
+#define GALVANI_OPS_SHAPE_HPP
 #include "../autograd/node.hpp"
 #include "../core/reduce.hpp"
 
@@ -164,3 +166,5 @@ inline Tensor Tensor::to(DType target) const {
 }
 
 }  // namespace galvani
+
+#endif  // GALVANI_OPS_SHAPE_HPP

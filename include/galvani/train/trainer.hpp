@@ -19,10 +19,12 @@
 #include <string>
 #include <vector>
 
+#include "../core/memory.hpp"
 #include "../data/batch_tensors.hpp"
 #include "../data/collator.hpp"
 #include "../data/rng.hpp"
 #include "../data/svg_plot.hpp"
+#include "../ops/elementwise.hpp"
 #include "../eval/perplexity.hpp"
 #include "../models/causal_lm.hpp"
 #include "../optim/adamw.hpp"
@@ -109,6 +111,7 @@ class Trainer {
 
   TrainResult train() {
     namespace fs = std::filesystem;
+    keep_freed_memory();  // reuse each step's big buffers instead of faulting in fresh pages
     fs::create_directories(args_.output_dir);
     std::ofstream jsonl(fs::path(args_.output_dir) / "log.jsonl");
     GALVANI_CHECK(jsonl, "Trainer: cannot write ", (fs::path(args_.output_dir) / "log.jsonl").string());

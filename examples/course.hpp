@@ -1,0 +1,214 @@
+// examples/course.hpp — the course's stages as functions, shared by the step
+// programs (step1_eda … step6_evaluate) and by `frankenstein`, which runs them
+// all into one folder. Each function is one thing the notebook did.
+#pragma once
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <galvani/galvani.hpp>
+#include <galvani/data/chunking.hpp>
+#include <galvani/data/csv.hpp>
+#include <galvani/data/dataset.hpp>
+#include <galvani/data/eda.hpp>
+#include <galvani/data/split.hpp>
+#include <galvani/data/svg_plot.hpp>
+#include <galvani/models/auto.hpp>
+#include <galvani/tokenizer/tokenizer.hpp>
+
+namespace course {
+
+using namespace galvani;
+namespace fs = std::filesystem;
+
+inline const char* kPrompt = "I'm afraid I've created a ";
+
+// ------------------------------------------------------------------ step 0: the CSV
+
+// frankenstein_chunks.csv, made from the novel when it does not exist yet
+// (what tools/make_chunks does), so the pipeline runs from a fresh clone.
+inline fs::path ensure_chunks_csv(const fs::path& csv) {
+  if (fs::exists(csv)) return csv;
+  const std::string rel = "frankenstein/pg84.txt";
+  auto novel = find_data_file(rel);
+  GALVANI_CHECK(novel, data_file_missing(rel));
+  std::ifstream in(*novel, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::vector<std::string> chunks = chunk_book(ss.str());
+  Table t = Table::from_column("text", {});
+  for (auto& c : chunks) t.add_row({Cell(c)});
+  if (csv.has_parent_path()) fs::create_directories(csv.parent_path());
+  write_csv(csv, t);
+  std::printf("wrote %s: %zu snippets of the novel (%s)\n", csv.string().c_str(), chunks.size(),
+              novel->string().c_str());
+  return csv;
+}
+
+// ------------------------------------------------------------------ step 1: EDA
+
+// What df.info(), df.describe(), df.nunique(), df.sample(), df.isnull().sum()
+// print, as Markdown, plus the length histogram written to `out_dir`.
+inline std::string eda_report(const Table& df, const fs::path& out_dir, uint64_t seed = 42) {
+  std::ostringstream md;
+  const Column& text = df.column("text");
+  md << "## df.info()\n\n```\n" << info(df) << "```\n\n";
+  const auto lengths = char_lengths(text);
+  md << "## df[\"text\"].str.len().describe()\n\n```\n" << format_describe(describe(lengths), "text") << "```\n\n";
+  md << "## df.nunique()\n\n```\n" << format_counts(nunique(df)) << "```\n\n";
+  md << "## df.isnull().sum()\n\n```\n" << format_counts(isnull_sum(df)) << "```\n\n";
+  if (df.rows() > 0) {
+    const int64_t row = sample_indices(df.rows(), 1, seed)[0];
+    const Cell& c = text[size_t(row)];
+    md << "## df.sample() (row " << row << ")\n\n> " << (c ? *c : std::string("NaN")) << "\n\n";
+    HistogramChart chart{"Characters per snippet (" + std::to_string(lengths.size()) + " rows)", "characters",
+                         "rows", make_histogram(lengths, 20)};
+    save_svg(out_dir / "char_lengths.svg", to_svg(chart));
+    md << "![characters per snippet](char_lengths.svg)\n";
+  }
+  return md.str();
+}
+
+// ------------------------------------------------------------------ step 2: dataset
+
+struct Dataset {
+  Table df;                       // the CSV's text column, blank rows dropped
+  DropReport dropped;
+  TableSplit split;               // seeded 80/20
+  TokenizedDataset train, test;   // token ids per row, unpadded
+  int64_t eos = 0;                // pad = eos, as the course sets it
+};
+
+inline fs::path find_tokenizer(std::string path) {
+  if (!path.empty()) return path;
+  const std::string rel = "tokenizers/gpt2/tokenizer.json";
+  auto found = find_data_file(rel);
+  GALVANI_CHECK(found, data_file_missing(rel), ", or pass --tokenizer");
+  return *found;
+}
+
+inline Dataset load_dataset(const fs::path& csv, const Tokenizer& tok, uint64_t seed = 42, double test_size = 0.2,
+                            bool half = false) {
+  Dataset d;
+  d.df = read_text_csv(csv, "text", &d.dropped);
+  if (d.dropped.total() > 0)
+    std::printf("warning: dropped %lld missing and %lld blank rows from %s\n", (long long)d.dropped.missing,
+                (long long)d.dropped.blank, csv.string().c_str());
+  if (half) d.df = d.df.head(d.df.rows() / 2);  // the course's CPU run: df[:len(df)//2]
+  d.split = train_test_split(d.df, test_size, seed);
+  GALVANI_CHECK(tok.eos_id(), "the tokenizer names no EOS token; the collator pads with EOS");
+  d.eos = *tok.eos_id();
+  Encoder encode = [&](std::string_view s) { return tok.encode(s, /*add_special_tokens=*/true).ids; };
+  d.train = tokenize(d.split.train.column("text"), encode);
+  d.test = tokenize(d.split.test.column("text"), encode);
+  return d;
+}
+
+// ------------------------------------------------------------------ step 5: model and training
+
+// "tiny": GPT-2's architecture at the size of shared/bench's `tiny` config —
+// small enough to train from scratch on two cores in minutes.
+inline GPT2Config tiny_config() {
+  GPT2Config c;
+  c.vocab_size = 50257;
+  c.n_positions = 256;
+  c.n_embd = 128;
+  c.n_layer = 2;
+  c.n_head = 4;
+  return c;
+}
+
+// `name` is "tiny" (random init), "distilgpt2" (weights/distilgpt2) or a model directory.
+inline std::unique_ptr<CausalLM> load_model(const std::string& name, uint64_t seed = 0) {
+  if (name == "tiny") return std::make_unique<GPT2LMHeadModel>(tiny_config(), seed);
+  fs::path dir = name == "distilgpt2" ? fs::path("weights/distilgpt2") : fs::path(name);
+  if (!fs::exists(dir / "config.json"))
+    throw Error(name == "distilgpt2"
+                    ? "weights/distilgpt2 is missing: fetch the real weights with `tools/fetch_weights.sh distilgpt2` "
+                      "(needs the Hugging Face hub), or use --model tiny"
+                    : dir.string() + ": no config.json here; pass tiny, distilgpt2 or a model directory");
+  return load_causal_lm(dir);
+}
+
+// The course's TrainingArguments for DistilGPT-2, and settings that let the
+// from-scratch tiny model learn in minutes (a random model needs a far larger
+// learning rate than a pretrained one being nudged).
+inline TrainingArguments training_defaults(const std::string& model) {
+  TrainingArguments a;  // course: warmup 200, lr 2e-5, batch 2, 2 epochs, logging 1, save 200
+  if (model == "tiny") {
+    a.learning_rate = 2e-3;
+    a.warmup_steps = 30;
+    a.per_device_train_batch_size = 8;
+    a.num_train_epochs = 6;
+    a.save_steps = 0;
+  }
+  return a;
+}
+
+// ------------------------------------------------------------------ step 6: evaluation
+
+struct Evaluation {
+  PerplexityResult ppl;
+  std::vector<int64_t> generated;  // new token ids
+  std::string text;                // decoded, special tokens skipped
+  double seconds = 0;
+};
+
+inline Evaluation evaluate(CausalLM& model, const Tokenizer& tok, const TokenizedDataset& test,
+                           const GenerationOptions& gen, const std::string& prompt = kPrompt) {
+  auto t0 = std::chrono::steady_clock::now();
+  Evaluation e;
+  e.ppl = perplexity(model, test.rows);
+  std::vector<int32_t> ids = tok.encode(prompt, true).ids;
+  e.generated = generate(model, ids, gen);
+  std::vector<int32_t> out(e.generated.begin(), e.generated.end());
+  e.text = tok.decode(out, /*skip_special_tokens=*/true);
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return e;
+}
+
+inline nlohmann::json ppl_json(const PerplexityResult& p) {
+  return {{"row_mean", p.row_mean_ppl}, {"corpus", p.corpus_ppl}, {"rows", p.rows},
+          {"predicted_tokens", p.predicted_tokens}, {"truncated_rows", p.truncated_rows},
+          {"skipped_rows", p.skipped_rows}};
+}
+
+// Base vs finetuned, side by side, with the warning the course's students needed.
+inline std::string comparison_report(const Evaluation& base, const Evaluation& tuned, double unigram,
+                                     const std::string& prompt = kPrompt) {
+  std::ostringstream md;
+  char buf[512];
+  md << "## Perplexity on the test split\n\n| model | row-mean (course) | corpus |\n|---|---:|---:|\n";
+  std::snprintf(buf, sizeof buf, "| base | %.2f | %.2f |\n| finetuned | %.2f | %.2f |\n| unigram baseline | | %.2f |\n\n",
+                base.ppl.row_mean_ppl, base.ppl.corpus_ppl, tuned.ppl.row_mean_ppl, tuned.ppl.corpus_ppl, unigram);
+  md << buf;
+  md << "Row-mean is the course's `calc_perplexity` (the mean of exp(mean NLL) over rows); corpus is "
+        "exp(total NLL / predicted tokens). The unigram baseline predicts every test token from the train "
+        "split's token frequencies (add-one smoothed).\n\n";
+  if (tuned.ppl.truncated_rows)
+    md << "Note: " << tuned.ppl.truncated_rows << " test rows were longer than the context and were truncated.\n\n";
+  if (base.ppl.corpus_ppl == tuned.ppl.corpus_ppl && base.generated == tuned.generated)
+    md << "**Warning: base and finetuned models give identical numbers and text.** The finetuned weights were "
+          "probably not applied (a common mistake: evaluating the model object from before training, or loading "
+          "the base checkpoint twice).\n\n";
+  md << "## Generation (greedy, prompt \"" << prompt << "\")\n\n| base | finetuned |\n|---|---|\n";
+  auto cell = [](std::string s) {
+    std::string o;
+    for (char c : s) o += c == '\n' ? std::string("<br>") : c == '|' ? std::string("\\|") : std::string(1, c);
+    return o;
+  };
+  md << "| " << cell(prompt + base.text) << " | " << cell(prompt + tuned.text) << " |\n";
+  return md.str();
+}
+
+inline void write_text(const fs::path& path, const std::string& text) {
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  GALVANI_CHECK(out, "cannot write ", path.string());
+  out << text;
+}
+
+}  // namespace course

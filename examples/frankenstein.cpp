@@ -1,0 +1,116 @@
+// The whole course project in one run: EDA → dataset → finetune → evaluate.
+//
+//   build-native/frankenstein --out runs/frankenstein            # tiny GPT-2 from scratch, offline
+//   build-native/frankenstein --model distilgpt2 --out runs/d2   # the course's real DistilGPT-2
+//
+// Writes into --out: eda.md and char_lengths.svg (step 1), the trained model
+// (final/, a Hugging Face directory), log.jsonl and loss.svg (step 5),
+// report.md with base vs finetuned perplexity and generations, and
+// metrics.json with the same numbers for scripts (step 6).
+#include <CLI/CLI.hpp>
+
+#include "course.hpp"
+
+using namespace course;
+using Clock = std::chrono::steady_clock;
+
+static double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+int main(int argc, char** argv) {
+  CLI::App app{"galvani: finetune a language model to write Frankenstein fan-fiction (the whole course, offline)"};
+  std::string model_name = "tiny", out = "runs/frankenstein", csv = "runs/frankenstein_chunks.csv", tok_path;
+  uint64_t seed = 42;
+  bool half = false;
+  int64_t max_steps = -1, max_new_tokens = 100;
+  double epochs = 0, lr = 0;
+  app.add_option("--model", model_name, "tiny (trained from scratch), distilgpt2 (weights/distilgpt2), or a model directory")
+      ->capture_default_str();
+  app.add_option("--out", out, "run folder for every output")->capture_default_str();
+  app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
+  app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the shared GPT-2 tokenizer)");
+  app.add_option("--seed", seed, "seed of the split, the shuffling and the initialisation")->capture_default_str();
+  app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
+  app.add_option("--epochs", epochs, "training epochs (default: 2 for real models, 6 for tiny)");
+  app.add_option("--lr", lr, "learning rate (default: 2e-5 for real models, 2e-3 for tiny)");
+  app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)");
+  app.add_option("--max-new-tokens", max_new_tokens, "tokens to generate after the prompt")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    const fs::path dir = out;
+    fs::create_directories(dir);
+    nlohmann::json metrics = {{"model", model_name}, {"seed", seed}, {"seconds", nlohmann::json::object()}};
+
+    // Step 1 — EDA.
+    auto t = Clock::now();
+    ensure_chunks_csv(csv);
+    Table raw = read_csv(csv);
+    write_text(dir / "eda.md", "# EDA of " + csv + "\n\n" + eda_report(raw, dir, seed));
+    std::printf("step 1: %lld snippets; EDA in %s\n", (long long)raw.rows(), (dir / "eda.md").c_str());
+    metrics["seconds"]["eda"] = since(t);
+
+    // Step 2 — split and tokenize.
+    t = Clock::now();
+    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path).string());
+    Dataset data = load_dataset(csv, tok, seed, 0.2, half);
+    std::printf("step 2: train %lld rows (%lld tokens), test %lld rows (%lld tokens)\n", (long long)data.train.size(),
+                (long long)data.train.total_tokens(), (long long)data.test.size(), (long long)data.test.total_tokens());
+    metrics["data"] = {{"train_rows", data.train.size()}, {"test_rows", data.test.size()},
+                       {"train_tokens", data.train.total_tokens()}, {"test_tokens", data.test.total_tokens()},
+                       {"dropped_rows", data.dropped.total()}};
+    metrics["seconds"]["dataset"] = since(t);
+
+    // Step 6 (before) — the base model.
+    t = Clock::now();
+    std::unique_ptr<CausalLM> model = load_model(model_name, seed);
+    GenerationOptions gen;
+    gen.max_new_tokens = max_new_tokens;
+    Evaluation base = evaluate(*model, tok, data.test, gen);
+    const double unigram = unigram_perplexity(data.train.rows, data.test.rows, model->vocab_size());
+    std::printf("base model: test perplexity %.1f (row mean %.1f); unigram baseline %.1f\n", base.ppl.corpus_ppl,
+                base.ppl.row_mean_ppl, unigram);
+    metrics["seconds"]["evaluate_base"] = since(t);
+
+    // Step 5 — finetune.
+    t = Clock::now();
+    TrainingArguments args = training_defaults(model_name);
+    args.output_dir = dir.string();
+    args.seed = seed;
+    if (epochs > 0) args.num_train_epochs = epochs;
+    if (lr > 0) args.learning_rate = lr;
+    if (max_steps > 0) args.max_steps = max_steps;
+    Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
+                    [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d); });
+    std::printf("step 5: %lld updates (%lld epochs of %lld batches of %lld), lr %.1e, warmup %lld\n",
+                (long long)trainer.total_steps(), (long long)args.num_train_epochs, (long long)trainer.batches_per_epoch(),
+                (long long)args.per_device_train_batch_size, args.learning_rate, (long long)args.warmup_steps);
+    TrainResult tr = trainer.train();
+    io::SavePretrainedOptions save_opt;
+    save_opt.tokenizer_dir = find_tokenizer(tok_path).parent_path();
+    save_causal_lm(*model, dir / "final", save_opt);
+    metrics["training"] = {{"steps", tr.global_step}, {"final_loss", tr.final_loss},
+                           {"truncated_rows", trainer.truncated_rows()}, {"seconds", tr.seconds}};
+    metrics["seconds"]["train"] = since(t);
+
+    // Step 6 (after) — the finetuned model, reloaded from disk as a user would.
+    t = Clock::now();
+    std::unique_ptr<CausalLM> tuned_model = load_causal_lm(dir / "final");
+    Evaluation tuned = evaluate(*tuned_model, tok, data.test, gen);
+    metrics["seconds"]["evaluate_finetuned"] = since(t);
+
+    metrics["perplexity"] = {{"base", ppl_json(base.ppl)}, {"finetuned", ppl_json(tuned.ppl)}, {"unigram", unigram}};
+    metrics["generation"] = {{"prompt", kPrompt}, {"base", base.text}, {"finetuned", tuned.text}};
+    write_text(dir / "metrics.json", metrics.dump(2) + "\n");
+    write_text(dir / "report.md", "# Frankenstein: base vs finetuned (" + model_name + ")\n\n" +
+                                      comparison_report(base, tuned, unigram) +
+                                      "\n![training loss](loss.svg)\n\nEDA: [eda.md](eda.md)\n");
+    std::printf("\ntest perplexity: base %.1f → finetuned %.1f (row mean %.1f → %.1f); unigram %.1f\n",
+                base.ppl.corpus_ppl, tuned.ppl.corpus_ppl, base.ppl.row_mean_ppl, tuned.ppl.row_mean_ppl, unigram);
+    std::printf("base:      %s%s\nfinetuned: %s%s\n", kPrompt, base.text.c_str(), kPrompt, tuned.text.c_str());
+    std::printf("\nreport: %s\nmetrics: %s\n", (dir / "report.md").c_str(), (dir / "metrics.json").c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
