@@ -2,9 +2,9 @@
 //
 // By far the most time in training and evaluation is spent in this function.
 // It follows the BLIS/GotoBLAS plan:
-//   for each KC-deep slice of K:
-//     pack B's slice into NR-wide column panels   (contiguous, read many times)
-//     for each MC-tall block of rows of A (threads split these):
+//   for each block of columns of B:
+//     pack it into NR-wide column panels, KC-deep slices (contiguous, read many times)
+//     for each MC-tall block of rows of A (threads split these), for each KC slice:
 //       pack A's block into MR-tall row panels
 //       for each (MR x NR) tile: the micro-kernel keeps an MR x NR block of C
 //       in registers while it streams K: MR*NR multiply-adds per MR+NR loads.
@@ -70,66 +70,82 @@ inline void gemm_micro(int64_t kc, const T* __restrict ap, const T* __restrict b
 // C (M, N) = A (M, K) · B (K, N)  [+ C when accumulate].
 // A element (m, k) is a[m*a_rs + k*a_cs]; B element (k, n) is b[k*b_rs + n*b_cs].
 // `parallel` lets the caller run many small GEMMs on separate threads instead.
+//
+// Threads meet at two barriers per column block, not one per K slice: B's
+// whole column block (all of K) is packed first, then each work item (a block
+// of rows × a group of column panels) walks all of K on its own. With K in the
+// tens of thousands (the lm_head's input gradient sums over the vocabulary)
+// this matters: hundreds of barriers per call are slow whenever another
+// process takes a core for a moment.
 template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
           int64_t b_cs, T* c, int64_t ldc, bool accumulate = false, bool parallel = true) {
   constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
-  constexpr int64_t KC = 256, MC = 72, NC = 4096;  // A block ~72 KB (L2), B slice up to 4 MB (L3)
+  constexpr int64_t KC = 256, MC = 72;   // A block: 72 x 256 (~72 KB of f32, fits L2)
+  constexpr int64_t kPackedB = 16 << 20;  // bytes of packed B per column block (~L3)
   if (M == 0 || N == 0) return;
   if (K == 0) {
     if (!accumulate)
       for (int64_t m = 0; m < M; ++m) std::fill_n(c + m * ldc, N, T(0));
     return;
   }
+  // Column block width: as many NR-wide panels as fit kPackedB with all of K.
+  const int64_t NC = std::max<int64_t>(NR, kPackedB / int64_t(sizeof(T)) / K / NR * NR);
+  const int64_t kslices = (K + KC - 1) / KC;
   std::vector<T> bpack;
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     const int64_t npanels = (nc + NR - 1) / NR;
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
-      const bool acc = accumulate || pc > 0;
-      // Pack B[pc:pc+kc, jc:jc+nc] into panels: panel p holds columns p*NR.., k-major, zero-padded.
-      bpack.assign(size_t(npanels * kc * NR), T(0));
-#pragma omp parallel for schedule(static) if (parallel && npanels * kc * NR > 65536)
+    // Pack B[:, jc:jc+nc]: slice s (KC deep) of panel p starts at (s*npanels + p)*KC*NR.
+    bpack.resize(size_t(kslices * npanels * KC * NR));
+#pragma omp parallel for collapse(2) schedule(static) if (parallel && K * nc > 65536)
+    for (int64_t sl = 0; sl < kslices; ++sl)
       for (int64_t p = 0; p < npanels; ++p) {
-        T* dst = bpack.data() + p * kc * NR;
+        T* dst = bpack.data() + (sl * npanels + p) * KC * NR;
+        const int64_t k0 = sl * KC, kc = std::min(KC, K - k0);
         const int64_t n0 = jc + p * NR, nr = std::min<int64_t>(NR, jc + nc - n0);
         for (int64_t k = 0; k < kc; ++k) {
-          const T* src = b + (pc + k) * b_rs + n0 * b_cs;
-          for (int64_t j = 0; j < nr; ++j) dst[k * NR + j] = src[j * b_cs];
+          const T* src = b + (k0 + k) * b_rs + n0 * b_cs;
+          int64_t j = 0;
+          for (; j < nr; ++j) dst[k * NR + j] = src[j * b_cs];
+          for (; j < NR; ++j) dst[k * NR + j] = T(0);
         }
       }
-      // Work items: (row block, group of column panels). With few row blocks
-      // (decoding: M = 1) the column panels are split so both cores work.
-      const int64_t mblocks = (M + MC - 1) / MC;
-      const int64_t threads = parallel ? omp_get_max_threads() : 1;
-      const int64_t ngroups = std::max<int64_t>(1, std::min<int64_t>(npanels, (2 * threads + mblocks - 1) / mblocks));
-      const int64_t per_group = (npanels + ngroups - 1) / ngroups;
-#pragma omp parallel if (parallel && M * nc * kc > 100000)
-      {
-        std::vector<T> apack(size_t(((MC + MR - 1) / MR) * MR * kc));
+    // Work items: (row block, group of column panels). With few row blocks
+    // (decoding: M = 1) the column panels are split so every core works.
+    const int64_t mblocks = (M + MC - 1) / MC;
+    const int64_t threads = parallel ? omp_get_max_threads() : 1;
+    const int64_t ngroups = std::max<int64_t>(1, std::min<int64_t>(npanels, (2 * threads + mblocks - 1) / mblocks));
+    const int64_t per_group = (npanels + ngroups - 1) / ngroups;
+#pragma omp parallel if (parallel && M * nc * K > 100000)
+    {
+      std::vector<T> apack(size_t(((MC + MR - 1) / MR) * MR * KC));
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t item = 0; item < mblocks * ngroups; ++item) {
-          const int64_t ic = (item / ngroups) * MC, mc = std::min(MC, M - ic);
-          const int64_t jp0 = (item % ngroups) * per_group, jp1 = std::min(npanels, jp0 + per_group);
-          const int64_t mpanels = (mc + MR - 1) / MR;
-          // Pack A[ic:ic+mc, pc:pc+kc] into MR-row panels, k-major, zero-padded.
+      for (int64_t item = 0; item < mblocks * ngroups; ++item) {
+        const int64_t ic = (item / ngroups) * MC, mc = std::min(MC, M - ic);
+        const int64_t jp0 = (item % ngroups) * per_group, jp1 = std::min(npanels, jp0 + per_group);
+        const int64_t mpanels = (mc + MR - 1) / MR;
+        for (int64_t sl = 0; sl < kslices; ++sl) {
+          const int64_t k0 = sl * KC, kc = std::min(KC, K - k0);
+          // Pack A[ic:ic+mc, k0:k0+kc] into MR-row panels, k-major, zero-padded.
           for (int64_t p = 0; p < mpanels; ++p) {
             T* dst = apack.data() + p * kc * MR;
             const int64_t m0 = ic + p * MR, mr = std::min<int64_t>(MR, ic + mc - m0);
             for (int64_t k = 0; k < kc; ++k) {
-              const T* src = a + m0 * a_rs + (pc + k) * a_cs;
+              const T* src = a + m0 * a_rs + (k0 + k) * a_cs;
               int64_t i = 0;
               for (; i < mr; ++i) dst[k * MR + i] = src[i * a_rs];
               for (; i < MR; ++i) dst[k * MR + i] = T(0);
             }
           }
+          const bool acc = accumulate || sl > 0;
           for (int64_t jp = jp0; jp < jp1; ++jp) {
             const int64_t n0 = jp * NR, nr = std::min<int64_t>(NR, nc - n0);
+            const T* bp = bpack.data() + (sl * npanels + jp) * KC * NR;
             for (int64_t ip = 0; ip < mpanels; ++ip) {
               const int64_t m0 = ip * MR, mr = std::min<int64_t>(MR, mc - m0);
-              detail::gemm_micro<T, MR, NR>(kc, apack.data() + ip * kc * MR, bpack.data() + jp * kc * NR,
-                                            c + (ic + m0) * ldc + jc + n0, ldc, mr, nr, acc);
+              detail::gemm_micro<T, MR, NR>(kc, apack.data() + ip * kc * MR, bp, c + (ic + m0) * ldc + jc + n0, ldc,
+                                            mr, nr, acc);
             }
           }
         }
