@@ -26,7 +26,10 @@ namespace {
 
 // The oracle: every score, an explicit visibility test, exp, normalize — in double.
 // q (B,H,T,D), k/v (B,Hkv,S,D) as row-major vectors; a row that sees nothing is zero.
-std::vector<double> naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
+// With opt.dropout_p > 0, probability (b,h,i,j) is kept when uniform01(seed, base + ((b·H+h)·T+i)·S+j)
+// >= p and then scaled by 1 / (1 − p): the documented mask, written out independently here.
+std::vector<double> naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
+                                    uint64_t seed = 0, uint64_t base = 0) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3), Hkv = k.size(1), S = k.size(2);
   auto Q = q.to_vector<double>(), K = k.to_vector<double>(), Vv = v.to_vector<double>();
   std::vector<double> mask = opt.key_padding_mask.defined() ? opt.key_padding_mask.to_vector<double>()
@@ -60,10 +63,15 @@ std::vector<double> naive_attention(const Tensor& q, const Tensor& k, const Tens
           total += w[size_t(j)];
         }
         if (total == 0) continue;
-        for (int64_t j = 0; j < S; ++j)
+        for (int64_t j = 0; j < S; ++j) {
+          double pj = w[size_t(j)] / total;
+          if (opt.dropout_p > 0) {
+            const uint64_t counter = base + uint64_t(((b * H + h) * T + i) * S + j);
+            pj = Generator::uniform01(seed, counter) >= opt.dropout_p ? pj / (1 - opt.dropout_p) : 0.0;
+          }
           for (int64_t d = 0; d < D; ++d)
-            out[size_t(((b * H + h) * T + i) * D + d)] +=
-                w[size_t(j)] / total * Vv[size_t(((b * Hkv + g) * S + j) * D + d)];
+            out[size_t(((b * H + h) * T + i) * D + d)] += pj * Vv[size_t(((b * Hkv + g) * S + j) * D + d)];
+        }
       }
     }
   return out;
@@ -227,6 +235,178 @@ TEST_CASE("attention: errors name the op and the shapes", "[ops][attention][erro
                     Catch::Contains("sliding_window"));
   // Non-causal cross attention does not care where the queries sit.
   CHECK_NOTHROW(sdpa(z({1, 2, 5, 4}), z({1, 2, 3, 4}), z({1, 2, 3, 4}), with([](auto& o) { o.causal = false; })));
+}
+
+TEST_CASE("attention dropout: gradient checks with a fixed mask", "[ops][grad][attention][dropout]") {
+  // The mask is a function of the Generator's state, so each call of the checked function
+  // builds its Generator from the same seed: every evaluation sees the same mask.
+  auto attn = [](AttentionOptions opt, uint64_t seed) {
+    return [opt, seed](const V& x) mutable {
+      Generator gen(seed);
+      opt.dropout_p = 0.3;
+      opt.gen = &gen;
+      return scaled_dot_product_attention(x[0], x[1], x[2], opt);
+    };
+  };
+  SECTION("causal multi-head") {
+    CHECK_GRAD(attn({}, 101), randn64({2, 2, 5, 4}, 1), randn64({2, 2, 5, 4}, 2), randn64({2, 2, 5, 4}, 3));
+  }
+  SECTION("GQA 4/2 with left padding (rows that see no key)") {
+    Tensor m = Tensor::from_vector<int64_t>({1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}, {2, 6});
+    CHECK_GRAD(attn(with([&](auto& o) { o.key_padding_mask = m; }), 102), randn64({2, 4, 6, 3}, 4),
+               randn64({2, 2, 6, 3}, 5), randn64({2, 2, 6, 3}, 6));
+  }
+  SECTION("non-causal cross attention, custom scale") {
+    CHECK_GRAD(attn(with([](auto& o) { o.causal = false; o.scale = 0.7; }), 103), randn64({2, 1, 3, 4}, 7),
+               randn64({2, 1, 6, 4}, 8), randn64({2, 1, 6, 4}, 9));
+  }
+  SECTION("sliding window over T = 70: crosses the 32-row forward and 64-row backward blocks") {
+    CHECK_GRAD(attn(with([](auto& o) { o.sliding_window = 9; }), 104), randn64({1, 2, 70, 2}, 10),
+               randn64({1, 1, 70, 2}, 11), randn64({1, 1, 70, 2}, 12));
+  }
+  SECTION("the checked function really drops something") {
+    Tensor q = randn64({2, 2, 5, 4}, 1), k = randn64({2, 2, 5, 4}, 2), v = randn64({2, 2, 5, 4}, 3);
+    auto dropped = attn({}, 101)({q, k, v}).to_vector<double>();
+    CHECK(max_abs_diff(dropped, scaled_dot_product_attention(q, k, v).to_vector<double>()) > 0.1);
+  }
+}
+
+TEST_CASE("attention dropout: values against naive loops, the mask over the (B, H, T, S) grid",
+          "[ops][attention][dropout]") {
+  Tensor pad = Tensor::from_vector<int32_t>(std::vector<int32_t>(80, 1), {2, 40});
+  for (int j = 0; j < 7; ++j) pad.data<int32_t>()[40 + j] = 0;
+  struct Case {
+    const char* name;
+    int64_t B, H, Hkv, T, S, D;
+    AttentionOptions opt;
+  };
+  std::vector<Case> cases = {
+      {"causal GQA 4/2, 70 rows", 2, 4, 2, 70, 70, 8, {}},
+      {"window 6, offset, padding", 2, 2, 1, 33, 40, 8,
+       with([&](auto& o) { o.sliding_window = 6; o.query_offset = 5; o.key_padding_mask = pad; })},
+      {"non-causal cross", 2, 2, 2, 9, 40, 8, with([&](auto& o) { o.causal = false; })},
+  };
+  for (const Case& c : cases) {
+    for (DType dt : {DType::f64, DType::f32}) {
+      Generator data(uint64_t(c.T * 7 + c.S));
+      Tensor q = rand_normal({c.B, c.H, c.T, c.D}, 0, 1, data, dt);
+      Tensor k = rand_normal({c.B, c.Hkv, c.S, c.D}, 0, 1, data, dt);
+      Tensor v = rand_normal({c.B, c.Hkv, c.S, c.D}, 0, 1, data, dt);
+      Generator gen(99);
+      gen.advance(12345);  // a counter base other than zero
+      AttentionOptions opt = c.opt;
+      opt.dropout_p = 0.25;
+      opt.gen = &gen;
+      Tensor out = scaled_dot_product_attention(q, k, v, opt);
+      INFO(c.name << " " << dtype_name(dt));
+      CHECK(gen.counter() == 12345 + uint64_t(c.B * c.H * c.T * c.S));  // one advance over the full grid
+      auto want = naive_attention(q, k, v, opt, 99, 12345);
+      CHECK(max_abs_diff(out.to_vector<double>(), want) < (dt == DType::f64 ? 1e-12 : 5e-5));
+      // The next call draws a fresh mask.
+      CHECK(max_abs_diff(scaled_dot_product_attention(q, k, v, opt).to_vector<double>(), want) > 1e-3);
+    }
+  }
+}
+
+TEST_CASE("attention dropout: p = 0 is the plain kernel, bit for bit, and draws nothing", "[ops][attention][dropout]") {
+  Generator data(3);
+  Tensor q = rand_normal({2, 4, 40, 16}, 0, 1, data), k = rand_normal({2, 2, 40, 16}, 0, 1, data),
+         v = rand_normal({2, 2, 40, 16}, 0, 1, data);
+  Generator gen(5);
+  AttentionOptions opt;
+  opt.gen = &gen;
+  CHECK(scaled_dot_product_attention(q, k, v, opt).to_vector<float>() ==
+        scaled_dot_product_attention(q, k, v).to_vector<float>());
+  CHECK(gen.counter() == 0);
+}
+
+TEST_CASE("attention dropout: about a fraction p of the probabilities is dropped", "[ops][attention][dropout]") {
+  // q = 0 makes every probability 1/S; v = the identity (D = S) makes out[b,h,i,j] = Pd[i,j],
+  // so the output is the dropped probability matrix itself.
+  const int64_t B = 2, H = 4, T = 128, S = 64;
+  const double p = 0.3;
+  Tensor q = Tensor::zeros({B, H, T, S});
+  Tensor eye = Tensor::zeros({1, 1, S, S});
+  for (int64_t j = 0; j < S; ++j) eye.data<float>()[j * S + j] = 1;
+  Tensor v = eye.expand({B, H, S, S}).contiguous();
+  Generator gen(2024);
+  AttentionOptions opt;
+  opt.causal = false;
+  opt.dropout_p = p;
+  opt.gen = &gen;
+  auto out = scaled_dot_product_attention(q, Tensor::zeros({B, H, S, S}), v, opt).to_vector<float>();
+  int64_t dropped = 0;
+  const float kept_value = float(1.0 / ((1 - p) * double(S)));
+  for (float x : out) {
+    if (x == 0) ++dropped;
+    else CHECK(x == Approx(kept_value).epsilon(1e-6));
+  }
+  const double frac = double(dropped) / double(out.size());  // 65536 draws: sd ≈ 0.0018
+  INFO("dropped fraction " << frac);
+  CHECK(std::abs(frac - p) < 0.01);
+}
+
+TEST_CASE("attention dropout: same output and gradients for 1 and 2 threads", "[ops][attention][dropout]") {
+  Generator data(8);
+  Tensor q0 = rand_normal({2, 4, 70, 16}, 0, 1, data), k0 = rand_normal({2, 2, 70, 16}, 0, 1, data),
+         v0 = rand_normal({2, 2, 70, 16}, 0, 1, data), g = rand_normal({2, 4, 70, 16}, 0, 1, data);
+  auto run = [&](int threads) {
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor q = q0.clone().requires_grad_(), k = k0.clone().requires_grad_(), v = v0.clone().requires_grad_();
+    Generator gen(77);
+    AttentionOptions opt;
+    opt.dropout_p = 0.2;
+    opt.gen = &gen;
+    opt.sliding_window = 20;
+    Tensor o = scaled_dot_product_attention(q, k, v, opt);
+    o.backward(g);
+    omp_set_num_threads(before);
+    return std::vector<std::vector<float>>{o.to_vector<float>(), q.grad().to_vector<float>(),
+                                           k.grad().to_vector<float>(), v.grad().to_vector<float>()};
+  };
+  auto one = run(1), two = run(2);
+  for (size_t i = 0; i < one.size(); ++i) {
+    INFO("tensor " << i << " (out, dq, dk, dv)");
+    CHECK(one[i] == two[i]);
+  }
+}
+
+TEST_CASE("attention dropout: averaged over many seeds it is the undropped attention", "[ops][attention][dropout]") {
+  Tensor q = randn64({1, 2, 6, 4}, 60), k = randn64({1, 2, 6, 4}, 61), v = randn64({1, 2, 6, 4}, 62);
+  const auto want = scaled_dot_product_attention(q, k, v).to_vector<double>();
+  std::vector<double> mean(want.size(), 0.0);
+  const int n = 4000;
+  NoGradGuard ng;
+  for (int s = 0; s < n; ++s) {
+    Generator gen(uint64_t(1000 + s));
+    AttentionOptions opt;
+    opt.dropout_p = 0.2;
+    opt.gen = &gen;
+    auto o = scaled_dot_product_attention(q, k, v, opt).to_vector<double>();
+    for (size_t i = 0; i < o.size(); ++i) mean[i] += o[i] / n;
+  }
+  // Each element's sd over one draw is at most 0.5 |v|, so ≈ 0.008 |v| for the mean of 4000.
+  CHECK(max_abs_diff(mean, want) < 0.1);
+}
+
+TEST_CASE("attention dropout: errors and edge cases", "[ops][attention][dropout][errors]") {
+  Tensor q = randn64({1, 2, 3, 4}, 70), k = randn64({1, 2, 3, 4}, 71), v = randn64({1, 2, 3, 4}, 72);
+  CHECK_THROWS_WITH(scaled_dot_product_attention(q, k, v, with([](auto& o) { o.dropout_p = 0.1; })),
+                    Catch::Contains("scaled_dot_product_attention") && Catch::Contains("Generator") &&
+                        Catch::Contains("dropout_p = 0.1"));
+  Generator gen(1);
+  CHECK_THROWS_WITH(scaled_dot_product_attention(q, k, v, with([&](auto& o) { o.dropout_p = 1.5; o.gen = &gen; })),
+                    Catch::Contains("dropout_p must be in [0, 1]"));
+  CHECK_THROWS_WITH(scaled_dot_product_attention(q, k, v, with([&](auto& o) { o.dropout_p = -0.1; o.gen = &gen; })),
+                    Catch::Contains("dropout_p must be in [0, 1]"));
+  // p = 1 drops everything: zeros out, zero gradients (as torch's dropout with p = 1).
+  Tensor qg = q.clone().requires_grad_(), kg = k.clone().requires_grad_(), vg = v.clone().requires_grad_();
+  Tensor o = scaled_dot_product_attention(qg, kg, vg, with([&](auto& opt) { opt.dropout_p = 1; opt.gen = &gen; }));
+  for (double x : o.to_vector<double>()) CHECK(x == 0);
+  sum(o).backward();
+  for (const Tensor& t : {qg, kg, vg})
+    for (double x : t.grad().to_vector<double>()) CHECK(x == 0);
 }
 
 // Hidden (run with "[.bench]"): forward + backward at GPT-2 training sizes.

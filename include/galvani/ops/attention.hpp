@@ -39,6 +39,18 @@
 //   dK = scale · dSᵀ · Q,   dV = Pᵀ · dO
 // dK and dV sum over the query heads that share a kv head, so backward is split over
 // (batch, kv head): each work item owns its dK/dV slice outright and there are no races.
+//
+// Dropout on the probabilities (Hugging Face's attn_pdrop / attention_dropout, train mode
+// only): O = Pd · V with Pd = P ⊙ M / (1 − p), M[b,h,i,j] ∈ {0, 1} kept with probability
+// 1 − p. As in ops/dropout.hpp the mask is never stored: M[b,h,i,j] is
+// uniform01(seed, base + ((b·H + h)·T + i)·S + j) >= p, an index over the whole (B, H, T, S)
+// grid (one gen.advance(B·H·T·S) per call), so it is the same for any thread count or row
+// blocking and backward draws it again. lse stays the log-sum-exp of the undropped scores.
+// Backward, writing M' = M / (1 − p):
+//   dV = Pdᵀ · dO,   dP = (dO · Vᵀ) ⊙ M',   dS = P ⊙ (dP − Δ)     (P undropped)
+// where Δ_i = Σ_j P_ij dP_ij is softmax's own term. It is still rowsum(dO ⊙ O):
+//   Σ_j P_ij M'_ij (dO_i · V_j) = dO_i · Σ_j Pd_ij V_j = dO_i · O_i,
+// because O is the dropped output; so both paths compute Δ the same way.
 #pragma once
 #include <algorithm>
 #include <bit>
@@ -51,6 +63,7 @@
 
 #include "../core/tensor.hpp"  // first: it pulls in the autograd engine in the right order
 #include "../autograd/node.hpp"
+#include "../core/random.hpp"
 #include "gemm.hpp"
 
 namespace galvani {
@@ -61,6 +74,8 @@ struct AttentionOptions {
   int64_t sliding_window = 0;  // 0 = none; else query at position i sees key at position j only if 0 <= i - j < window
   int64_t query_offset = -1;   // position of query 0 among the keys; -1 means S - T (the queries are the last T positions, as with a KV cache)
   double scale = 0;            // 0 means 1/sqrt(D)
+  double dropout_p = 0;        // dropout on the probabilities (train mode); 0 = none, the fast path
+  Generator* gen = nullptr;    // draws the dropout mask; required when dropout_p > 0
 };
 
 namespace detail {
@@ -95,6 +110,23 @@ struct AttentionMask {
   int64_t lo(int64_t i) const { return window > 0 ? std::clamp<int64_t>(offset + i - window + 1, 0, S) : 0; }
   int64_t hi(int64_t i) const { return (causal || window > 0) ? std::clamp<int64_t>(offset + i + 1, 0, S) : S; }
   bool padded(int64_t b, int64_t j) const { return keep && !keep[b * S + j]; }
+};
+
+// Dropout on the probabilities (see the header comment); p == 0 means none.
+struct AttentionDropout {
+  double p = 0;
+  uint64_t seed = 0, base = 0;  // element (b, h, i, j) draws counter base + ((b·H + h)·T + i)·S + j
+
+  bool keep(uint64_t counter) const { return Generator::uniform01(seed, counter) >= p; }
+
+  // One row's probabilities p_row[lo:hi] (keys klo + lo … klo + hi − 1) become P ⊙ M / (1 − p);
+  // `first` is the counter of key 0 of this row. 1 / (1 − p) is inf when p == 1, but then
+  // nothing is kept and it is never used.
+  template <class T>
+  void apply(T* p_row, int64_t lo, int64_t hi, int64_t klo, uint64_t first) const {
+    const T inv = T(1.0 / (1.0 - p));
+    for (int64_t j = lo; j < hi; ++j) p_row[j] = keep(first + uint64_t(klo + j)) ? p_row[j] * inv : T(0);
+  }
 };
 
 // Query rows per work item. Small blocks waste little on a causal block's diagonal (scores
@@ -160,10 +192,11 @@ T softmax_row(T* s, int64_t nk, int64_t klo, int64_t b, int64_t i, T scale, cons
 }
 
 // q (B,H,Tq,D), k/v (B,Hkv,S,D) → out (B,H,Tq,D) contiguous, lse (B,H,Tq).
+// With drop.p > 0 the probabilities are dropped before P · V (lse is still the undropped one).
 template <class T>
 void attention_forward(const HeadView<T>& q, const HeadView<T>& k, const HeadView<T>& v, T* out, T* lse,
                        int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t S, int64_t D, T scale,
-                       const AttentionMask& mask) {
+                       const AttentionMask& mask, const AttentionDropout& drop = {}) {
   const int64_t group = H / Hkv, nblocks = (Tq + kForwardRows - 1) / kForwardRows;
 #pragma omp parallel if (B * H * Tq * S * D > 32768)
   {
@@ -178,6 +211,12 @@ void attention_forward(const HeadView<T>& q, const HeadView<T>& k, const HeadVie
       // scores (nr, nk) = Q[i0:i1] · K[klo:klo+nk]ᵀ; Kᵀ is read through its strides.
       gemm<T>(nr, nk, D, q.row(b, h, i0), q.sn, 1, k.row(b, g, klo), 1, k.sn, scores.data(), nk, false, false);
       for (int64_t r = 0; r < nr; ++r) l[r] = softmax_row<T>(scores.data() + r * nk, nk, klo, b, i0 + r, scale, mask);
+      if (drop.p > 0)
+        for (int64_t r = 0; r < nr; ++r) {
+          const int64_t i = i0 + r;
+          const int64_t lo = std::max<int64_t>(mask.lo(i) - klo, 0), hi = std::min<int64_t>(mask.hi(i) - klo, nk);
+          drop.apply(scores.data() + r * nk, lo, hi, klo, drop.base + uint64_t(((b * H + h) * Tq + i) * S));
+        }
       // O (nr, D) = P · V[klo:klo+nk] (a row with no visible key has P = 0, so O = 0).
       gemm<T>(nr, D, nk, scores.data(), nk, 1, v.row(b, g, klo), v.sn, 1, o, D, false, false);
     }
@@ -189,7 +228,8 @@ void attention_forward(const HeadView<T>& q, const HeadView<T>& k, const HeadVie
 template <class T>
 void attention_backward(const HeadView<T>& q, const HeadView<T>& k, const HeadView<T>& v, const T* out,
                         const T* lse, const HeadView<T>& dout, T* dq, T* dk, T* dv, int64_t B, int64_t H,
-                        int64_t Hkv, int64_t Tq, int64_t S, int64_t D, T scale, const AttentionMask& mask) {
+                        int64_t Hkv, int64_t Tq, int64_t S, int64_t D, T scale, const AttentionMask& mask,
+                        const AttentionDropout& drop = {}) {
   const int64_t group = H / Hkv, nblocks = (Tq + kBackwardRows - 1) / kBackwardRows;
 #pragma omp parallel if (B * H * Tq * S * D > 32768)
   {
@@ -229,14 +269,26 @@ void attention_backward(const HeadView<T>& q, const HeadView<T>& k, const HeadVi
             const T* gi = dout.row(b, h, i);
             T delta = 0;  // Δ_i = Σ_d dO[i,d] · O[i,d]  (= Σ_j P[i,j] · dP[i,j])
             for (int64_t d = 0; d < D; ++d) delta += gi[d] * o[r * D + d];
-            for (int64_t j = 0; j < nk; ++j) ds[j] = scale * p[j] * (ds[j] - delta);
+            if (drop.p == 0) {
+              for (int64_t j = 0; j < nk; ++j) ds[j] = scale * p[j] * (ds[j] - delta);
+            } else {
+              // The mask again, from the same counters: dP = (dO · Vᵀ) ⊙ M' and, for dV,
+              // P becomes Pd = P ⊙ M'. Outside [lo, hi) P is zero, so dS and Pd are too.
+              const T inv = T(1.0 / (1.0 - drop.p));
+              const uint64_t first = drop.base + uint64_t(((b * H + h) * Tq + i) * S + klo);
+              for (int64_t j = 0; j < nk; ++j) {
+                const bool kept = j >= lo && j < hi && drop.keep(first + uint64_t(j));
+                ds[j] = scale * p[j] * ((kept ? ds[j] * inv : T(0)) - delta);
+                p[j] = kept ? p[j] * inv : T(0);
+              }
+            }
           }
           // dQ[i0:i1] (nr, D) = dS · K[klo:klo+nk]         (scale already folded into dS)
           gemm<T>(nr, D, nk, dS.data(), nk, 1, k.row(b, g, klo), k.sn, 1, dq + ((b * H + h) * Tq + i0) * D, D,
                   false, false);
           // dK[klo:klo+nk] (nk, D) += dSᵀ · Q[i0:i1]
           gemm<T>(nk, D, nr, dS.data(), 1, nk, q.row(b, h, i0), q.sn, 1, dk_g + klo * D, D, true, false);
-          // dV[klo:klo+nk] (nk, D) += Pᵀ · dO[i0:i1]
+          // dV[klo:klo+nk] (nk, D) += Pᵀ · dO[i0:i1]   (Pdᵀ · dO with dropout)
           gemm<T>(nk, D, nr, P.data(), 1, nk, dout.row(b, h, i0), dout.sn, 1, dv_g + klo * D, D, true, false);
         }
       }
@@ -269,6 +321,9 @@ inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, con
                 " key/value heads (grouped-query attention needs H % Hkv == 0): ", shapes());
   GALVANI_CHECK(opt.sliding_window >= 0, op, ": sliding_window must be >= 0 (0 = none), got ", opt.sliding_window);
   GALVANI_CHECK(opt.query_offset >= -1, op, ": query_offset must be >= 0, or -1 for S - T; got ", opt.query_offset);
+  GALVANI_CHECK(opt.dropout_p >= 0 && opt.dropout_p <= 1, op, ": dropout_p must be in [0, 1], got ", opt.dropout_p);
+  GALVANI_CHECK(opt.dropout_p == 0 || opt.gen, op, ": dropout_p = ", opt.dropout_p,
+                " needs a Generator for the mask (AttentionOptions::gen is null): ", shapes());
 
   detail::AttentionMask mask;
   mask.S = S;
@@ -292,16 +347,23 @@ inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, con
   Tensor out = Tensor::empty({B, H, Tq, D}, q.dtype());
   Tensor lse = Tensor::empty({B, H, Tq}, q.dtype());  // log-sum-exp of each row's scaled scores
   const double scale = opt.scale != 0 ? opt.scale : 1.0 / std::sqrt(double(D));
+  detail::AttentionDropout drop;
+  if (opt.dropout_p > 0) {  // one counter per (b, h, i, j) of the full grid, drawn once per call
+    drop.p = opt.dropout_p;
+    drop.seed = opt.gen->seed();
+    drop.base = opt.gen->advance(uint64_t(B * H * Tq * S));
+  }
   visit_float(q.dtype(), op, [&]<class T>() {
     mask.keep = keep.empty() ? nullptr : keep.data();
     detail::attention_forward<T>(detail::head_view<T>(qc), detail::head_view<T>(kc), detail::head_view<T>(vc),
-                                 out.data<T>(), lse.data<T>(), B, H, Hkv, Tq, S, D, T(scale), mask);
+                                 out.data<T>(), lse.data<T>(), B, H, Hkv, Tq, S, D, T(scale), mask, drop);
   });
 
   // Saved for backward: the inputs as read, O (a fresh handle: capturing `out` itself
-  // would make the node own its own output, a reference cycle), lse and the mask.
+  // would make the node own its own output, a reference cycle), lse, the mask and the
+  // dropout's seed and counter base (its mask is drawn again, not stored).
   return record(op, out, {q, k, v},
-                [qc, kc, vc, o = out.detach(), lse, mask, keep = std::move(keep), B, H, Hkv, Tq, S, D, scale](
+                [qc, kc, vc, o = out.detach(), lse, mask, keep = std::move(keep), drop, B, H, Hkv, Tq, S, D, scale](
                     const Tensor& g, const Needs& need) -> Grads {
                   const Tensor gc = detail::last_dim_contiguous(g);
                   Tensor dq = Tensor::empty({B, H, Tq, D}, o.dtype());
@@ -312,7 +374,7 @@ inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, con
                     detail::attention_backward<T>(detail::head_view<T>(qc), detail::head_view<T>(kc),
                                                   detail::head_view<T>(vc), o.data<T>(), lse.data<T>(),
                                                   detail::head_view<T>(gc), dq.data<T>(), dk.data<T>(), dv.data<T>(),
-                                                  B, H, Hkv, Tq, S, D, T(scale), m);
+                                                  B, H, Hkv, Tq, S, D, T(scale), m, drop);
                   });
                   return {need[0] ? dq : Tensor(), need[1] ? dk : Tensor(), need[2] ? dv : Tensor()};
                 });
