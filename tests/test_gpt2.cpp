@@ -132,6 +132,35 @@ TEST_CASE("sampling options are deterministic for a seed", "[gpt2][generate]") {
   CHECK(generate(*model, prompt, opt) != a);
 }
 
+TEST_CASE("attn_pdrop drops attention probabilities in train mode, reproducibly for a seed", "[gpt2][dropout]") {
+  GPT2LMHeadModel model(std::get<GPT2Config>(io::load_model_config(kDir / "config.json")), 42);
+  load_parameters_streaming(model, kDir, "gpt2");
+  // Silence the embedding and residual dropouts so that attention dropout is the only
+  // randomness left (the fixture has attn_pdrop = embd_pdrop = resid_pdrop = 0.1).
+  model.transformer.drop.p = 0;
+  for (auto& block : model.transformer.h) block->attn.resid_dropout.p = block->mlp.dropout.p = 0;
+  Tensor ids = Tensor::from_vector<int64_t>({5, 17, 42, 8, 3, 9, 1, 30, 12, 6, 2, 4}, {2, 6});
+  NoGradGuard ng;
+  model.eval();
+  const auto eval_logits = model.forward(ids).to_vector<float>();
+
+  model.train();
+  const auto a = model.forward(ids).to_vector<float>(), b = model.forward(ids).to_vector<float>();
+  CHECK(a != b);  // dropout is active and each forward draws a fresh mask
+  CHECK(a != eval_logits);
+  model.set_seed(7);
+  const auto c = model.forward(ids).to_vector<float>();
+  model.set_seed(7);
+  CHECK(model.forward(ids).to_vector<float>() == c);  // reseeding replays the masks
+  model.set_seed(8);
+  CHECK(model.forward(ids).to_vector<float>() != c);
+
+  // With attn_pdrop = 0 a train-mode forward is the eval forward: the randomness above was
+  // the attention dropout's.
+  for (auto& block : model.transformer.h) block->attn.attn_pdrop = 0;
+  CHECK(model.forward(ids).to_vector<float>() == eval_logits);
+}
+
 TEST_CASE("GPT-2 rejects bad input with clear errors", "[gpt2][errors]") {
   auto model = load_causal_lm(kDir);
   CHECK_THROWS_WITH(model->forward(Tensor::zeros({5}, DType::i64)), Catch::Contains("(B, T)"));

@@ -23,8 +23,8 @@ struct GPT2Attention : Module {
   Conv1D c_proj;  // (C, C)
   Dropout resid_dropout;
   int64_t n_head;
-  double attn_pdrop;
-  Generator* gen;
+  double attn_pdrop;  // dropout on the attention probabilities, train mode only (HF's attn_dropout)
+  Generator* gen;     // the model's generator: draws that dropout's masks
 
   GPT2Attention(const GPT2Config& cfg, Generator& g)
       : c_attn(cfg.n_embd, 3 * cfg.n_embd, g, cfg.initializer_range),
@@ -44,6 +44,8 @@ struct GPT2Attention : Module {
     AttentionOptions opt;
     opt.causal = true;
     opt.key_padding_mask = key_mask;
+    opt.dropout_p = is_training() ? attn_pdrop : 0.0;
+    opt.gen = gen;
     if (cache) std::tie(k, v) = cache->append(layer, k, v);
     Tensor y = scaled_dot_product_attention(q, k, v, opt);  // (B, H, T, D)
     y = y.transpose(1, 2).reshape({B, T, C});

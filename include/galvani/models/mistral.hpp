@@ -85,7 +85,9 @@ struct MistralAttention : Module {
   Linear o_proj;  // (C, H·D)
   int64_t n_head, n_kv_head, head_dim;
   double rope_theta;
-  int64_t sliding_window;  // 0 = none (Llama)
+  int64_t sliding_window;    // 0 = none (Llama)
+  double attention_dropout;  // dropout on the attention probabilities, train mode only
+  Generator* gen;            // the model's generator: draws that dropout's masks
 
   MistralAttention(const MistralConfig& cfg, Generator& g)
       : q_proj(cfg.hidden_size, cfg.num_attention_heads * cfg.head_dim(), cfg.attention_bias, g, cfg.initializer_range),
@@ -93,7 +95,8 @@ struct MistralAttention : Module {
         v_proj(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), cfg.attention_bias, g, cfg.initializer_range),
         o_proj(cfg.num_attention_heads * cfg.head_dim(), cfg.hidden_size, cfg.attention_bias, g, cfg.initializer_range),
         n_head(cfg.num_attention_heads), n_kv_head(cfg.num_key_value_heads), head_dim(cfg.head_dim()),
-        rope_theta(cfg.rope_theta), sliding_window(cfg.is_llama() ? 0 : cfg.sliding_window.value_or(0)) {
+        rope_theta(cfg.rope_theta), sliding_window(cfg.is_llama() ? 0 : cfg.sliding_window.value_or(0)),
+        attention_dropout(cfg.attention_dropout), gen(&g) {
     child("q_proj", q_proj);
     child("k_proj", k_proj);
     child("v_proj", v_proj);
@@ -115,6 +118,8 @@ struct MistralAttention : Module {
     opt.causal = true;
     opt.sliding_window = sliding_window;  // HF's convention, see the header comment
     opt.key_padding_mask = key_mask;
+    opt.dropout_p = is_training() ? attention_dropout : 0.0;  // HF: dropout=0.0 if not self.training
+    opt.gen = gen;
     Tensor y = scaled_dot_product_attention(q, k, v, opt);  // (B, H, T, D); GQA inside, no repeat_kv copy
     return o_proj.forward(y.transpose(1, 2).reshape({B, T, H * D}));
   }
@@ -164,7 +169,7 @@ class MistralForCausalLM : public CausalLM {
   MistralConfig config;
 
  private:
-  Generator gen_;  // initialisation
+  Generator gen_;  // initialisation, then attention-dropout masks
 
  public:
   struct Model : Module {
@@ -211,6 +216,9 @@ class MistralForCausalLM : public CausalLM {
     return m;
   }
 
+  // Reseed the attention-dropout masks (as GPT2LMHeadModel::set_seed).
+  void set_seed(uint64_t seed) { gen_ = Generator(seed); }
+
   // Stream a checkpoint (file, index or directory) into this model's parameters.
   StreamLoadReport load_weights_streaming(const std::filesystem::path& path, bool strict = true) {
     return load_parameters_streaming(*this, path, config.model_type, strict);
@@ -244,10 +252,6 @@ class MistralForCausalLM : public CausalLM {
     GALVANI_CHECK(!position_ids.defined() || position_ids.shape() == (Shape{T}) || position_ids.shape() == (Shape{B, T}),
                   who, ": position_ids must be (T) or (B, T) = ", shape_str(Shape{B, T}), ", got ",
                   shape_str(position_ids.shape()));
-    // The fused attention kernel has no dropout on the probabilities; refuse rather than
-    // silently train without it.
-    GALVANI_CHECK(!(is_training() && config.attention_dropout > 0), who, ": attention_dropout ",
-                  config.attention_dropout, " is not supported in training (the fused attention has no dropout)");
     const Tensor pos = position_ids.defined() ? position_ids : detail::offset_positions(T, past);
 
     Tensor x = model.embed_tokens.forward(input_ids);  // (B, T, C)
