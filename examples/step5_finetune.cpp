@@ -1,0 +1,83 @@
+// Course step 5 — finetune a GPT-2-family model on the training split.
+//
+// The notebook did (CPU run, DistilGPT-2):
+//   args = TrainingArguments(output_dir, warmup_steps=200, logging_steps=1, save_steps=200,
+//                            per_device_train_batch_size=2, num_train_epochs=2,
+//                            learning_rate=2e-5, optim="adamw_hf")
+//   Trainer(model, args, train_dataset=ds["train"], data_collator=collator).train()
+//
+//   build-native/step5_finetune --model distilgpt2 --out runs/step5   # real weights (tools/fetch_weights.sh)
+//   build-native/step5_finetune --model tiny --out runs/step5         # from scratch, offline
+// Writes checkpoints (checkpoint-N/), log.jsonl, loss.svg and the final model (final/).
+#include <CLI/CLI.hpp>
+
+#include "course.hpp"
+
+using namespace course;
+
+int main(int argc, char** argv) {
+  CLI::App app{"Course step 5: finetune with Hugging Face Trainer semantics (AdamW, linear warmup, clipping)"};
+  std::string model_name = "tiny", out = "runs/step5", csv = "runs/frankenstein_chunks.csv", tok_path;
+  TrainingArguments defaults = training_defaults("distilgpt2");
+  double epochs = 0, lr = 0;
+  int64_t batch = 0, warmup = -1, max_steps = -1, save_steps = -1, accum = 1;
+  std::string optim = "adamw_torch";
+  uint64_t seed = 42;
+  bool half = false;
+  app.add_option("--model", model_name, "tiny, distilgpt2 (weights/distilgpt2) or a model directory")->capture_default_str();
+  app.add_option("--out", out, "output_dir: checkpoints, logs, loss curve, final model")->capture_default_str();
+  app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
+  app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the shared GPT-2 tokenizer)");
+  app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 6)");
+  app.add_option("--lr", lr, "learning_rate (course: 2e-5; tiny: 2e-3)");
+  app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)");
+  app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)");
+  app.add_option("--grad-accum", accum, "gradient_accumulation_steps")->capture_default_str();
+  app.add_option("--max-steps", max_steps, "stop after this many updates");
+  app.add_option("--save-steps", save_steps, "checkpoint every N updates (course: 200; 0: never)");
+  app.add_option("--optim", optim, "adamw_torch, or adamw_hf (the course's legacy choice)")->capture_default_str();
+  app.add_option("--seed", seed, "seed of the split, shuffling, initialisation and dropout")->capture_default_str();
+  app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    ensure_chunks_csv(csv);
+    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path).string());
+    Dataset data = load_dataset(csv, tok, seed, 0.2, half);
+    std::unique_ptr<CausalLM> model = load_model(model_name, seed);
+    std::printf("model %s: %.2fM parameters; train %lld rows, test %lld rows\n", model_name.c_str(),
+                double(model->num_parameters()) / 1e6, (long long)data.train.size(), (long long)data.test.size());
+
+    TrainingArguments args = training_defaults(model_name);
+    args.output_dir = out;
+    args.seed = seed;
+    args.optim = optim;
+    args.gradient_accumulation_steps = accum;
+    if (epochs > 0) args.num_train_epochs = epochs;
+    if (lr > 0) args.learning_rate = lr;
+    if (batch > 0) args.per_device_train_batch_size = batch;
+    if (warmup >= 0) args.warmup_steps = warmup;
+    if (max_steps > 0) args.max_steps = max_steps;
+    if (save_steps >= 0) args.save_steps = save_steps;
+
+    io::SavePretrainedOptions save_opt;
+    save_opt.tokenizer_dir = find_tokenizer(tok_path).parent_path();
+    Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
+                    [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d, save_opt); });
+    std::printf("%lld updates: %g epochs x %lld batches of %lld (x%lld accumulation), lr %.1e, warmup %lld, %s\n",
+                (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
+                (long long)args.per_device_train_batch_size, (long long)accum, args.learning_rate,
+                (long long)args.warmup_steps, args.optim.c_str());
+    TrainResult r = trainer.train();
+    save_causal_lm(*model, fs::path(out) / "final", save_opt);
+    std::printf("done: %lld updates in %s, final loss %.4f", (long long)r.global_step,
+                format_duration(r.seconds).c_str(), r.final_loss);
+    if (!r.eval_loss.empty()) std::printf(", test loss %.4f", r.eval_loss.back().second);
+    std::printf("\nmodel: %s/final   log: %s/log.jsonl   loss curve: %s/loss.svg\n", out.c_str(), out.c_str(),
+                out.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
