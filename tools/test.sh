@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# The README's test command: install what is missing, build, run every test.
+# The README's test command: install what is missing, build, fuzz briefly, run every test.
 #   tools/test.sh [ctest arguments…]     e.g. tools/test.sh -R tokenizer
+# Environment: GALVANI_FUZZ_SECONDS (default 20; 0 skips the fuzz run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/bootstrap.sh build
+
+# The safetensors header parser under libFuzzer + ASan/UBSan, from the committed seed corpus.
+if [ "${GALVANI_FUZZ_SECONDS:-20}" != 0 ]; then
+  tools/fuzz/run_fuzz.sh "${GALVANI_FUZZ_SECONDS:-20}"
+fi
+
+# ctest runs tests in parallel; with OpenMP's default busy-waiting, two test
+# processes with two threads each on two cores would spin against each other.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 cd build
 ctest --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" "$@"
