@@ -114,6 +114,49 @@ TEST_CASE("a saved GPT-2 loads back identically", "[gpt2][io]") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("load_causal_lm streams a checkpoint and names the tensor at fault", "[gpt2][io][errors]") {
+  const io::StateDict good = io::from_pretrained(kDir).weights;  // canonical names
+  const fs::path dir = fs::temp_directory_path() / "galvani_test_gpt2_bad_checkpoint";
+  // A model directory: the fixture's config.json and `sd` as model.safetensors.
+  auto write = [&](const io::StateDict& sd) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    fs::copy_file(kDir / "config.json", dir / "config.json");
+    io::save_safetensors(dir / "model.safetensors", sd);
+  };
+  // `good` with one tensor left out, or replaced.
+  auto edited = [&](const std::string& name, std::optional<Tensor> replacement) {
+    io::StateDict sd;
+    for (const auto& e : good)
+      if (e.name != name) sd.insert(e.name, e.tensor);
+      else if (replacement) sd.insert(e.name, *replacement);
+    return sd;
+  };
+
+  SECTION("a missing tensor") {
+    write(edited("transformer.h.1.mlp.c_fc.weight", std::nullopt));
+    CHECK_THROWS_WITH(load_causal_lm(dir),
+                      Catch::Contains("no tensor for") && Catch::Contains("transformer.h.1.mlp.c_fc.weight"));
+  }
+  SECTION("a tensor of the wrong shape") {
+    write(edited("transformer.h.0.attn.c_proj.weight", Tensor::zeros({32, 16})));
+    CHECK_THROWS_WITH(load_causal_lm(dir), Catch::Contains("transformer.h.0.attn.c_proj.weight") &&
+                                               Catch::Contains("[32, 16]") && Catch::Contains("[32, 32]"));
+  }
+  SECTION("bare GPT2Model names, mask buffers and a tied lm_head.weight load as the fixture") {
+    io::StateDict sd;
+    for (const auto& e : good) sd.insert(e.name.substr(std::string("transformer.").size()), e.tensor);
+    sd.insert("h.0.attn.bias", Tensor::ones({1, 1, 32, 32}));  // the causal-mask buffer of old checkpoints
+    sd.insert("lm_head.weight", good.at("transformer.wte.weight"));
+    write(sd);
+    auto a = load_causal_lm(dir), b = load_causal_lm(kDir);
+    auto pa = a->named_parameters(), pb = b->named_parameters();
+    REQUIRE(pa.size() == pb.size());
+    for (size_t i = 0; i < pa.size(); ++i) CHECK(pa[i].second.to_vector<float>() == pb[i].second.to_vector<float>());
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("sampling options are deterministic for a seed", "[gpt2][generate]") {
   auto model = load_causal_lm(kDir);
   GenerationOptions opt;

@@ -244,6 +244,32 @@ TEST_CASE("attention_dropout is applied in training only, reproducibly for a see
   }
 }
 
+TEST_CASE("load_causal_lm names the missing or mis-shaped tensor of a sharded checkpoint", "[mistral][io][errors]") {
+  const io::Pretrained p = io::from_pretrained(kMistral);
+  const fs::path dir = fs::temp_directory_path() / "galvani_test_mistral_bad_checkpoint";
+  // Several shards and an index, `name` left out or replaced.
+  auto write = [&](const std::string& name, std::optional<Tensor> replacement) {
+    io::StateDict sd;
+    for (const auto& e : p.weights)
+      if (e.name != name) sd.insert(e.name, e.tensor);
+      else if (replacement) sd.insert(e.name, *replacement);
+    fs::remove_all(dir);
+    io::SavePretrainedOptions so;
+    so.max_shard_size = 50'000;
+    io::save_pretrained(dir, p.config, sd, so);
+    REQUIRE(fs::exists(dir / "model.safetensors.index.json"));
+  };
+  write("model.layers.0.mlp.up_proj.weight", std::nullopt);
+  CHECK_THROWS_WITH(load_causal_lm(dir),
+                    Catch::Contains("no tensor for") && Catch::Contains("model.layers.0.mlp.up_proj.weight"));
+  const Shape head = p.weights.at("lm_head.weight").shape();
+  write("lm_head.weight", Tensor::zeros({head[0] + 1, head[1]}));
+  CHECK_THROWS_WITH(load_causal_lm(dir), Catch::Contains("lm_head.weight") &&
+                                             Catch::Contains(shape_str({head[0] + 1, head[1]})) &&
+                                             Catch::Contains(shape_str(head)));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("a random Mistral is initialised as transformers does", "[mistral]") {
   MistralConfig cfg = MistralConfig::defaults("mistral");
   cfg.vocab_size = 50;
