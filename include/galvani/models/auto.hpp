@@ -29,17 +29,6 @@ inline std::unique_ptr<CausalLM> make_causal_lm(const io::ModelConfig& config, u
   throw Error("make_causal_lm: model_type \"" + io::model_type_of(config) + "\" is not built into this galvani");
 }
 
-// Copy `weights` (canonical Hugging Face names) into `model`. A tied GPT-2's
-// lm_head.weight, if present, must equal wte (it is the same tensor).
-inline void load_weights(CausalLM& model, const io::StateDict& weights, bool strict = true) {
-  model.load_parameters([&](const std::string& name) -> const Tensor* {
-    const io::StateEntry* e = weights.find(name);
-    if (!e) return nullptr;
-    GALVANI_CHECK(!e->is_raw(), "load: '", name, "' has dtype ", e->raw_dtype, ", which cannot be loaded as a weight");
-    return &e->tensor;
-  }, strict);
-}
-
 // A model directory (config.json + model.safetensors or shards with their index) → the model,
 // built by make_causal_lm and filled by load_parameters_streaming with canonical names
 // (io::canonical_key: a bare GPT2Model's names gain "transformer.", the attn.bias mask

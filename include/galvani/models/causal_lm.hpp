@@ -52,6 +52,8 @@ class CausalLM : public Module {
   virtual int64_t context_length() const = 0;
   virtual std::vector<int64_t> eos_token_ids() const = 0;
   virtual nlohmann::json config_json() const = 0;  // what save_pretrained writes as config.json
+  // Reseed the dropout masks, so a training run is reproducible from its seed.
+  virtual void set_seed(uint64_t seed) = 0;
 };
 
 // Hugging Face's ForCausalLMLoss: position t predicts labels[t + 1]; labels of

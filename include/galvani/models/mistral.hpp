@@ -217,7 +217,7 @@ class MistralForCausalLM : public CausalLM {
   }
 
   // Reseed the attention-dropout masks (as GPT2LMHeadModel::set_seed).
-  void set_seed(uint64_t seed) { gen_ = Generator(seed); }
+  void set_seed(uint64_t seed) override { gen_ = Generator(seed); }
 
   // Stream a checkpoint (file, index or directory) into this model's parameters.
   StreamLoadReport load_weights_streaming(const std::filesystem::path& path, bool strict = true) {

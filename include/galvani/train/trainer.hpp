@@ -132,6 +132,7 @@ class Trainer {
     const int64_t total = total_steps();
     const int64_t B = args_.per_device_train_batch_size, accum = args_.gradient_accumulation_steps;
     ProgressBar bar("train", total, stderr, args_.progress_bar);
+    model_.set_seed(args_.seed);  // dropout masks follow the run's seed, like transformers' set_seed
     model_.train();
     double window_loss = 0;
     int64_t window_steps = 0;
