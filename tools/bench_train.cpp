@@ -1,0 +1,504 @@
+// bench_train — galvani's CPU speed on GPT-2 / DistilGPT-2 training, evaluation
+// and generation, measured the way ../shared/bench/torch_gpt2_baseline.py measures
+// PyTorch, so the two JSON lines can be divided key by key.
+//
+//   build-bench/bench_train --config distilgpt2 --threads 2 [--quick] [--wait-idle 600]
+//   build-bench/bench_train --config tiny --sections train --seq-lens 256
+//
+// Sections (the baseline's, same seeds policy, same warm-up / median method):
+//   train     forward + causal_lm_loss + backward + AdamW(lr 2e-5, wd 0).step() +
+//             zero_grad (set to none); batch 2, T = 128 and 256, random token ids
+//   eval      forward + loss under NoGradGuard, batch 1, T = 256
+//   generate  greedy decoding of 100 new tokens from an 8-token prompt with a KV cache,
+//             batch 1; the time includes the prompt pass
+//   machine   (last) galvani GEMM 2048³, a 256 MiB copy, first touch of fresh pages
+// Token ids are random (a seeded counter-based generator, seed + T per training length
+// as the baseline does); they cannot be the same draws as torch.randint, so losses
+// agree only statistically (≈ ln 50257 = 10.8 at init).
+//
+// Progress goes to stderr; stdout gets one JSON line whose keys are the baseline's
+// wherever the quantity is the same (tokens_per_s, step_ms, forward_loss_ms_median, …).
+#include <CLI/CLI.hpp>
+#include <omp.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <galvani/galvani.hpp>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace galvani;
+using json = nlohmann::json;
+
+namespace {
+
+// ------------------------------------------------------------------ small helpers
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+void log(const char* fmt, auto... args) {
+  std::time_t t = std::time(nullptr);
+  char stamp[16];
+  std::strftime(stamp, sizeof stamp, "%H:%M:%S", std::localtime(&t));
+  std::fprintf(stderr, "[%s] ", stamp);
+  if constexpr (sizeof...(args) == 0)
+    std::fputs(fmt, stderr);
+  else
+    std::fprintf(stderr, fmt, args...);
+  std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);  // statistics.median
+}
+
+json summarize(const std::vector<double>& v) {
+  return {{"median", median(v)}, {"min", *std::min_element(v.begin(), v.end())},
+          {"max", *std::max_element(v.begin(), v.end())}, {"n", v.size()}};
+}
+
+rusage usage() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return r;
+}
+long minor_faults() { return usage().ru_minflt; }
+double max_rss_mb() { return double(usage().ru_maxrss) / 1024.0; }  // Linux: KiB
+double rss_mb() {
+  std::ifstream f("/proc/self/statm");
+  long size = 0, resident = 0;
+  f >> size >> resident;
+  return double(resident) * double(sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+double loadavg_1m() {
+  std::ifstream f("/proc/loadavg");
+  double l = -1;
+  f >> l;
+  return l;
+}
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+// CPU time that *other* processes burned while a section ran, as a share of the
+// machine's cores (the baseline's foreign_cpu_load): busy jiffies from /proc/stat
+// minus this process's own user + system time. Above ~0.05 the timing is contaminated.
+struct ForeignLoad {
+  double hz = double(sysconf(_SC_CLK_TCK)), ncpu = double(std::thread::hardware_concurrency());
+  double t0, b0, o0;
+  static double busy() {
+    std::ifstream f("/proc/stat");
+    std::string cpu;
+    f >> cpu;
+    std::vector<double> v;
+    for (int i = 0; i < 8; ++i) {
+      double x = 0;
+      f >> x;
+      v.push_back(x);
+    }
+    double sum = 0;
+    for (double x : v) sum += x;
+    return sum - v[3] - v[4];  // minus idle and iowait
+  }
+  static double own() {
+    rusage r = usage();
+    return double(r.ru_utime.tv_sec) + 1e-6 * double(r.ru_utime.tv_usec) + double(r.ru_stime.tv_sec) +
+           1e-6 * double(r.ru_stime.tv_usec);
+  }
+  ForeignLoad() { start(); }
+  void start() { t0 = now_s(), b0 = busy(), o0 = own(); }
+  double fraction() const {
+    const double wall = now_s() - t0;
+    const double foreign = (busy() - b0) / hz - (own() - o0);
+    return wall > 0 ? std::max(0.0, foreign) / (wall * ncpu) : 0.0;
+  }
+};
+
+// Wait (up to max_s) until other processes leave the CPUs idle: the baseline's
+// wait_for_idle (foreign share < 0.10 over 2 s). The 1-minute load average is
+// recorded, not waited on, because it counts this process's own previous section.
+double wait_for_idle(double max_s, double threshold = 0.10, double window_s = 2.0) {
+  const double deadline = now_s() + max_s;
+  for (;;) {
+    ForeignLoad probe;
+    std::this_thread::sleep_for(std::chrono::duration<double>(window_s));
+    const double frac = probe.fraction();
+    if (frac < threshold) return frac;
+    if (now_s() > deadline) {
+      log("WARNING: machine still busy (%.0f%% of its cores used by other processes); timing anyway", 100 * frac);
+      return frac;
+    }
+    log("  waiting for the machine to go idle (%.0f%% busy with other processes, load %.2f) ...", 100 * frac,
+        loadavg_1m());
+  }
+}
+
+// ------------------------------------------------------------------ configs and FLOPs
+
+GPT2Config make_config(const std::string& name) {
+  GPT2Config c;
+  if (name == "distilgpt2") {
+    c.n_layer = 6, c.n_embd = 768, c.n_head = 12, c.vocab_size = 50257, c.n_positions = 1024;
+  } else {  // tiny
+    c.n_layer = 2, c.n_embd = 128, c.n_head = 4, c.vocab_size = 50257, c.n_positions = 256;
+  }
+  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0.0;  // the baseline has no dropout
+  return c;
+}
+json config_json(const GPT2Config& c) {
+  return {{"n_layer", c.n_layer}, {"n_embd", c.n_embd}, {"n_head", c.n_head}, {"vocab_size", c.vocab_size},
+          {"n_positions", c.n_positions}};
+}
+// Weights that take part in a matmul per token: 12 L d² in the blocks + d V in lm_head.
+double matmul_params(const GPT2Config& c) {
+  return 12.0 * double(c.n_layer) * double(c.n_embd * c.n_embd) + double(c.n_embd * c.vocab_size);
+}
+// The baseline's counting: the attention square is counted whole (T × T).
+double fwd_flops_per_token(const GPT2Config& c, int64_t T) {
+  return 2 * matmul_params(c) + 4.0 * double(c.n_layer * T * c.n_embd);
+}
+double train_flops_per_token(const GPT2Config& c, int64_t T) { return 3 * fwd_flops_per_token(c, T); }
+
+// Uniform ids in [0, V) from a seeded counter-based generator.
+Tensor random_ids(Generator& g, int64_t B, int64_t T, int64_t V) {
+  std::vector<int64_t> ids(size_t(B * T));
+  for (int64_t& id : ids) id = int64_t(g.next_u64() % uint64_t(V));
+  return Tensor::from_vector(ids, {B, T});
+}
+
+// ------------------------------------------------------------------ sections
+
+json bench_train(GPT2LMHeadModel& model, const GPT2Config& cfg, int64_t batch, int64_t seq, int warmup, int steps,
+                 uint64_t seed) {
+  model.train();
+  Generator gen(seed + uint64_t(seq));
+  std::vector<Tensor> batches;
+  for (int i = 0; i < warmup + steps; ++i) batches.push_back(random_ids(gen, batch, seq, cfg.vocab_size));
+  AdamWOptions o;
+  o.lr = 2e-5, o.weight_decay = 0.0;
+  AdamW opt(model.parameters(), o);
+  std::vector<double> step_s, fwd_s, bwd_s, opt_s, losses;
+  long faults = 0;
+  for (int i = 0; i < warmup + steps; ++i) {
+    const Tensor& ids = batches[size_t(i)];
+    const long f0 = minor_faults();
+    const double t0 = now_s();
+    Tensor loss = causal_lm_loss(model.forward(ids), ids);
+    const double t1 = now_s();
+    loss.backward();
+    const double t2 = now_s();
+    opt.step();
+    opt.zero_grad();
+    const double t3 = now_s();
+    losses.push_back(loss.item<double>());
+    log("  train b=%lld T=%lld step %d/%d (%s) %.3fs loss %.4f", (long long)batch, (long long)seq, i + 1,
+        warmup + steps, i < warmup ? "warm-up" : "timed", t3 - t0, losses.back());
+    if (i >= warmup) {
+      faults += minor_faults() - f0;
+      step_s.push_back(t3 - t0), fwd_s.push_back(t1 - t0), bwd_s.push_back(t2 - t1), opt_s.push_back(t3 - t2);
+    }
+  }
+  const double tokens = double(batch * seq), med = median(step_s), flops = train_flops_per_token(cfg, seq);
+  std::vector<double> step_ms;
+  for (double s : step_s) step_ms.push_back(s * 1e3);
+  return {{"batch", batch},
+          {"seq", seq},
+          {"tokens_per_step", batch * seq},
+          {"warmup", warmup},
+          {"tokens_per_s", tokens / med},
+          {"step_ms", summarize(step_ms)},
+          {"forward_loss_ms_median", median(fwd_s) * 1e3},
+          {"backward_ms_median", median(bwd_s) * 1e3},
+          {"adamw_step_zero_grad_ms_median", median(opt_s) * 1e3},
+          {"train_flops_per_token", flops},
+          {"achieved_gflops", flops * tokens / med / 1e9},
+          {"loss_first", losses.front()},
+          {"loss_last", losses.back()},
+          {"minor_page_faults_per_step", double(faults) / double(step_s.size())},
+          {"peak_rss_mb_so_far", max_rss_mb()}};
+}
+
+json bench_eval(GPT2LMHeadModel& model, const GPT2Config& cfg, int64_t batch, int64_t seq, int warmup, int reps,
+                uint64_t seed) {
+  NoGradGuard no_grad;
+  model.eval();
+  Generator gen(seed + 1000 + uint64_t(seq));
+  Tensor ids = random_ids(gen, batch, seq, cfg.vocab_size);
+  std::vector<double> times;
+  double loss = 0;
+  long faults = 0;
+  for (int i = 0; i < warmup + reps; ++i) {
+    const long f0 = minor_faults();
+    const double t = now_s();
+    Tensor l = causal_lm_loss(model.forward(ids), ids);
+    const double dt = now_s() - t;
+    loss = l.item<double>();
+    if (i >= warmup) times.push_back(dt), faults += minor_faults() - f0;
+  }
+  const double med = median(times), flops = fwd_flops_per_token(cfg, seq);
+  log("  eval b=%lld T=%lld: %.1f ms median, loss %.4f", (long long)batch, (long long)seq, med * 1e3, loss);
+  std::vector<double> ms;
+  for (double s : times) ms.push_back(s * 1e3);
+  return {{"batch", batch},
+          {"seq", seq},
+          {"tokens_per_s", double(batch * seq) / med},
+          {"ms", summarize(ms)},
+          {"loss", loss},
+          {"perplexity", std::exp(loss)},
+          {"fwd_flops_per_token", flops},
+          {"achieved_gflops", flops * double(batch * seq) / med / 1e9},
+          {"minor_page_faults_per_repeat", double(faults) / double(times.size())}};
+}
+
+json bench_generate(GPT2LMHeadModel& model, const GPT2Config& cfg, int64_t prompt_len, int64_t n_new, int warmup,
+                    int reps, uint64_t seed) {
+  model.eval();
+  Generator gen(seed + 2000);
+  Tensor prompt_t = random_ids(gen, 1, prompt_len, cfg.vocab_size);
+  const std::vector<int64_t> prompt = prompt_t.to_vector<int64_t>();
+  GenerationOptions opt;
+  opt.max_new_tokens = n_new;
+  opt.stop_at_eos = false;  // the baseline always decodes n_new tokens
+  std::vector<double> times, prefill;
+  std::vector<int64_t> out;
+  long faults = 0;
+  for (int i = 0; i < warmup + reps; ++i) {
+    const long f0 = minor_faults();
+    double t = now_s();
+    out = generate(model, prompt, opt);
+    const double dt = now_s() - t;
+    const long df = minor_faults() - f0;
+    double dp;
+    {
+      NoGradGuard no_grad;
+      t = now_s();
+      Tensor logits = model.forward(prompt_t);
+      dp = now_s() - t;
+    }
+    if (i >= warmup) times.push_back(dt), prefill.push_back(dp), faults += df;
+  }
+  GALVANI_CHECK(int64_t(out.size()) == n_new, "bench_train: generate returned ", out.size(), " tokens, not ", n_new);
+  const double med = median(times), weight_bytes = 4 * matmul_params(cfg);
+  log("  generate %lld tokens: %.3fs median (%.1f tok/s)", (long long)n_new, med, double(n_new) / med);
+  std::vector<double> ms;
+  for (double s : times) ms.push_back(s * 1e3);
+  return {{"batch", 1},
+          {"prompt_tokens", prompt_len},
+          {"new_tokens", n_new},
+          {"kv_cache", true},
+          {"tokens_per_s", double(n_new) / med},
+          {"total_ms", summarize(ms)},
+          {"ms_per_token", med * 1e3 / double(n_new)},
+          {"prompt_pass_ms_median", median(prefill) * 1e3},
+          {"weight_bytes_per_token", weight_bytes},
+          {"weight_stream_gbps", weight_bytes * double(n_new) / med / 1e9},
+          {"minor_page_faults_per_repeat", double(faults) / double(times.size())},
+          {"first_ids", std::vector<int64_t>(out.begin(), out.begin() + std::min<int64_t>(8, n_new))}};
+}
+
+// galvani GEMM 2048³, a parallel copy of 256 MiB (read + write) and the first touch of
+// fresh anonymous pages: the same three ceilings the baseline's machine section reports.
+json bench_machine(int reps, int64_t n = 2048, int64_t copy_mib = 256) {
+  Generator g(0);
+  std::vector<double> gf, bw, fresh;
+  {
+    Tensor a = rand_normal({n, n}, 0, 1, g), b = rand_normal({n, n}, 0, 1, g);
+    for (int i = 0; i < 2; ++i) detail::mm_kernel(a, b, "bench");
+    for (int i = 0; i < reps; ++i) {
+      const double t = now_s();
+      Tensor c = detail::mm_kernel(a, b, "bench");
+      gf.push_back(2.0 * double(n * n * n) / (now_s() - t) / 1e9);
+    }
+  }
+  const int64_t numel = copy_mib * (1 << 20) / 4;
+  {
+    std::vector<float> src(size_t(numel), 1.0f), dst(size_t(numel), 0.0f);
+    auto copy = [&] {
+#pragma omp parallel for schedule(static)
+      for (int64_t c = 0; c < 64; ++c) {
+        const int64_t lo = numel * c / 64, hi = numel * (c + 1) / 64;
+        std::memcpy(dst.data() + lo, src.data() + lo, size_t(hi - lo) * 4);
+      }
+    };
+    copy();
+    for (int i = 0; i < reps; ++i) {
+      const double t = now_s();
+      copy();
+      bw.push_back(2.0 * double(numel) * 4 / (now_s() - t) / 1e9);
+    }
+  }
+  for (int i = 0; i < 3; ++i) {
+    const size_t bytes = size_t(copy_mib) << 20;
+    void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    GALVANI_CHECK(m != MAP_FAILED, "bench_train: mmap of ", bytes, " bytes failed");
+    float* p = static_cast<float*>(m);
+    const double t = now_s();
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < numel; ++j) p[j] = 1.0f;
+    fresh.push_back(double(bytes) / (now_s() - t) / 1e9);
+    munmap(m, bytes);
+  }
+  return {{"sgemm_n", n},
+          {"sgemm_gflops", summarize(gf)},
+          {"copy_mib", copy_mib},
+          {"copy_gbps", summarize(bw)},
+          {"first_touch_fill_gbps", summarize(fresh)}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  keep_freed_memory();  // the baseline runs under GLIBC_TUNABLES=glibc.malloc.mmap_max=0:…; this is the same
+  CLI::App app{"galvani GPT-2 CPU benchmark: train / eval / generate, as ../shared/bench/torch_gpt2_baseline.py"};
+  std::string config = "distilgpt2", seq_lens_s = "128,256", sections_s = "train,eval,generate";
+  int threads = int(std::thread::hardware_concurrency()), steps = -1, warmup = -1;
+  bool quick = false, no_machine = false;
+  uint64_t seed = 0;
+  int64_t train_batch = 2, eval_seq = 256, gen_prompt = 8, gen_tokens = 100;
+  double wait_idle = 0;
+  app.add_option("--config", config, "model configuration")
+      ->check(CLI::IsMember({"distilgpt2", "tiny"}))
+      ->capture_default_str();
+  app.add_option("--threads", threads, "omp_set_num_threads (default: all cores)")->capture_default_str();
+  app.add_option("--steps", steps, "timed training steps per sequence length (default 10, --quick 3)");
+  app.add_option("--warmup", warmup, "untimed warm-up steps/repeats (default 2, --quick 1)");
+  app.add_flag("--quick", quick, "short run: 1 warm-up, 3 steps, 3 eval and 2 generation repeats");
+  app.add_option("--seed", seed, "model init and token-id seed")->capture_default_str();
+  app.add_option("--train-batch", train_batch, "training batch size")->capture_default_str();
+  app.add_option("--seq-lens", seq_lens_s, "comma-separated training sequence lengths")->capture_default_str();
+  app.add_option("--eval-seq", eval_seq, "evaluation sequence length")->capture_default_str();
+  app.add_option("--gen-prompt", gen_prompt, "prompt length for generation")->capture_default_str();
+  app.add_option("--gen-tokens", gen_tokens, "new tokens to generate")->capture_default_str();
+  app.add_option("--sections", sections_s, "comma-separated subset of train,eval,generate")->capture_default_str();
+  app.add_flag("--no-machine", no_machine, "skip the GEMM / copy / first-touch measurements");
+  app.add_option("--wait-idle", wait_idle,
+                 "before each section, wait up to SECONDS for other processes to leave the CPUs idle");
+  CLI11_PARSE(app, argc, argv);
+
+  if (warmup < 0) warmup = quick ? 1 : 2;
+  if (steps < 0) steps = quick ? 3 : 10;
+  const int eval_reps = quick ? 3 : 10, gen_reps = quick ? 2 : 5, machine_reps = quick ? 5 : 20;
+  auto split = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    for (std::string x; std::getline(ss, x, ',');)
+      if (!x.empty()) out.push_back(x);
+    return out;
+  };
+  std::vector<int64_t> seq_lens;
+  for (auto& s : split(seq_lens_s)) seq_lens.push_back(std::stoll(s));
+  bool do_train = false, do_eval = false, do_gen = false;
+  for (auto& s : split(sections_s)) {
+    if (s == "train") do_train = true;
+    else if (s == "eval") do_eval = true;
+    else if (s == "generate") do_gen = true;
+    else {
+      std::fprintf(stderr, "--sections: unknown section '%s' (train, eval, generate)\n", s.c_str());
+      return 2;
+    }
+  }
+  const GPT2Config cfg = make_config(config);
+  for (int64_t s : seq_lens)
+    if (s > cfg.n_positions) return std::fprintf(stderr, "length %lld exceeds n_positions\n", (long long)s), 2;
+  if (eval_seq > cfg.n_positions || gen_prompt + gen_tokens > cfg.n_positions)
+    return std::fprintf(stderr, "eval/generation length exceeds n_positions\n"), 2;
+
+  const double t_start = now_s();
+  omp_set_num_threads(threads);
+  log("galvani, threads %d, config %s%s", omp_get_max_threads(), config.c_str(), quick ? " (quick)" : "");
+
+  char date[64];
+  std::time_t tt = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", std::localtime(&tt));
+  json result = {{"bench", "galvani_bench_train"},
+                 {"schema", 1},
+                 {"config", config},
+                 {"model_config", config_json(cfg)},
+                 {"quick", quick},
+                 {"seed", seed},
+                 {"threads", omp_get_max_threads()},
+                 {"warmup", warmup},
+                 {"timed_train_steps", steps},
+                 {"eval_repeats", eval_reps},
+                 {"gen_repeats", gen_reps},
+                 {"cpu", cpu_model()},
+                 {"usable_cpus", std::thread::hardware_concurrency()},
+                 {"allocator", {{"kind", "glibc"}, {"keep_freed_memory", true}}},
+                 {"date", date}};
+
+  const double rss_before = rss_mb();
+  GPT2LMHeadModel model(cfg, seed);
+  result["n_params"] = model.num_parameters();
+  result["matmul_params"] = matmul_params(cfg);
+  result["rss_mb_before_model"] = rss_before;
+  result["rss_mb_after_model"] = rss_mb();
+  log("%s: %lld parameters (%.0f MiB fp32)", config.c_str(), (long long)model.num_parameters(),
+      double(model.num_parameters()) * 4 / (1 << 20));
+
+  std::vector<double> loads;
+  auto section = [&](auto&& fn) {
+    if (wait_idle > 0) wait_for_idle(wait_idle);
+    const double la = loadavg_1m();
+    ForeignLoad load;
+    json out = fn();
+    out["foreign_cpu_load"] = load.fraction();
+    out["loadavg_1m_before"] = la;
+    loads.push_back(out["foreign_cpu_load"].get<double>());
+    return out;
+  };
+  if (do_train) {
+    result["train"] = json::array();
+    for (int64_t s : seq_lens)
+      result["train"].push_back(section([&] { return bench_train(model, cfg, train_batch, s, warmup, steps, seed); }));
+    result["train_peak_rss_mb"] = max_rss_mb();
+  }
+  if (do_eval)
+    result["eval"] = section([&] { return bench_eval(model, cfg, 1, eval_seq, warmup, eval_reps, seed); });
+  if (do_gen)
+    result["generate"] = section([&] { return bench_generate(model, cfg, gen_prompt, gen_tokens, 1, gen_reps, seed); });
+  result["peak_rss_mb_end"] = max_rss_mb();
+
+  if (!no_machine) {
+    log("machine: 2048^3 GEMM and 256 MiB copy ...");
+    if (wait_idle > 0) wait_for_idle(wait_idle);
+    ForeignLoad load;
+    result["machine"] = bench_machine(machine_reps);
+    result["machine"]["foreign_cpu_load"] = load.fraction();
+    const double peak = result["machine"]["sgemm_gflops"]["median"].get<double>();
+    log("  GEMM %.1f GFLOP/s, copy %.1f GB/s, first-touch fill %.2f GB/s", peak,
+        result["machine"]["copy_gbps"]["median"].get<double>(),
+        result["machine"]["first_touch_fill_gbps"]["median"].get<double>());
+    if (do_train)
+      for (auto& r : result["train"]) r["fraction_of_sgemm"] = r["achieved_gflops"].get<double>() / peak;
+    if (do_eval) result["eval"]["fraction_of_sgemm"] = result["eval"]["achieved_gflops"].get<double>() / peak;
+    if (do_gen)
+      result["generate"]["fraction_of_copy_bw"] = result["generate"]["weight_stream_gbps"].get<double>() /
+                                                  result["machine"]["copy_gbps"]["median"].get<double>();
+  }
+  result["max_foreign_cpu_load"] = loads.empty() ? 0.0 : *std::max_element(loads.begin(), loads.end());
+  if (result["max_foreign_cpu_load"].get<double>() > 0.05)
+    log("WARNING: other processes used up to %.0f%% of the CPUs during a timed section; these numbers are "
+        "contaminated (try --wait-idle 600)",
+        100 * result["max_foreign_cpu_load"].get<double>());
+  result["wall_s"] = now_s() - t_start;
+  std::printf("%s\n", result.dump().c_str());
+  std::fflush(stdout);
+  log("done in %.1fs", result["wall_s"].get<double>());
+}
