@@ -7,23 +7,15 @@
 #include <galvani/galvani.hpp>
 #include <galvani/models/auto.hpp>
 
+#include "support/gradcheck.hpp"
+
 using namespace galvani;
+using galvani::testing::max_rel_diff;
 namespace fs = std::filesystem;
 
 namespace {
 const fs::path kDir = fs::path(GALVANI_SOURCE_DIR) / "tests/fixtures/gpt2";
 
-// max |a − b| / max(1, max |b|)
-double max_rel_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double worst = 0, scale = 1;
-  for (size_t i = 0; i < va.size(); ++i) {
-    worst = std::max(worst, std::abs(va[i] - vb[i]));
-    scale = std::max(scale, std::abs(vb[i]));
-  }
-  return worst / scale;
-}
 }  // namespace
 
 TEST_CASE("GPT-2 logits, loss and gradients match transformers", "[gpt2][fixture]") {

@@ -9,24 +9,16 @@
 #include <galvani/models/auto.hpp>
 #include <galvani/models/mistral.hpp>
 
+#include "support/gradcheck.hpp"
+
 using namespace galvani;
+using galvani::testing::max_rel_diff;
 namespace fs = std::filesystem;
 
 namespace {
 const fs::path kMistral = fs::path(GALVANI_SOURCE_DIR) / "tests/fixtures/mistral";
 const fs::path kLlama = fs::path(GALVANI_SOURCE_DIR) / "tests/fixtures/llama";
 
-// max |a − b| / max(1, max |b|)
-double max_rel_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double worst = 0, scale = 1;
-  for (size_t i = 0; i < va.size(); ++i) {
-    worst = std::max(worst, std::abs(va[i] - vb[i]));
-    scale = std::max(scale, std::abs(vb[i]));
-  }
-  return worst / scale;
-}
 
 std::unique_ptr<MistralForCausalLM> load_fixture(const fs::path& dir) {
   auto m = MistralForCausalLM::from_pretrained(dir);

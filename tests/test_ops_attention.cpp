@@ -15,12 +15,6 @@ using namespace galvani;
 using namespace galvani::testing;
 using V = std::vector<Tensor>;
 
-#define CHECK_GRAD(f, ...)                \
-  do {                                    \
-    auto r = gradcheck(f, {__VA_ARGS__}); \
-    INFO(r.worst);                        \
-    CHECK(r.max_rel_error < 1e-6);        \
-  } while (0)
 
 namespace {
 

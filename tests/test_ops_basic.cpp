@@ -7,12 +7,6 @@
 using namespace galvani;
 using namespace galvani::testing;
 
-#define CHECK_GRAD(f, ...)                                            \
-  do {                                                                \
-    auto r = gradcheck(f, {__VA_ARGS__});                             \
-    INFO(r.worst);                                                    \
-    CHECK(r.max_rel_error < 1e-6);                                    \
-  } while (0)
 
 TEST_CASE("broadcasting arithmetic: gradient check", "[ops][grad]") {
   using V = std::vector<Tensor>;

@@ -18,12 +18,6 @@ using namespace galvani;
 using namespace galvani::testing;
 using V = std::vector<Tensor>;
 
-#define CHECK_GRAD(f, ...)                \
-  do {                                    \
-    auto r = gradcheck(f, {__VA_ARGS__}); \
-    INFO(r.worst);                        \
-    CHECK(r.max_rel_error < 1e-6);        \
-  } while (0)
 
 static Tensor ids64(const std::vector<int64_t>& v, const Shape& s) { return Tensor::from_vector(v, s); }
 static Tensor ids32(const std::vector<int32_t>& v, const Shape& s) { return Tensor::from_vector(v, s); }

@@ -101,17 +101,9 @@ const std::map<std::string, OpFn>& ops() {
 
 // max |got − want| / max(1, max |want|).
 double scaled_error(const Tensor& got, const json& want_j, const std::string& what) {
-  Tensor want = tensor_of(want_j);
   INFO(what);
   REQUIRE(got.defined());
-  REQUIRE(got.shape() == want.shape());
-  auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  double err = 0, scale = 1;
-  for (size_t i = 0; i < w.size(); ++i) {
-    err = std::max(err, std::abs(g[i] - w[i]));
-    scale = std::max(scale, std::abs(w[i]));
-  }
-  return err / scale;
+  return galvani::testing::max_rel_diff(got, tensor_of(want_j));
 }
 
 // Runs every case in tests/fixtures/ops/<family>.json; returns the worst scaled error.

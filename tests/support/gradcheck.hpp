@@ -68,6 +68,19 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
   return res;
 }
 
+// max |a − b| / max(1, max |b|): how far a result is from its reference, scaled
+// so that large references do not need a looser tolerance.
+inline double max_rel_diff(const Tensor& a, const Tensor& b) {
+  GALVANI_CHECK(a.shape() == b.shape(), "max_rel_diff: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()));
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  double worst = 0, scale = 1;
+  for (size_t i = 0; i < va.size(); ++i) {
+    worst = std::max(worst, std::abs(va[i] - vb[i]));
+    scale = std::max(scale, std::abs(vb[i]));
+  }
+  return worst / scale;
+}
+
 // A random f64 tensor for gradient checks.
 inline Tensor randn64(const Shape& shape, uint64_t seed) {
   Generator g(seed);
@@ -75,3 +88,11 @@ inline Tensor randn64(const Shape& shape, uint64_t seed) {
 }
 
 }  // namespace galvani::testing
+
+// CHECK_GRAD(f, inputs...): the gradient check every op test uses (needs <catch2/catch.hpp>).
+#define CHECK_GRAD(f, ...)                                        \
+  do {                                                            \
+    auto r_ = ::galvani::testing::gradcheck(f, {__VA_ARGS__});    \
+    INFO(r_.worst);                                               \
+    CHECK(r_.max_rel_error < 1e-6);                               \
+  } while (0)
