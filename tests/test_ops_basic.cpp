@@ -89,6 +89,65 @@ TEST_CASE("linear and conv1d_linear: gradient check and layouts agree", "[ops][g
                     Catch::Contains("bias [3]"));
 }
 
+// gemm() with at most 4 rows reads B in place (detail::gemv) instead of packing it;
+// M = 5 takes the packed path. Both are checked against the naive triple loop, for
+// both weight layouts (Bᵀ rows contiguous as linear reads W; B rows contiguous as
+// conv1d_linear does), strided rows of A, odd N and K, and accumulation into C.
+template <class T>
+static void check_small_m_gemm(double tol) {
+  Generator g(7);
+  for (int64_t M = 1; M <= 5; ++M)
+    for (int64_t N : {1, 17, 300, 531})
+      for (int64_t K : {1, 13, 67, 129})
+        for (bool b_transposed : {false, true})
+          for (bool a_strided : {false, true})
+            for (bool accumulate : {false, true}) {
+              // A (M, K): contiguous, or the transpose of a (K, M) buffer (a_cs = M).
+              std::vector<T> a = rand_normal({M * K}, 0, 1, g, dtype_of<T>::value).template to_vector<T>();
+              std::vector<T> b = rand_normal({K * N}, 0, 1, g, dtype_of<T>::value).template to_vector<T>();
+              const int64_t a_rs = a_strided ? 1 : K, a_cs = a_strided ? M : 1;
+              // B (K, N): rows contiguous (b_cs = 1), or W (N, K) row-major read transposed (b_rs = 1).
+              const int64_t b_rs = b_transposed ? 1 : N, b_cs = b_transposed ? K : 1;
+              const int64_t ldc = N + 3;  // C rows padded: ldc ≠ N
+              std::vector<T> c(size_t(M * ldc), T(0.5)), want = c;
+              for (int64_t i = 0; i < M; ++i)
+                for (int64_t n = 0; n < N; ++n) {
+                  double s = accumulate ? double(want[size_t(i * ldc + n)]) : 0.0;
+                  for (int64_t k = 0; k < K; ++k)
+                    s += double(a[size_t(i * a_rs + k * a_cs)]) * double(b[size_t(k * b_rs + n * b_cs)]);
+                  want[size_t(i * ldc + n)] = T(s);
+                }
+              gemm<T>(M, N, K, a.data(), a_rs, a_cs, b.data(), b_rs, b_cs, c.data(), ldc, accumulate);
+              double worst = 0;
+              for (int64_t i = 0; i < M; ++i)
+                for (int64_t n = 0; n < N; ++n)
+                  worst = std::max(worst, std::abs(double(c[size_t(i * ldc + n)]) - double(want[size_t(i * ldc + n)])));
+              for (int64_t i = 0; i < M; ++i)  // the padding between rows of C is untouched
+                for (int64_t n = N; n < ldc; ++n) REQUIRE(c[size_t(i * ldc + n)] == T(0.5));
+              INFO("M " << M << " N " << N << " K " << K << " b_transposed " << b_transposed << " a_strided "
+                        << a_strided << " accumulate " << accumulate);
+              CHECK(worst < tol * std::sqrt(double(K)));
+            }
+}
+
+TEST_CASE("gemm with 1 to 5 rows (the GEMV path) matches the naive loop", "[ops][matmul][gemv]") {
+  check_small_m_gemm<double>(1e-13);
+  check_small_m_gemm<float>(1e-5);  // |C| ~ √K; f32 rounding of the sum and of the inputs
+}
+
+TEST_CASE("linear and conv1d_linear on one row agree with the packed path", "[ops][linear][gemv]") {
+  // The same product as 1 row (GEMV) and inside 7 rows (packed GEMM): row 3 must agree.
+  Generator g(8);
+  Tensor x = rand_normal({7, 96}, 0, 1, g), w = rand_normal({301, 96}, 0, 1, g), b = rand_normal({301}, 0, 1, g);
+  Tensor x3 = x.narrow(0, 3, 1);
+  CHECK(max_rel_diff(linear(x3, w, b), linear(x, w, b).narrow(0, 3, 1)) < 1e-6);
+  Tensor wt = w.t().contiguous();
+  CHECK(max_rel_diff(conv1d_linear(x3, wt, b), conv1d_linear(x, wt, b).narrow(0, 3, 1)) < 1e-6);
+  // A row read through a column stride (a transposed view of x).
+  Tensor xt = x.t().contiguous().t().narrow(0, 3, 1);
+  CHECK(max_rel_diff(linear(xt, w), linear(x, w).narrow(0, 3, 1)) < 1e-6);
+}
+
 TEST_CASE("broadcast and dtype errors name the op and the shapes", "[ops][errors]") {
   CHECK_THROWS_WITH(Tensor::zeros({2, 3}) + Tensor::zeros({4}),
                     Catch::Contains("add") && Catch::Contains("[2, 3]") && Catch::Contains("[4]"));
