@@ -82,8 +82,13 @@ struct Dataset {
   int64_t eos = 0;                // pad = eos, as the course sets it
 };
 
-inline fs::path find_tokenizer(std::string path) {
+// The tokenizer that belongs to the model: --tokenizer if given, else the
+// model directory's own tokenizer.json (weights/distilgpt2, a converted
+// SmolLM2, a finetuned run's final/), else the shared GPT-2 tokenizer (tiny).
+inline fs::path find_tokenizer(const std::string& path, const std::string& model = "tiny") {
   if (!path.empty()) return path;
+  const fs::path dir = model == "distilgpt2" ? fs::path("weights/distilgpt2") : fs::path(model);
+  if (model != "tiny" && fs::exists(dir / "tokenizer.json")) return dir / "tokenizer.json";
   const std::string rel = "tokenizers/gpt2/tokenizer.json";
   auto found = find_data_file(rel);
   GALVANI_CHECK(found, data_file_missing(rel), ", or pass --tokenizer");

@@ -21,18 +21,20 @@ int main(int argc, char** argv) {
   std::string model_name = "tiny", out = "runs/frankenstein", csv = "runs/frankenstein_chunks.csv", tok_path;
   uint64_t seed = 42;
   bool half = false;
-  int64_t max_steps = -1, max_new_tokens = 100;
+  int64_t max_steps = -1, max_new_tokens = 100, warmup = -1, batch = 0;
   double epochs = 0, lr = 0;
   app.add_option("--model", model_name, "tiny (trained from scratch), distilgpt2 (weights/distilgpt2), or a model directory")
       ->capture_default_str();
   app.add_option("--out", out, "run folder for every output")->capture_default_str();
   app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
-  app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the shared GPT-2 tokenizer)");
+  app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
   app.add_option("--seed", seed, "seed of the split, the shuffling and the initialisation")->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
   app.add_option("--epochs", epochs, "training epochs (default: 2 for real models, 6 for tiny)");
   app.add_option("--lr", lr, "learning rate (default: 2e-5 for real models, 2e-3 for tiny)");
   app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)");
+  app.add_option("--warmup", warmup, "warmup_steps (default: 200 for real models, 30 for tiny)");
+  app.add_option("--batch-size", batch, "per_device_train_batch_size (default: 2 for real models, 8 for tiny)");
   app.add_option("--max-new-tokens", max_new_tokens, "tokens to generate after the prompt")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -51,7 +53,7 @@ int main(int argc, char** argv) {
 
     // Step 2 — split and tokenize.
     t = Clock::now();
-    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path).string());
+    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path, model_name).string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
     std::printf("step 2: train %lld rows (%lld tokens), test %lld rows (%lld tokens)\n", (long long)data.train.size(),
                 (long long)data.train.total_tokens(), (long long)data.test.size(), (long long)data.test.total_tokens());
@@ -79,14 +81,16 @@ int main(int argc, char** argv) {
     if (epochs > 0) args.num_train_epochs = epochs;
     if (lr > 0) args.learning_rate = lr;
     if (max_steps > 0) args.max_steps = max_steps;
+    if (warmup >= 0) args.warmup_steps = warmup;
+    if (batch > 0) args.per_device_train_batch_size = batch;
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
                     [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d); });
-    std::printf("step 5: %lld updates (%lld epochs of %lld batches of %lld), lr %.1e, warmup %lld\n",
-                (long long)trainer.total_steps(), (long long)args.num_train_epochs, (long long)trainer.batches_per_epoch(),
+    std::printf("step 5: %lld updates (%g epochs of %lld batches of %lld), lr %.1e, warmup %lld\n",
+                (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
                 (long long)args.per_device_train_batch_size, args.learning_rate, (long long)args.warmup_steps);
     TrainResult tr = trainer.train();
     io::SavePretrainedOptions save_opt;
-    save_opt.tokenizer_dir = find_tokenizer(tok_path).parent_path();
+    save_opt.tokenizer_dir = find_tokenizer(tok_path, model_name).parent_path();
     save_causal_lm(*model, dir / "final", save_opt);
     metrics["training"] = {{"steps", tr.global_step}, {"final_loss", tr.final_loss},
                            {"truncated_rows", trainer.truncated_rows()}, {"seconds", tr.seconds}};

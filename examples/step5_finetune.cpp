@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_name, "tiny, distilgpt2 (weights/distilgpt2) or a model directory")->capture_default_str();
   app.add_option("--out", out, "output_dir: checkpoints, logs, loss curve, final model")->capture_default_str();
   app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
-  app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the shared GPT-2 tokenizer)");
+  app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
   app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 6)");
   app.add_option("--lr", lr, "learning_rate (course: 2e-5; tiny: 2e-3)");
   app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)");
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
 
   try {
     ensure_chunks_csv(csv);
-    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path).string());
+    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path, model_name).string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
     std::unique_ptr<CausalLM> model = load_model(model_name, seed);
     std::printf("model %s: %.2fM parameters; train %lld rows, test %lld rows\n", model_name.c_str(),
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     if (save_steps >= 0) args.save_steps = save_steps;
 
     io::SavePretrainedOptions save_opt;
-    save_opt.tokenizer_dir = find_tokenizer(tok_path).parent_path();
+    save_opt.tokenizer_dir = find_tokenizer(tok_path, model_name).parent_path();
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
                     [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d, save_opt); });
     std::printf("%lld updates: %g epochs x %lld batches of %lld (x%lld accumulation), lr %.1e, warmup %lld, %s\n",

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   app.add_option("--finetuned", tuned_dir, "the finetuned model directory (step5's <out>/final)")->required();
   app.add_option("--out", out, "folder for report.md and metrics.json")->capture_default_str();
   app.add_option("--csv", csv, "frankenstein_chunks.csv")->capture_default_str();
-  app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the shared GPT-2 tokenizer)");
+  app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the finetuned model's own, else the shared GPT-2 one)");
   app.add_option("--prompt", prompt, "generation prompt")->capture_default_str();
   app.add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate")->capture_default_str();
   app.add_flag("--sample", gen.do_sample, "sample instead of greedy decoding");
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
 
   try {
     ensure_chunks_csv(csv);
-    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path).string());
+    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path, tuned_dir).string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
     std::unique_ptr<CausalLM> base = load_model(base_name, seed);
     std::unique_ptr<CausalLM> tuned = load_causal_lm(tuned_dir);
