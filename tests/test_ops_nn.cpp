@@ -187,6 +187,45 @@ TEST_CASE("cross_entropy: values and errors", "[ops][cross_entropy]") {
                     Catch::Contains("logits [2, 3]") && Catch::Contains("targets [3]"));
 }
 
+// f32 logits with contiguous rows take the vectorized path (polynomial exp, blocked
+// sums); a non-contiguous view of the same values takes the strided loop with libm exp
+// and a double sum. Both must agree with each other and with f64, at GPT-2's V.
+TEST_CASE("cross_entropy: the contiguous f32 path matches the strided path and f64", "[ops][cross_entropy]") {
+  const int64_t N = 6, V = 50257;
+  Generator gen(9);
+  Tensor x = rand_normal({N, V}, 0, 4, gen);  // logits spread over ±16: exps over 14 decades
+  {
+    std::vector<float> v = x.to_vector<float>();
+    v[size_t(1 * V + 7)] = 60.0f;  // row 1: one dominant logit, the target
+    for (int64_t j = 0; j < V; j += 3) v[size_t(2 * V + j)] = -std::numeric_limits<float>::infinity();  // masked
+    x = Tensor::from_vector(v, {N, V});
+  }
+  Tensor t = ids64({5, 7, 11, -100, 50256, 0}, {N});
+  for (Reduction r : {Reduction::none, Reduction::mean}) {
+    INFO("reduction " << int(r));
+    Tensor xf = x.detach().requires_grad_();                // rows contiguous: vectorized
+    Tensor xs_leaf = x.t().contiguous().requires_grad_();  // (V, N); its .t() has strides (1, N): strided
+    Tensor x64 = x.to(DType::f64).requires_grad_();
+    Tensor lf = cross_entropy(xf, t, -100, r), ls = cross_entropy(xs_leaf.t(), t, -100, r);
+    Tensor l64 = cross_entropy(x64, t, -100, r);
+    CHECK(max_rel_diff(lf, ls) < 1e-6);
+    CHECK(max_rel_diff(lf, l64) < 1e-6);
+    sum(lf).backward();
+    sum(ls).backward();
+    sum(l64).backward();
+    Tensor gf = xf.grad(), gs = xs_leaf.grad().t(), g64 = x64.grad();
+    CHECK(max_rel_diff(gf, gs) < 1e-6);
+    CHECK(max_rel_diff(gf, g64) < 1e-6);
+    auto g = gf.to_vector<float>();
+    CHECK(g[size_t(2 * V + 3)] == 0.0f);  // exp(−∞) = 0
+    CHECK(g[size_t(3 * V + 5)] == 0.0f);  // ignored row
+  }
+  // Contiguous rows with a row stride ≠ V (the first V − 3 columns) are still the fast path.
+  Tensor xn = x.narrow(1, 0, V - 3), tn = ids64({5, 7, 11, -100, V - 4, 0}, {N});
+  CHECK(max_rel_diff(cross_entropy(xn, tn, -100, Reduction::none),
+                     cross_entropy(xn.t().contiguous().t(), tn, -100, Reduction::none)) < 1e-6);
+}
+
 TEST_CASE("dropout: gradient check, mask statistics, determinism", "[ops][grad][dropout]") {
   CHECK_GRAD([](const V& v) { Generator g(7); return dropout(v[0], 0.3, true, g); }, randn64({4, 5}, 60));
   CHECK_GRAD([](const V& v) { Generator g(8); return dropout(v[0].t(), 0.5, true, g); }, randn64({3, 4}, 61));

@@ -9,10 +9,20 @@
 // and written straight into dlogits. At GPT-2's vocabulary (V = 50257) dlogits is
 // the largest tensor of a training step, so no other (N, V) buffer is ever made —
 // not even a contiguous copy: logits are read through their strides.
+//
+// For the tiny GPT-2 this op was a third of a training step, so f32 logits whose
+// rows are contiguous (the lm_head's output always is) take a vectorized path:
+// a float exp written as a polynomial that the compiler vectorizes (libm's expf is
+// a scalar call), one pass for the max and one for Σexp per row, and a backward
+// that writes each row of dlogits in one pass. Other layouts and f64 take the plain
+// strided loops, which are also the fast path's test oracle.
 #pragma once
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "dense.hpp"
 
@@ -20,11 +30,96 @@ namespace galvani {
 
 enum class Reduction { mean, sum, none };
 
+namespace detail {
+
+// e^x in float for x ≤ ~88, within 1 ulp of the correctly rounded value on
+// [-87, 0] (checked against double exp), and 0 below -87, where e^x < 1.7e-38 adds
+// nothing to a softmax. Branch-free so that a `#pragma omp simd` loop vectorizes it.
+// Cody–Waite: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two so n·ln2_hi is exact),
+// e^r by Cephes' degree-7 polynomial, then 2^n built in the exponent bits.
+inline float expf_poly(float x) {
+  const float xc = x > -87.0f ? x : -87.0f;  // keeps 2^n a normal float
+  const float t = xc * 1.44269504088896341f + 12582912.0f;  // + 1.5·2²³: n rounded, in t's low mantissa bits
+  const float n = t - 12582912.0f;
+  float r = xc - n * 0.693359375f;  // ln2_hi: 9 significant bits, n·ln2_hi exact
+  r = r + n * 2.12194440e-4f;       // − n·ln2_lo
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float er = p * r * r + r + 1.0f;
+  const float two_n = std::bit_cast<float>((std::bit_cast<int32_t>(t) - 0x4B400000 + 127) << 23);
+  const float keep = x >= -87.0f ? 1.0f : 0.0f;  // a NaN x stays NaN: NaN·0 = NaN
+  return er * two_n * keep;
+}
+
+// logsumexp of one contiguous row x (V). Σexp is summed in float within blocks of
+// 512 terms (each ≤ 1, split over the vector lanes: 32 per lane with AVX-512) and in
+// double across blocks, so the float rounding never grows with V; a float sum of all
+// 50257 terms would lose ~1e-5 relative, the size of the parity tolerance.
+inline float logsumexp_row(const float* x, int64_t V) {
+  float m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m)
+  for (int64_t j = 0; j < V; ++j) m = x[j] > m ? x[j] : m;
+  constexpr int64_t kBlock = 512;
+  double s = 0;
+  for (int64_t j0 = 0; j0 < V; j0 += kBlock) {
+    const int64_t j1 = std::min(V, j0 + kBlock);
+    float b = 0;
+#pragma omp simd reduction(+ : b)
+    for (int64_t j = j0; j < j1; ++j) b += expf_poly(x[j] - m);
+    s += double(b);
+  }
+  return m + float(std::log(s));
+}
+
+}  // namespace detail
+
+// The f32 fast path of cross_entropy_forward: rows of logits contiguous (s1 == 1), row stride s0.
+template <class I>
+void cross_entropy_forward_rows(const float* logits, int64_t s0, const I* targets, float* loss, float* lse, int64_t N,
+                                int64_t V, int64_t ignore_index) {
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* x = logits + i * s0;
+    const float l = detail::logsumexp_row(x, V);
+    lse[i] = l;
+    const int64_t t = int64_t(targets[i]);
+    loss[i] = t == ignore_index ? 0.0f : l - x[t];
+  }
+}
+
+// The f32 fast path of cross_entropy_backward: dlogits_i = (e^(x_i − lse_i) − onehot(t_i))·s_i, one pass per row.
+template <class I>
+void cross_entropy_backward_rows(const float* logits, int64_t s0, const I* targets, const float* lse,
+                                 const float* scale, float* dlogits, int64_t N, int64_t V, int64_t ignore_index) {
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* x = logits + i * s0;
+    float* d = dlogits + i * V;
+    const int64_t t = int64_t(targets[i]);
+    if (t == ignore_index || scale[i] == 0.0f) {
+      std::fill_n(d, V, 0.0f);
+      continue;
+    }
+    const float l = lse[i], s = scale[i];
+#pragma omp simd
+    for (int64_t j = 0; j < V; ++j) d[j] = detail::expf_poly(x[j] - l) * s;
+    d[t] -= s;
+  }
+}
+
 // logits (N, V) with strides (s0, s1); targets (N). Writes loss (N) (0 on ignored rows)
 // and lse (N) (logsumexp per row). Targets must already be checked.
+// `vectorized = false` forces the strided loop (tests compare the two paths).
 template <class T, class I>
 void cross_entropy_forward(const T* logits, int64_t s0, int64_t s1, const I* targets, T* loss, T* lse, int64_t N,
-                           int64_t V, int64_t ignore_index) {
+                           int64_t V, int64_t ignore_index, bool vectorized = true) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (vectorized && s1 == 1) return cross_entropy_forward_rows<I>(logits, s0, targets, loss, lse, N, V, ignore_index);
+  }
 #pragma omp parallel for schedule(static) if (N * V > 16384)
   for (int64_t i = 0; i < N; ++i) {
     const T* x = logits + i * s0;
@@ -42,7 +137,11 @@ void cross_entropy_forward(const T* logits, int64_t s0, int64_t s1, const I* tar
 // dlogits (N, V) contiguous; scale (N): the factor s_i per row (0 on ignored rows).
 template <class T, class I>
 void cross_entropy_backward(const T* logits, int64_t s0, int64_t s1, const I* targets, const T* lse, const T* scale,
-                            T* dlogits, int64_t N, int64_t V, int64_t ignore_index) {
+                            T* dlogits, int64_t N, int64_t V, int64_t ignore_index, bool vectorized = true) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (vectorized && s1 == 1)
+      return cross_entropy_backward_rows<I>(logits, s0, targets, lse, scale, dlogits, N, V, ignore_index);
+  }
 #pragma omp parallel for schedule(static) if (N * V > 16384)
   for (int64_t i = 0; i < N; ++i) {
     const T* x = logits + i * s0;
