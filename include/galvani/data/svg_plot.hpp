@@ -178,6 +178,13 @@ inline std::string to_svg(const LineChart& c) {
       pen_down = true;
     }
     o += "<path fill=\"none\" stroke=\"" + std::string(svg::color(k)) + "\" stroke-width=\"1.5\" d=\"" + d + "\"/>\n";
+    // A short series (an evaluation per epoch) also gets a dot per point: a single
+    // point would otherwise draw nothing at all.
+    if (s.x.size() <= 50)
+      for (size_t i = 0; i < s.x.size(); ++i)
+        if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]))
+          o += "<circle cx=\"" + svg::num(f.px(s.x[i])) + "\" cy=\"" + svg::num(f.py(s.y[i])) + "\" r=\"3.5\" fill=\"" +
+               svg::color(k) + "\"/>\n";
   }
   if (c.series.size() > 1) {  // legend, top right inside the plot area
     const double x = c.size.width - c.size.right - 130;

@@ -54,6 +54,7 @@ struct TrainingArguments {
   uint64_t seed = 42;
   std::string optim = "adamw_torch";         // or "adamw_hf" (the course's legacy choice)
   int64_t max_length = 0;                    // truncate rows to this many tokens (0: the model's context)
+  bool eval_on_start = true;                 // evaluate the test rows before the first update too
   bool progress_bar = true;
 };
 
@@ -133,6 +134,7 @@ class Trainer {
     const int64_t B = args_.per_device_train_batch_size, accum = args_.gradient_accumulation_steps;
     ProgressBar bar("train", total, stderr, args_.progress_bar);
     model_.set_seed(args_.seed);  // dropout masks follow the run's seed, like transformers' set_seed
+    if (!eval_.empty() && args_.eval_on_start) evaluate(0, 0, res, jsonl);
     model_.train();
     double window_loss = 0;
     int64_t window_steps = 0;
@@ -195,18 +197,21 @@ class Trainer {
         res.final_loss = update_loss;
         if (args_.save_steps > 0 && step % args_.save_steps == 0) save_checkpoint(step, res);
       }
-      if (!eval_.empty()) {
-        PerplexityResult p = perplexity(model_, eval_);
-        res.eval_loss.emplace_back(step, p.total_nll / double(std::max<int64_t>(p.predicted_tokens, 1)));
-        jsonl << nlohmann::json{{"step", step}, {"epoch", epoch + 1}, {"eval_loss", res.eval_loss.back().second}}.dump()
-              << "\n" << std::flush;
-        model_.train();
-      }
+      if (!eval_.empty()) evaluate(step, epoch + 1, res, jsonl);
     }
     res.global_step = step;
     res.seconds = bar.elapsed();
     write_loss_curve(res);
     return res;
+  }
+
+  // Mean NLL per predicted token of the test rows, logged as eval_loss.
+  void evaluate(int64_t step, int64_t epoch, TrainResult& res, std::ofstream& jsonl) {
+    PerplexityResult p = perplexity(model_, eval_);
+    res.eval_loss.emplace_back(step, p.total_nll / double(std::max<int64_t>(p.predicted_tokens, 1)));
+    jsonl << nlohmann::json{{"step", step}, {"epoch", epoch}, {"eval_loss", res.eval_loss.back().second}}.dump() << "\n"
+          << std::flush;
+    model_.train();
   }
 
   // Save into output_dir/checkpoint-STEP via a temporary folder and a rename.
