@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
   app.add_option("--seed", seed, "seed of the split, the shuffling and the initialisation")->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
-  app.add_option("--epochs", epochs, "training epochs (default: 2 for real models, 6 for tiny)");
+  app.add_option("--epochs", epochs, "training epochs (default: 2 for real models, 10 for tiny)");
   app.add_option("--lr", lr, "learning rate (default: 2e-5 for real models, 2e-3 for tiny)");
   app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)");
   app.add_option("--warmup", warmup, "warmup_steps (default: 200 for real models, 30 for tiny)");
@@ -103,14 +103,16 @@ int main(int argc, char** argv) {
     metrics["seconds"]["evaluate_finetuned"] = since(t);
 
     metrics["perplexity"] = {{"base", ppl_json(base.ppl)}, {"finetuned", ppl_json(tuned.ppl)}, {"unigram", unigram}};
-    metrics["generation"] = {{"prompt", kPrompt}, {"base", base.text}, {"finetuned", tuned.text}};
+    metrics["generation"] = {{"prompt", kPrompt}, {"base", base.text}, {"finetuned", tuned.text},
+                             {"base_sampled", base.sampled}, {"finetuned_sampled", tuned.sampled}};
     write_text(dir / "metrics.json", metrics.dump(2) + "\n");
     write_text(dir / "report.md", "# Frankenstein: base vs finetuned (" + model_name + ")\n\n" +
                                       comparison_report(base, tuned, unigram) +
                                       "\n![training loss](loss.svg)\n\nEDA: [eda.md](eda.md)\n");
     std::printf("\ntest perplexity: base %.1f → finetuned %.1f (row mean %.1f → %.1f); unigram %.1f\n",
                 base.ppl.corpus_ppl, tuned.ppl.corpus_ppl, base.ppl.row_mean_ppl, tuned.ppl.row_mean_ppl, unigram);
-    std::printf("base:      %s%s\nfinetuned: %s%s\n", kPrompt, base.text.c_str(), kPrompt, tuned.text.c_str());
+    std::printf("base (greedy):         %s%s\nfinetuned (greedy):    %s%s\nfinetuned (sampled):   %s%s\n", kPrompt,
+                base.text.c_str(), kPrompt, tuned.text.c_str(), kPrompt, tuned.sampled.c_str());
     std::printf("\nreport: %s\nmetrics: %s\n", (dir / "report.md").c_str(), (dir / "metrics.json").c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

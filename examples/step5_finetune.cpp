@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "output_dir: checkpoints, logs, loss curve, final model")->capture_default_str();
   app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
-  app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 6)");
+  app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 10)");
   app.add_option("--lr", lr, "learning_rate (course: 2e-5; tiny: 2e-3)");
   app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)");
   app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)");

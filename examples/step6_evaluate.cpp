@@ -53,10 +53,12 @@ int main(int argc, char** argv) {
                 t.ppl.row_mean_ppl);
     std::printf("test perplexity (corpus)                    base %10.2f   finetuned %10.2f   unigram %.2f\n",
                 b.ppl.corpus_ppl, t.ppl.corpus_ppl, unigram);
-    std::printf("\nbase:      %s%s\n\nfinetuned: %s%s\n", prompt.c_str(), b.text.c_str(), prompt.c_str(), t.text.c_str());
+    std::printf("\nbase:      %s%s\n\nfinetuned: %s%s\n\nfinetuned, sampled: %s%s\n", prompt.c_str(), b.text.c_str(),
+                prompt.c_str(), t.text.c_str(), prompt.c_str(), t.sampled.c_str());
     write_text(fs::path(out) / "report.md", "# Base vs finetuned\n\n" + comparison_report(b, t, unigram, prompt));
     nlohmann::json m = {{"perplexity", {{"base", ppl_json(b.ppl)}, {"finetuned", ppl_json(t.ppl)}, {"unigram", unigram}}},
-                        {"generation", {{"prompt", prompt}, {"base", b.text}, {"finetuned", t.text}}}};
+                        {"generation", {{"prompt", prompt}, {"base", b.text}, {"finetuned", t.text}, {"base_sampled", b.sampled},
+                                        {"finetuned_sampled", t.sampled}}}};
     write_text(fs::path(out) / "metrics.json", m.dump(2) + "\n");
     std::printf("\nreport: %s/report.md\n", out.c_str());
     if (b.ppl.corpus_ppl == t.ppl.corpus_ppl)
