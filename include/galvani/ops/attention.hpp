@@ -62,6 +62,7 @@
 #include <omp.h>
 
 #include "../core/tensor.hpp"  // first: it pulls in the autograd engine in the right order
+#include "fast_exp.hpp"
 #include "../autograd/node.hpp"
 #include "../core/random.hpp"
 #include "gemm.hpp"
@@ -136,25 +137,9 @@ constexpr int64_t kForwardRows = 32, kBackwardRows = 64;
 
 // e^x for the softmax, whose arguments are <= 0 once the row max is subtracted.
 // After the two GEMMs, exp is where attention's time goes: one per visible score, forward and
-// again in backward. std::exp does not vectorize without -ffast-math, so for f32 we use
-// Cephes' expf (x = n·ln2 + r, a degree-6 polynomial for e^r, 2^n built in the exponent
-// bits), which the compiler turns into SIMD code; it is within a few ulp of std::exp.
-// f64 (the gradient checks) keeps std::exp.
-inline float softmax_exp(float x) {
-  // x = max(x, -87) (e^-87 ≈ 1.6e-38 keeps 2^n a normal float), done on the bits: a negative
-  // float's bits grow with its magnitude, and a float compare-and-select would not vectorize
-  // under GCC's default -ftrapping-math. Positive x (tiny, from rounding) passes unchanged.
-  x = std::bit_cast<float>(std::min(std::bit_cast<uint32_t>(x), 0xC2AE0000u));  // 0xC2AE0000 = -87.0f
-  const float n = float(int32_t(x * 1.44269504f - 0.5f));     // round(x / ln2), x <= 0
-  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // ln2 split in two for precision
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  return (p * r * r + r + 1.0f) * std::bit_cast<float>((int32_t(n) + 127) << 23);
-}
+// again in backward. For f32 it is the vectorizable polynomial of ops/fast_exp.hpp (within
+// 1 ulp on [-87, 0]); f64 (the gradient checks) keeps std::exp.
+inline float softmax_exp(float x) { return expf_poly(x); }
 inline double softmax_exp(double x) { return std::exp(x); }
 
 // p[lo:hi] = e^(scale·s − shift) in place, zero elsewhere in [0, nk) and on padded keys:
@@ -164,7 +149,8 @@ void exp_visible(T* p, int64_t nk, int64_t lo, int64_t hi, T scale, T shift, int
                  const AttentionMask& mask) {
   std::fill(p, p + lo, T(0));
   std::fill(p + hi, p + nk, T(0));
-  for (int64_t j = lo; j < hi; ++j) p[j] = softmax_exp(scale * p[j] - shift);  // vectorizes
+#pragma omp simd
+  for (int64_t j = lo; j < hi; ++j) p[j] = softmax_exp(scale * p[j] - shift);
   if (mask.keep)
     for (int64_t j = lo; j < hi; ++j)
       if (mask.padded(b, klo + j)) p[j] = T(0);
