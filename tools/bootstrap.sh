@@ -6,6 +6,7 @@
 #
 # Environment: GALVANI_CMAKE_ARGS adds CMake options (e.g. -DGALVANI_CUDA=OFF).
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,7p' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 build_dir=${1:-build}
 

@@ -3,6 +3,7 @@
 #   tools/test.sh [ctest arguments…]     e.g. tools/test.sh -R tokenizer
 # Environment: GALVANI_FUZZ_SECONDS (default 20; 0 skips the fuzz run).
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,4p' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 tools/bootstrap.sh build
 
