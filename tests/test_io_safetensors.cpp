@@ -216,3 +216,18 @@ TEST_CASE("writer refuses what safetensors cannot hold", "[io][safetensors]") {
   dup.insert("a", Tensor::zeros({1}));
   CHECK_THROWS_AS(dup.insert("a", Tensor::zeros({1})), Error);
 }
+
+TEST_CASE("a number no type can hold is a clear error, not a crash (found by the fuzzer)", "[io][safetensors][fuzz]") {
+  // nlohmann/json refuses "10e9511627738" with out_of_range, not parse_error; the reader
+  // must turn every JSON exception into a galvani::Error naming the file.
+  for (std::string header : {std::string(R"({"a":{"dtype":"F32","shape":[10e9511627738],"data_offsets":[0,4]}})"),
+                             std::string(R"({"__metadata__":{"x":"y"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,1e999999]}})")}) {
+    std::vector<uint8_t> file(8, 0);
+    uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) file[size_t(i)] = uint8_t(n >> (8 * i));
+    file.insert(file.end(), header.begin(), header.end());
+    file.insert(file.end(), 4, 0);
+    CHECK_THROWS_WITH(galvani::io::SafetensorsFile::from_bytes(file, "overflow.safetensors"),
+                      Catch::Contains("overflow.safetensors") && Catch::Contains("invalid JSON"));
+  }
+}

@@ -330,3 +330,9 @@ TEST_CASE("tokenizer: memory stays bounded on a 100 MB input", "[tokenizer][memo
     CHECK(ids.size() > big.size() / 6);
   }
 }
+
+TEST_CASE("tokenizer: a number no type can hold is a clear error naming the file", "[tokenizer][errors]") {
+  // nlohmann/json raises out_of_range (not parse_error) for such a number.
+  CHECK_THROWS_WITH(galvani::parse_json_text(R"({"version": "1.0", "model": {"dropout": 1e999999}})", "huge.json"),
+                    Catch::Contains("huge.json") && Catch::Contains("$.model.dropout"));
+}

@@ -85,11 +85,13 @@ inline json parse_json_strict(std::string_view text, const std::string& where) {
   };
   try {
     return json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
-  } catch (const json::parse_error& e) {
-    throw Error(galvani::detail::cat(where, ": invalid JSON: ", e.what()));
   } catch (const Error&) {
     if (problem.empty()) throw;
     throw Error(galvani::detail::cat(where, ": invalid JSON: ", problem));
+  } catch (const json::exception& e) {
+    // parse_error, but also out_of_range: a number too large for any type ("1e999999")
+    // is well-formed JSON that nlohmann refuses with a different exception.
+    throw Error(galvani::detail::cat(where, ": invalid JSON: ", e.what()));
   }
 }
 

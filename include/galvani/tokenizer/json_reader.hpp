@@ -127,7 +127,8 @@ struct JsonPathTracker : nlohmann::json_sax<json> {
 inline json parse_json_text(const std::string& text, const std::string& file) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number no type can hold ("1e999999").
     detail::JsonPathTracker tracker;
     json::sax_parse(text, &tracker);
     throw Error(file + ": JSON parse error at " + (tracker.error_path.empty() ? "$" : tracker.error_path) + ": " + e.what());
