@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include <galvani/galvani.hpp>
 #include <galvani/data/chunking.hpp>
 #include <galvani/data/csv.hpp>
@@ -152,6 +154,28 @@ inline TrainingArguments training_defaults(const std::string& model) {
   }
   return a;
 }
+
+// The training flags every program that trains shares. Unset flags keep
+// training_defaults(model); set ones override it.
+struct TrainingFlags {
+  double epochs = 0, lr = 0;
+  int64_t batch = 0, warmup = -1, max_steps = -1;
+
+  void add_to(CLI::App& app) {
+    app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 10)");
+    app.add_option("--lr", lr, "learning_rate (course: 2e-5; tiny: 2e-3)");
+    app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)");
+    app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)");
+    app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)");
+  }
+  void apply(TrainingArguments& a) const {
+    if (epochs > 0) a.num_train_epochs = epochs;
+    if (lr > 0) a.learning_rate = lr;
+    if (batch > 0) a.per_device_train_batch_size = batch;
+    if (warmup >= 0) a.warmup_steps = warmup;
+    if (max_steps > 0) a.max_steps = max_steps;
+  }
+};
 
 // ------------------------------------------------------------------ step 6: evaluation
 

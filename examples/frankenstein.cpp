@@ -21,8 +21,8 @@ int main(int argc, char** argv) {
   std::string model_name = "tiny", out = "runs/frankenstein", csv = "runs/frankenstein_chunks.csv", tok_path;
   uint64_t seed = 42;
   bool half = false;
-  int64_t max_steps = -1, max_new_tokens = 100, warmup = -1, batch = 0;
-  double epochs = 0, lr = 0;
+  int64_t max_new_tokens = 100;
+  TrainingFlags train_flags;
   app.add_option("--model", model_name, "tiny (trained from scratch), distilgpt2 (weights/distilgpt2), or a model directory")
       ->capture_default_str();
   app.add_option("--out", out, "run folder for every output")->capture_default_str();
@@ -30,11 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
   app.add_option("--seed", seed, "seed of the split, the shuffling and the initialisation")->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
-  app.add_option("--epochs", epochs, "training epochs (default: 2 for real models, 10 for tiny)");
-  app.add_option("--lr", lr, "learning rate (default: 2e-5 for real models, 2e-3 for tiny)");
-  app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)");
-  app.add_option("--warmup", warmup, "warmup_steps (default: 200 for real models, 30 for tiny)");
-  app.add_option("--batch-size", batch, "per_device_train_batch_size (default: 2 for real models, 8 for tiny)");
+  train_flags.add_to(app);
   app.add_option("--max-new-tokens", max_new_tokens, "tokens to generate after the prompt")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -78,11 +74,7 @@ int main(int argc, char** argv) {
     TrainingArguments args = training_defaults(model_name);
     args.output_dir = dir.string();
     args.seed = seed;
-    if (epochs > 0) args.num_train_epochs = epochs;
-    if (lr > 0) args.learning_rate = lr;
-    if (max_steps > 0) args.max_steps = max_steps;
-    if (warmup >= 0) args.warmup_steps = warmup;
-    if (batch > 0) args.per_device_train_batch_size = batch;
+    train_flags.apply(args);
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
                     [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d); });
     std::printf("step 5: %lld updates (%g epochs of %lld batches of %lld), lr %.1e, warmup %lld\n",

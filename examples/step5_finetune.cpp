@@ -18,9 +18,8 @@ using namespace course;
 int main(int argc, char** argv) {
   CLI::App app{"Course step 5: finetune with Hugging Face Trainer semantics (AdamW, linear warmup, clipping)"};
   std::string model_name = "tiny", out = "runs/step5", csv = "runs/frankenstein_chunks.csv", tok_path;
-  TrainingArguments defaults = training_defaults("distilgpt2");
-  double epochs = 0, lr = 0;
-  int64_t batch = 0, warmup = -1, max_steps = -1, save_steps = -1, accum = 1;
+  TrainingFlags train_flags;
+  int64_t save_steps = -1, accum = 1;
   std::string optim = "adamw_torch";
   uint64_t seed = 42;
   bool half = false;
@@ -28,12 +27,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "output_dir: checkpoints, logs, loss curve, final model")->capture_default_str();
   app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
-  app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 10)");
-  app.add_option("--lr", lr, "learning_rate (course: 2e-5; tiny: 2e-3)");
-  app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)");
-  app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)");
+  train_flags.add_to(app);
   app.add_option("--grad-accum", accum, "gradient_accumulation_steps")->capture_default_str();
-  app.add_option("--max-steps", max_steps, "stop after this many updates");
   app.add_option("--save-steps", save_steps, "checkpoint every N updates (course: 200; 0: never)");
   app.add_option("--optim", optim, "adamw_torch, or adamw_hf (the course's legacy choice)")->capture_default_str();
   app.add_option("--seed", seed, "seed of the split, shuffling, initialisation and dropout")->capture_default_str();
@@ -53,11 +48,7 @@ int main(int argc, char** argv) {
     args.seed = seed;
     args.optim = optim;
     args.gradient_accumulation_steps = accum;
-    if (epochs > 0) args.num_train_epochs = epochs;
-    if (lr > 0) args.learning_rate = lr;
-    if (batch > 0) args.per_device_train_batch_size = batch;
-    if (warmup >= 0) args.warmup_steps = warmup;
-    if (max_steps > 0) args.max_steps = max_steps;
+    train_flags.apply(args);
     if (save_steps >= 0) args.save_steps = save_steps;
 
     io::SavePretrainedOptions save_opt;
