@@ -75,14 +75,16 @@ int main(int argc, char** argv) {
     args.output_dir = dir.string();
     args.seed = seed;
     train_flags.apply(args);
+    // Checkpoints and the final model carry the tokenizer, so step6_evaluate reads
+    // each with its own tokenizer.json.
+    io::SavePretrainedOptions save_opt;
+    save_opt.tokenizer_dir = find_tokenizer(tok_path, model_name).parent_path();
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
-                    [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d); });
+                    [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d, save_opt); });
     std::printf("step 5: %lld updates (%g epochs of %lld batches of %lld), lr %.1e, warmup %lld\n",
                 (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
                 (long long)args.per_device_train_batch_size, args.learning_rate, (long long)args.warmup_steps);
     TrainResult tr = trainer.train();
-    io::SavePretrainedOptions save_opt;
-    save_opt.tokenizer_dir = find_tokenizer(tok_path, model_name).parent_path();
     save_causal_lm(*model, dir / "final", save_opt);
     metrics["training"] = {{"steps", tr.global_step}, {"final_loss", tr.final_loss},
                            {"truncated_rows", trainer.truncated_rows()}, {"seconds", tr.seconds}};
