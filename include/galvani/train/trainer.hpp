@@ -140,7 +140,7 @@ class Trainer {
     int64_t window_steps = 0;
     int64_t step = 0;
     for (int64_t epoch = 0; step < total; ++epoch) {
-      std::vector<int64_t> order = shuffled_indices(int64_t(train_.size()), args_.seed + uint64_t(epoch));
+      std::vector<int64_t> order = permutation(int64_t(train_.size()), args_.seed + uint64_t(epoch));
       const int64_t nb = batches_per_epoch();
       for (int64_t first = 0; first < nb && step < total; first += accum) {
         const int64_t last = std::min(nb, first + accum);
@@ -242,14 +242,6 @@ class Trainer {
       (is_bias || is_norm ? no_decay : decay).params.push_back(p);
     }
     return {decay, no_decay};
-  }
-
-  static std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed) {
-    std::vector<int64_t> idx(static_cast<size_t>(n));
-    std::iota(idx.begin(), idx.end(), 0);
-    SplitMix64 rng(seed);
-    for (int64_t i = n - 1; i > 0; --i) std::swap(idx[size_t(i)], idx[size_t(rng.below(uint64_t(i + 1)))]);
-    return idx;
   }
 
   void prune_checkpoints() const {
