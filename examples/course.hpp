@@ -37,10 +37,7 @@ inline fs::path ensure_chunks_csv(const fs::path& csv) {
   const std::string rel = "frankenstein/pg84.txt";
   auto novel = find_data_file(rel);
   GALVANI_CHECK(novel, data_file_missing(rel));
-  std::ifstream in(*novel, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::vector<std::string> chunks = chunk_book(ss.str());
+  std::vector<std::string> chunks = chunk_book(read_text_file(*novel));
   Table t = Table::from_column("text", {});
   for (auto& c : chunks) t.add_row({Cell(c)});
   if (csv.has_parent_path()) fs::create_directories(csv.parent_path());

@@ -1,4 +1,5 @@
-// core/paths.hpp — where galvani finds the shared data (novel, tokenizers, configs).
+// core/paths.hpp — where galvani finds the shared data (novel, tokenizers, configs),
+// and reading a whole file.
 //
 // Looked up in order: $GALVANI_DATA, then ../shared/data (the default beside a
 // checkout), then data/ (where tools/fetch_data.sh puts downloaded copies).
@@ -6,9 +7,13 @@
 #pragma once
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "error.hpp"
 
 namespace galvani {
 
@@ -36,6 +41,16 @@ inline std::string data_file_missing(const std::string& relative) {
   for (const auto& root : data_roots()) where += (where.empty() ? "" : ", ") + (root / relative).string();
   return "not found: " + relative + " (looked in " + where +
          "); set GALVANI_DATA or run tools/fetch_data.sh";
+}
+
+// The whole file as bytes (no newline translation); an error names the file.
+inline std::string read_text_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  GALVANI_CHECK(in, path.string(), ": cannot open file (",
+                std::filesystem::exists(path) ? "it exists but cannot be read" : "no such file", ")");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace galvani

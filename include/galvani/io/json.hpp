@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/paths.hpp"
 
 namespace galvani::io {
 
@@ -93,14 +94,6 @@ inline json parse_json_strict(std::string_view text, const std::string& where) {
     // is well-formed JSON that nlohmann refuses with a different exception.
     throw Error(galvani::detail::cat(where, ": invalid JSON: ", e.what()));
   }
-}
-
-inline std::string read_text_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(galvani::detail::cat(path.string(), ": cannot open"));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 inline json read_json_file(const std::filesystem::path& path) {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <galvani/core/error.hpp>
+#include <galvani/core/paths.hpp>
 
 namespace galvani {
 
@@ -133,14 +134,6 @@ inline json parse_json_text(const std::string& text, const std::string& file) {
     json::sax_parse(text, &tracker);
     throw Error(file + ": JSON parse error at " + (tracker.error_path.empty() ? "$" : tracker.error_path) + ": " + e.what());
   }
-}
-
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  GALVANI_CHECK(f, path, ": cannot open file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 }  // namespace galvani
