@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <galvani/core/paths.hpp>
 #include <galvani/data/chunking.hpp>
@@ -24,11 +23,8 @@ TEST_CASE("every chunk of the course CSV tokenizes exactly as Hugging Face does"
     WARN("skipped: " << data_file_missing("frankenstein/pg84.txt"));
     return;
   }
-  std::ifstream in(*novel, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
   Table t = Table::from_column("text", {});
-  for (auto& c : chunk_book(ss.str())) t.add_row({Cell(c)});
+  for (auto& c : chunk_book(read_text_file(*novel))) t.add_row({Cell(c)});
   const fs::path csv = fs::temp_directory_path() / "galvani_test_chunks.csv";
   write_csv(csv, t);
   Table df = read_text_csv(csv);
