@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
 
     // Step 2 — split and tokenize.
     t = Clock::now();
-    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path, model_name).string());
+    const fs::path tok_file = find_tokenizer(tok_path, model_name);
+    Tokenizer tok = Tokenizer::from_file(tok_file.string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
     std::printf("step 2: train %lld rows (%lld tokens), test %lld rows (%lld tokens)\n", (long long)data.train.size(),
                 (long long)data.train.total_tokens(), (long long)data.test.size(), (long long)data.test.total_tokens());
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
     // Checkpoints and the final model carry the tokenizer, so step6_evaluate reads
     // each with its own tokenizer.json.
     io::SavePretrainedOptions save_opt;
-    save_opt.tokenizer_dir = find_tokenizer(tok_path, model_name).parent_path();
+    save_opt.tokenizer_dir = tok_file.parent_path();
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
                     [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d, save_opt); });
     std::printf("step 5: %lld updates (%g epochs of %lld batches of %lld), lr %.1e, warmup %lld\n",

@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
 
   try {
     ensure_chunks_csv(csv);
-    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path, model_name).string());
+    const fs::path tok_file = find_tokenizer(tok_path, model_name);
+    Tokenizer tok = Tokenizer::from_file(tok_file.string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
     std::unique_ptr<CausalLM> model = load_model(model_name, seed);
     std::printf("model %s: %.2fM parameters; train %lld rows, test %lld rows\n", model_name.c_str(),
@@ -52,7 +53,7 @@ int main(int argc, char** argv) {
     if (save_steps >= 0) args.save_steps = save_steps;
 
     io::SavePretrainedOptions save_opt;
-    save_opt.tokenizer_dir = find_tokenizer(tok_path, model_name).parent_path();
+    save_opt.tokenizer_dir = tok_file.parent_path();
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
                     [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d, save_opt); });
     std::printf("%lld updates: %g epochs x %lld batches of %lld (x%lld accumulation), lr %.1e, warmup %lld, %s\n",

@@ -211,7 +211,6 @@ class Trainer {
     res.eval_loss.emplace_back(step, p.total_nll / double(std::max<int64_t>(p.predicted_tokens, 1)));
     jsonl << nlohmann::json{{"step", step}, {"epoch", epoch}, {"eval_loss", res.eval_loss.back().second}}.dump() << "\n"
           << std::flush;
-    model_.train();
   }
 
   // Save into output_dir/checkpoint-STEP via a temporary folder and a rename.
