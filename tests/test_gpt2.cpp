@@ -169,11 +169,14 @@ TEST_CASE("sampling options are deterministic for a seed", "[gpt2][generate]") {
 
 TEST_CASE("attn_pdrop drops attention probabilities in train mode, reproducibly for a seed", "[gpt2][dropout]") {
   GPT2LMHeadModel model(std::get<GPT2Config>(io::load_model_config(kDir / "config.json")), 42);
-  load_parameters_streaming(model, kDir, "gpt2");
+  load_checkpoint(model, kDir, "gpt2");
   // Silence the embedding and residual dropouts so that attention dropout is the only
   // randomness left (the fixture has attn_pdrop = embd_pdrop = resid_pdrop = 0.1).
-  model.transformer.drop.p = 0;
-  for (auto& block : model.transformer.h) block->attn.resid_dropout.p = block->mlp.dropout.p = 0;
+  model.transformer->drop->p = 0;
+  for (size_t i = 0; i < model.transformer->h->size(); ++i) {
+    GPT2Block& block = (*model.transformer->h)[i];
+    block.attn->resid_dropout->p = block.mlp->dropout->p = 0;
+  }
   Tensor ids = Tensor::from_vector<int64_t>({5, 17, 42, 8, 3, 9, 1, 30, 12, 6, 2, 4}, {2, 6});
   NoGradGuard ng;
   model.eval();
@@ -192,7 +195,7 @@ TEST_CASE("attn_pdrop drops attention probabilities in train mode, reproducibly 
 
   // With attn_pdrop = 0 a train-mode forward is the eval forward: the randomness above was
   // the attention dropout's.
-  for (auto& block : model.transformer.h) block->attn.attn_pdrop = 0;
+  for (size_t i = 0; i < model.transformer->h->size(); ++i) (*model.transformer->h)[i].attn->attn_dropout->p = 0;
   CHECK(model.forward(ids).to_vector<float>() == eval_logits);
 }
 

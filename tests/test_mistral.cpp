@@ -66,7 +66,8 @@ TEST_CASE("Mistral logits, loss and gradients match transformers", "[mistral][fi
   auto model = load_fixture(kMistral);
   CHECK(model->config.sliding_window == 8);
   CHECK(model->config.rope_theta == 1000.0);
-  CHECK(model->lm_head != nullptr);
+  CHECK(&model->get_submodule_as<Linear>("lm_head").weight != &model->model->embed_tokens->weight);
+  CHECK(!model->get_submodule_as<Linear>("lm_head").weight.is_same(model->model->embed_tokens->weight));
   const double worst = check_against_reference(*model, kMistral, 1 + 2 * 9 + 1 + 1);  // embed, 9 per layer, norm, lm_head
   WARN("Mistral: max relative difference to transformers (logits and gradients) " << worst);
 }
@@ -74,7 +75,8 @@ TEST_CASE("Mistral logits, loss and gradients match transformers", "[mistral][fi
 TEST_CASE("Llama (tied embeddings, biases, head_dim, padding_idx) matches transformers", "[mistral][llama][fixture]") {
   auto model = load_fixture(kLlama);
   CHECK(model->config.is_llama());
-  CHECK(model->lm_head == nullptr);  // tied: the head is embed_tokens.weight, not its own parameter
+  // tied: the head's weight is embed_tokens.weight, one parameter under its first name
+  CHECK(model->get_submodule_as<Linear>("lm_head").weight.is_same(model->model->embed_tokens->weight));
   CHECK(model->padding_idx() == 0);
   for (auto& [name, t] : model->named_parameters()) CHECK(name != "lm_head.weight");
   // 9 weights + 4 attention biases + 3 MLP biases per layer, embed, norm.
@@ -146,7 +148,7 @@ TEST_CASE("explicit position ids: arange by default, shifted ids shift RoPE", "[
   Tensor b = model->forward_with_positions(ids, Tensor(), nullptr, Tensor::arange(6, DType::i64));
   CHECK(max_rel_diff(a, b) == 0);
   // RoPE is relative: shifting every position by the same amount changes nothing (up to rounding).
-  Tensor c = model->forward_with_positions(ids, Tensor(), nullptr, detail::offset_positions(6, 3));
+  Tensor c = model->forward_with_positions(ids, Tensor(), nullptr, position_range(6, 3));
   CHECK(max_rel_diff(a, c) < 1e-4);
 }
 
@@ -169,8 +171,9 @@ TEST_CASE("the streaming loader visits each tensor once, shard by shard", "[mist
   }
   // A tied model skips nothing it needs and reports nothing unexpected.
   MistralForCausalLM llama(std::get<MistralConfig>(io::load_model_config(kLlama / "config.json")));
-  StreamLoadReport r = llama.load_weights_streaming(kLlama);
-  CHECK(r.unexpected.empty());
+  LoadReport r = llama.load_weights_streaming(kLlama);
+  CHECK(r.unexpected_keys.empty());
+  CHECK(r.missing_keys.empty());
   CHECK(r.loaded.size() == 34);
 }
 
@@ -273,15 +276,15 @@ TEST_CASE("a random Mistral is initialised as transformers does", "[mistral]") {
   cfg.pad_token_id = 7;
   cfg.initializer_range = 0.05;
   MistralForCausalLM m(cfg, 3);
-  auto w = m.model.embed_tokens.weight.select(0, 7).to_vector<float>();
+  auto w = m.model->embed_tokens->weight.select(0, 7).to_vector<float>();
   CHECK(std::all_of(w.begin(), w.end(), [](float x) { return x == 0; }));  // padding_idx row
-  auto n = m.model.norm.weight.to_vector<float>();
+  auto n = m.model->norm->weight.to_vector<float>();
   CHECK(std::all_of(n.begin(), n.end(), [](float x) { return x == 1; }));
-  auto q = m.model.layers[0]->self_attn.q_proj.weight.to_vector<double>();
+  auto q = m.get_submodule_as<Linear>("model.layers.0.self_attn.q_proj").weight.to_vector<double>();
   double ss = 0;
   for (double x : q) ss += x * x;
   CHECK(std::sqrt(ss / double(q.size())) == Approx(0.05).epsilon(0.1));
-  CHECK(m.model.layers[0]->self_attn.k_proj.weight.shape() == (Shape{8, 32}));  // 1 kv head of D = 8
+  CHECK(m.get_submodule_as<Linear>("model.layers.0.self_attn.k_proj").weight.shape() == (Shape{8, 32}));  // 1 kv head of D = 8
   CHECK(m.num_parameters() == 50 * 32 * 2 + 32 + 32 * (32 + 8 + 8 + 32) + 3 * 32 * 48 + 2 * 32);
 }
 

@@ -4,7 +4,7 @@
 // model-0000i-of-0000n.safetensors shards of at most --max-shard-size plus
 // model.safetensors.index.json, tensors assigned to shards as huggingface_hub does), drops
 // it from the page cache, then streams it through galvani's per-tensor loader
-// (load_streaming, models/load_streaming.hpp) in a child process whose callback keeps only a
+// (load_streaming, models/load.hpp) in a child process whose callback keeps only a
 // checksum of each tensor — the shape of the path [nf4] takes, which quantizes each tensor on
 // arrival. The child's peak RSS (getrusage ru_maxrss) is compared with the largest shard, and
 // every checksum with the one computed while writing. Two children run:
@@ -12,12 +12,17 @@
 //             after its callback, so RSS holds about one tensor
 //   keep      the same without dropping pages: RSS grows to the whole current shard
 //             (mapped file pages count toward RSS) until the shard is unmapped
-// With --model-load a third child builds a MistralForCausalLM of that shape in f32 and
-// streams the checkpoint into it (load_weights_streaming): its peak should be the model plus
-// about one tensor. At full size that model needs 29 GB, so use it with --scale.
+// With --model-load a third child builds a MistralForCausalLM of that shape without
+// initialisation (BuildOptions: init empty) in --model-dtype (bf16 by default, the
+// checkpoint's) and loads the checkpoint into it through the one load path
+// (load_checkpoint, models/load.hpp): each parameter is allocated once, in its final dtype,
+// and first touched by the load, so the peak should be the checkpoint's size plus about one
+// tensor. With --model-dtype f32 the model is twice the checkpoint (29 GB at full size: use
+// --scale).
 // The files are deleted at the end (unless --keep-files).
 //
 //   build/bench_stream_load                         # full size: needs ~15 GB of free disk
+//   build/bench_stream_load --model-load            # full size, bf16 model: ~15 GB of RAM
 //   build/bench_stream_load --scale 4 --model-load  # hidden 1024: 291 tensors, ~1.1 GB
 #include <CLI/CLI.hpp>
 
@@ -32,7 +37,7 @@
 #include <fstream>
 #include <map>
 
-#include <galvani/models/load_streaming.hpp>
+#include <galvani/models/load.hpp>
 #include <galvani/models/mistral.hpp>
 
 using namespace galvani;
@@ -229,7 +234,10 @@ int main(int argc, char** argv) {
                  "shard limit, as save_pretrained's max_shard_size; auto: 5GB scaled with the checkpoint (3 shards)")
       ->capture_default_str();
   app.add_option("--scale", scale, "divide hidden, kv and MLP widths by this (keeps the 291 tensors)")->capture_default_str();
-  app.add_flag("--model-load", model_load, "also stream into an f32 MistralForCausalLM of this shape");
+  app.add_flag("--model-load", model_load, "also load into an uninitialised MistralForCausalLM of this shape");
+  std::string model_dtype_s = "bf16";
+  app.add_option("--model-dtype", model_dtype_s, "dtype of that model's parameters: bf16 or f32")
+      ->check(CLI::IsMember({"bf16", "f32"}));
   app.add_flag("--keep-files", keep_files, "do not delete the checkpoint");
   CLI11_PARSE(app, argc, argv);
 
@@ -298,19 +306,24 @@ int main(int argc, char** argv) {
       GALVANI_CHECK(r.tensors == specs.size() && r.mismatches == 0, "streaming lost or corrupted tensors");
     }
     if (model_load) {
-      const uint64_t model_bytes = (total / 2) * 4;  // f32
+      const DType model_dtype = model_dtype_s == "f32" ? DType::f32 : DType::bf16;
+      const uint64_t model_bytes = (total / 2) * itemsize(model_dtype);
       ChildResult r = in_child([&](ChildResult& res) {
-        auto model = std::make_unique<MistralForCausalLM>(cfg);
-        res.baseline_rss = peak_rss_bytes();  // after the model exists
+        BuildOptions opts;
+        opts.init = ModuleInit::Mode::empty;
+        opts.dtype = model_dtype;
+        auto model = std::make_unique<MistralForCausalLM>(cfg, opts);
+        res.baseline_rss = peak_rss_bytes();  // after the model exists (untouched pages: ~0)
         const double s0 = now();
-        StreamLoadReport rep = model->load_weights_streaming(dir);
+        LoadReport rep = load_checkpoint(*model, dir, "mistral");
         res.seconds = now() - s0;
         res.tensors = rep.loaded.size();
         res.bytes = total;
       });
-      report("model", r, "f32 model", model_bytes, false);
-      std::printf("         peak - model = %.3f GB (largest tensor in bf16 %.3f GB)\n",
-                  gb(double(r.peak_rss) - double(model_bytes)), gb(double(largest_tensor)));
+      report("model", r, (model_dtype_s + " model").c_str(), model_bytes, false);
+      std::printf("         peak / checkpoint = %.3f x; peak - model = %.3f GB (largest tensor in bf16 %.3f GB)\n",
+                  double(r.peak_rss) / double(total), gb(double(r.peak_rss) - double(model_bytes)),
+                  gb(double(largest_tensor)));
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_stream_load: %s\n", e.what());

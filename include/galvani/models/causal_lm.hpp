@@ -4,6 +4,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include "../nn/layers.hpp"
 #include "../nn/module.hpp"
 #include "../ops/cross_entropy.hpp"
 
@@ -40,6 +41,26 @@ struct KVCache {
     return {l.k.narrow(2, 0, length + T), l.v.narrow(2, 0, length + T)};
   }
 };
+
+// How a model is built: its seed (random initialisation, then dropout masks), whether its
+// weights are drawn (random, HF's _init_weights) or left uninitialised to be loaded (empty),
+// and the parameters' dtype. Loading (models/auto.hpp's load_causal_lm) builds with empty:
+// each tensor is then allocated once, in its final dtype, and first written by the load.
+struct BuildOptions {
+  uint64_t seed = 0;
+  ModuleInit::Mode init = ModuleInit::Mode::random;
+  DType dtype = DType::f32;
+
+  ModuleInit module_init(Generator& gen) const { return ModuleInit{init, &gen, dtype}; }
+};
+
+// Positions past, past + 1, …, past + T − 1 (i64, shape (T)): the new tokens' positions
+// after `past` cached ones, as HF's cache_position.
+inline Tensor position_range(int64_t T, int64_t past) {
+  std::vector<int64_t> pos(static_cast<size_t>(T));
+  for (int64_t i = 0; i < T; ++i) pos[size_t(i)] = past + i;
+  return Tensor::from_vector(pos, {T});
+}
 
 class CausalLM : public Module {
  public:

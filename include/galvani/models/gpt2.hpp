@@ -19,71 +19,98 @@ namespace galvani {
 using io::GPT2Config;  // parsed from config.json by io/config.hpp
 
 struct GPT2Attention : Module {
-  Conv1D c_attn;  // (C, 3C): q, k, v side by side
-  Conv1D c_proj;  // (C, C)
-  Dropout resid_dropout;
+  ModuleRef<LinearLayer> c_attn;  // C → 3C: q, k, v side by side
+  ModuleRef<LinearLayer> c_proj;  // C → C
+  // Dropout on the attention probabilities (HF's attn_dropout, p = attn_pdrop). Train mode
+  // only; applied inside the fused attention kernel, which takes its p from here.
+  ModuleRef<Dropout> attn_dropout;
+  ModuleRef<Dropout> resid_dropout;
   int64_t n_head;
-  double attn_pdrop;  // dropout on the attention probabilities, train mode only (HF's attn_dropout)
-  Generator* gen;     // the model's generator: draws that dropout's masks
 
-  GPT2Attention(const GPT2Config& cfg, Generator& g)
-      : c_attn(cfg.n_embd, 3 * cfg.n_embd, g, cfg.initializer_range),
+  GPT2Attention(const GPT2Config& cfg, const ModuleInit& init, Generator& g)
+      : c_attn(add_module<LinearLayer>("c_attn", std::make_unique<Conv1D>(cfg.n_embd, 3 * cfg.n_embd, init,
+                                                                          cfg.initializer_range))),
         // GPT-2's scaled init: residual projections get std / sqrt(2 · n_layer).
-        c_proj(cfg.n_embd, cfg.n_embd, g, cfg.initializer_range / std::sqrt(2.0 * double(cfg.n_layer))),
-        resid_dropout(cfg.resid_pdrop, g), n_head(cfg.n_head), attn_pdrop(cfg.attn_pdrop), gen(&g) {
-    child("c_attn", c_attn);
-    child("c_proj", c_proj);
-    child("resid_dropout", resid_dropout);  // no parameters; registered so eval() reaches it
-  }
+        c_proj(add_module<LinearLayer>(
+            "c_proj", std::make_unique<Conv1D>(cfg.n_embd, cfg.n_embd, init,
+                                               cfg.initializer_range / std::sqrt(2.0 * double(cfg.n_layer))))),
+        attn_dropout(add_module<Dropout>("attn_dropout", std::make_unique<Dropout>(cfg.attn_pdrop, g))),
+        resid_dropout(add_module<Dropout>("resid_dropout", std::make_unique<Dropout>(cfg.resid_pdrop, g))),
+        n_head(cfg.n_head) {}
+  std::string type_name() const override { return "GPT2Attention"; }
 
   // x (B, T, C) → (B, T, C). With a cache, keys/values of earlier positions come from it.
   Tensor forward(const Tensor& x, const Tensor& key_mask, KVCache* cache, int64_t layer) const {
     const int64_t B = x.size(0), T = x.size(1), C = x.size(2), D = C / n_head;
-    Tensor qkv = c_attn.forward(x).view({B, T, 3, n_head, D}).permute({2, 0, 3, 1, 4});  // (3, B, H, T, D)
+    Tensor qkv = c_attn->forward(x).view({B, T, 3, n_head, D}).permute({2, 0, 3, 1, 4});  // (3, B, H, T, D)
     Tensor q = qkv.select(0, 0), k = qkv.select(0, 1), v = qkv.select(0, 2);
     AttentionOptions opt;
     opt.causal = true;
     opt.key_padding_mask = key_mask;
-    opt.dropout_p = is_training() ? attn_pdrop : 0.0;
-    opt.gen = gen;
+    opt.dropout_p = attn_dropout->is_training() ? attn_dropout->p : 0.0;
+    opt.gen = attn_dropout->gen;
     if (cache) std::tie(k, v) = cache->append(layer, k, v);
     Tensor y = scaled_dot_product_attention(q, k, v, opt);  // (B, H, T, D)
     y = y.transpose(1, 2).reshape({B, T, C});
-    return resid_dropout.forward(c_proj.forward(y));
+    return resid_dropout->forward(c_proj->forward(y));
   }
 };
 
 struct GPT2MLP : Module {
-  Conv1D c_fc;    // (C, 4C)
-  Conv1D c_proj;  // (4C, C)
-  Dropout dropout;
-  GPT2MLP(const GPT2Config& cfg, Generator& g)
-      : c_fc(cfg.n_embd, cfg.inner_dim(), g, cfg.initializer_range),
-        c_proj(cfg.inner_dim(), cfg.n_embd, g, cfg.initializer_range / std::sqrt(2.0 * double(cfg.n_layer))),
-        dropout(cfg.resid_pdrop, g) {
-    child("c_fc", c_fc);
-    child("c_proj", c_proj);
-    child("dropout", dropout);
-  }
-  Tensor forward(const Tensor& x) const { return dropout.forward(c_proj.forward(gelu_tanh(c_fc.forward(x)))); }
+  ModuleRef<LinearLayer> c_fc;    // C → 4C
+  ModuleRef<LinearLayer> c_proj;  // 4C → C
+  ModuleRef<NewGELUActivation> act;
+  ModuleRef<Dropout> dropout;
+  GPT2MLP(const GPT2Config& cfg, const ModuleInit& init, Generator& g)
+      : c_fc(add_module<LinearLayer>("c_fc", std::make_unique<Conv1D>(cfg.n_embd, cfg.inner_dim(), init,
+                                                                      cfg.initializer_range))),
+        c_proj(add_module<LinearLayer>(
+            "c_proj", std::make_unique<Conv1D>(cfg.inner_dim(), cfg.n_embd, init,
+                                               cfg.initializer_range / std::sqrt(2.0 * double(cfg.n_layer))))),
+        act(add_module<NewGELUActivation>("act", std::make_unique<NewGELUActivation>())),
+        dropout(add_module<Dropout>("dropout", std::make_unique<Dropout>(cfg.resid_pdrop, g))) {}
+  std::string type_name() const override { return "GPT2MLP"; }
+  Tensor forward(const Tensor& x) const { return dropout->forward(c_proj->forward(act->forward(c_fc->forward(x)))); }
 };
 
+// Members in HF's registration order, so named_modules() and named_parameters() list them as torch does.
 struct GPT2Block : Module {
-  LayerNorm ln_1;
-  GPT2Attention attn;
-  LayerNorm ln_2;
-  GPT2MLP mlp;
-  GPT2Block(const GPT2Config& cfg, Generator& g)
-      : ln_1(cfg.n_embd, cfg.layer_norm_epsilon), attn(cfg, g), ln_2(cfg.n_embd, cfg.layer_norm_epsilon), mlp(cfg, g) {
-    child("ln_1", ln_1);
-    child("attn", attn);
-    child("ln_2", ln_2);
-    child("mlp", mlp);
-  }
+  ModuleRef<LayerNorm> ln_1;
+  ModuleRef<GPT2Attention> attn;
+  ModuleRef<LayerNorm> ln_2;
+  ModuleRef<GPT2MLP> mlp;
+  GPT2Block(const GPT2Config& cfg, const ModuleInit& init, Generator& g)
+      : ln_1(add_module<LayerNorm>("ln_1", std::make_unique<LayerNorm>(cfg.n_embd, cfg.layer_norm_epsilon, init))),
+        attn(add_module<GPT2Attention>("attn", std::make_unique<GPT2Attention>(cfg, init, g))),
+        ln_2(add_module<LayerNorm>("ln_2", std::make_unique<LayerNorm>(cfg.n_embd, cfg.layer_norm_epsilon, init))),
+        mlp(add_module<GPT2MLP>("mlp", std::make_unique<GPT2MLP>(cfg, init, g))) {}
+  std::string type_name() const override { return "GPT2Block"; }
   Tensor forward(const Tensor& x, const Tensor& key_mask, KVCache* cache, int64_t layer) const {
-    Tensor h = x + attn.forward(ln_1.forward(x), key_mask, cache, layer);
-    return h + mlp.forward(ln_2.forward(h));
+    Tensor h = x + attn->forward(ln_1->forward(x), key_mask, cache, layer);
+    return h + mlp->forward(ln_2->forward(h));
   }
+};
+
+// transformers' GPT2Model: what GPT2LMHeadModel holds as `transformer`.
+struct GPT2Model : Module {
+  ModuleRef<Embedding> wte;  // (V, C), also the lm_head's weight
+  ModuleRef<Embedding> wpe;  // (n_positions, C)
+  ModuleRef<Dropout> drop;
+  ModuleRef<ModuleList<GPT2Block>> h;
+  ModuleRef<LayerNorm> ln_f;
+  GPT2Model(const GPT2Config& cfg, const ModuleInit& init, Generator& g)
+      : wte(add_module<Embedding>("wte", std::make_unique<Embedding>(cfg.vocab_size, cfg.n_embd, init,
+                                                                     cfg.initializer_range))),
+        wpe(add_module<Embedding>("wpe", std::make_unique<Embedding>(cfg.n_positions, cfg.n_embd, init,
+                                                                     cfg.initializer_range))),
+        drop(add_module<Dropout>("drop", std::make_unique<Dropout>(cfg.embd_pdrop, g))),
+        h(add_module<ModuleList<GPT2Block>>("h", std::make_unique<ModuleList<GPT2Block>>())),
+        ln_f(add_module<LayerNorm>("ln_f", std::make_unique<LayerNorm>(cfg.n_embd, cfg.layer_norm_epsilon, init))) {
+    // Blocks are built after ln_f is registered but listed before it, as in HF: ln_f
+    // draws nothing, so the random init is the same as building them in place.
+    for (int64_t i = 0; i < cfg.n_layer; ++i) h->append(std::make_unique<GPT2Block>(cfg, init, g));
+  }
+  std::string type_name() const override { return "GPT2Model"; }
 };
 
 class GPT2LMHeadModel : public CausalLM {
@@ -94,36 +121,22 @@ class GPT2LMHeadModel : public CausalLM {
   Generator gen_;  // initialisation, then dropout masks
 
  public:
-  struct Transformer : Module {
-    Embedding wte;  // (V, C), also the lm_head
-    Embedding wpe;  // (n_positions, C)
-    Dropout drop;
-    std::vector<std::unique_ptr<GPT2Block>> h;
-    LayerNorm ln_f;
-    Transformer(const GPT2Config& cfg, Generator& g)
-        : wte(cfg.vocab_size, cfg.n_embd, g, cfg.initializer_range),
-          wpe(cfg.n_positions, cfg.n_embd, g, cfg.initializer_range),
-          drop(cfg.embd_pdrop, g),
-          ln_f(cfg.n_embd, cfg.layer_norm_epsilon) {
-      child("wte", wte);
-      child("wpe", wpe);
-      child("drop", drop);
-      for (int64_t i = 0; i < cfg.n_layer; ++i) {
-        h.push_back(std::make_unique<GPT2Block>(cfg, g));
-        child("h." + std::to_string(i), *h.back());
-      }
-      child("ln_f", ln_f);
-    }
-  } transformer;
+  ModuleRef<GPT2Model> transformer;
+  ModuleRef<LinearLayer> lm_head;  // V ← C, its weight tied to transformer.wte.weight
 
   // A randomly initialised model (HF's _init_weights); load weights over it.
-  explicit GPT2LMHeadModel(const GPT2Config& cfg, uint64_t seed = 0)
-      : config((cfg.validate(), cfg)), gen_(seed), transformer(config, gen_) {
+  explicit GPT2LMHeadModel(const GPT2Config& cfg, uint64_t seed = 0) : GPT2LMHeadModel(cfg, BuildOptions{seed}) {}
+  // With opts.init = empty, nothing is drawn: the weights are to be loaded (models/load.hpp).
+  GPT2LMHeadModel(const GPT2Config& cfg, const BuildOptions& opts)
+      : config((cfg.validate(), cfg)), gen_(opts.seed) {
     GALVANI_CHECK(config.activation_function == "gelu_new" || config.activation_function == "gelu_pytorch_tanh",
                   "GPT2: activation_function \"", config.activation_function, "\" is not supported (gelu_new is)");
     GALVANI_CHECK(config.tie_word_embeddings, "GPT2: untied lm_head is not supported (tie_word_embeddings=false)");
-    child("transformer", transformer);
+    const ModuleInit init = opts.module_init(gen_);
+    transformer = add_module<GPT2Model>("transformer", std::make_unique<GPT2Model>(config, init, gen_));
+    lm_head = add_module<LinearLayer>("lm_head", std::make_unique<Linear>(transformer->wte->weight));
   }
+  std::string type_name() const override { return "GPT2LMHeadModel"; }
 
   // Reseed the dropout masks (the Trainer does this from its seed).
   void set_seed(uint64_t seed) override { gen_ = Generator(seed); }
@@ -138,31 +151,23 @@ class GPT2LMHeadModel : public CausalLM {
                   "GPT2: attention_mask must be (B, past + T) = ", shape_str(Shape{B, past + T}), ", got ",
                   shape_str(attention_mask.shape()));
     // Positions count from the first cached token, as GPT2Model does with cache_position.
-    Tensor pos = Tensor::arange(T, DType::i64);
-    if (past) pos = add_scalar_ids(pos, past);
-    Tensor x = transformer.drop.forward(transformer.wte.forward(input_ids) + transformer.wpe.forward(pos));
-    for (size_t i = 0; i < transformer.h.size(); ++i) x = transformer.h[i]->forward(x, attention_mask, cache, int64_t(i));
+    Tensor pos = position_range(T, past);
+    Tensor x = transformer->drop->forward(transformer->wte->forward(input_ids) + transformer->wpe->forward(pos));
+    for (size_t i = 0; i < transformer->h->size(); ++i)
+      x = (*transformer->h)[i].forward(x, attention_mask, cache, int64_t(i));
     if (cache) cache->length += T;
-    x = transformer.ln_f.forward(x);
-    return linear(x, transformer.wte.weight);  // tied lm_head: logits = x · wteᵀ
+    x = transformer->ln_f->forward(x);
+    return lm_head->forward(x);  // tied: logits = x · wteᵀ
   }
 
   KVCache new_cache(int64_t batch, int64_t max_len) const override {
     return KVCache(config.n_layer, batch, config.n_head, std::min(max_len, config.n_positions), config.head_dim(),
-                   transformer.wte.weight.dtype());
+                   transformer->wte->weight.dtype());
   }
   int64_t vocab_size() const override { return config.vocab_size; }
   int64_t context_length() const override { return config.n_positions; }
   std::vector<int64_t> eos_token_ids() const override { return config.eos_token_id; }
   nlohmann::json config_json() const override { return config.to_json(); }
-
- private:
-  static Tensor add_scalar_ids(const Tensor& ids, int64_t v) {
-    Tensor out = ids.clone();
-    int64_t* p = out.data<int64_t>();
-    for (int64_t i = 0; i < out.numel(); ++i) p[i] += v;
-    return out;
-  }
 };
 
 }  // namespace galvani

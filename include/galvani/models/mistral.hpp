@@ -40,7 +40,7 @@
 #include "../ops/attention.hpp"
 #include "../ops/rope.hpp"
 #include "causal_lm.hpp"
-#include "load_streaming.hpp"
+#include "load.hpp"
 
 namespace galvani {
 
@@ -69,38 +69,50 @@ inline Tensor stop_padding_grad(const Tensor& x, const Tensor& ids, int64_t pad)
   });
 }
 
-inline Tensor offset_positions(int64_t T, int64_t past) {
-  Tensor pos = Tensor::arange(T, DType::i64);
-  int64_t* p = pos.data<int64_t>();
-  for (int64_t i = 0; i < T; ++i) p[i] += past;
-  return pos;
-}
-
 }  // namespace detail
 
+// transformers' MistralRotaryEmbedding / LlamaRotaryEmbedding: the model's one rotary
+// embedding, which every layer's attention calls (HF computes cos/sin there once per forward
+// and hands them to the layers; ops/rope.hpp computes them inside the rotation).
+struct RotaryEmbedding : Module {
+  double theta;  // rope_theta
+  std::string type;
+  RotaryEmbedding(double theta_, std::string type_) : theta(theta_), type(std::move(type_)) {}
+  std::string type_name() const override { return type; }
+  // x (B, H, T, D), positions (T) or (B, T) → x rotated by pos · theta^(−2i/D) (ops/rope.hpp).
+  Tensor forward(const Tensor& x, const Tensor& positions) const { return rope(x, positions, theta); }
+};
+
 struct MistralAttention : Module {
-  Linear q_proj;  // (H·D, C)
-  Linear k_proj;  // (Hkv·D, C)
-  Linear v_proj;  // (Hkv·D, C)
-  Linear o_proj;  // (C, H·D)
+  ModuleRef<LinearLayer> q_proj;  // C → H·D
+  ModuleRef<LinearLayer> k_proj;  // C → Hkv·D
+  ModuleRef<LinearLayer> v_proj;  // C → Hkv·D
+  ModuleRef<LinearLayer> o_proj;  // H·D → C
   int64_t n_head, n_kv_head, head_dim;
-  double rope_theta;
   int64_t sliding_window;    // 0 = none (Llama)
   double attention_dropout;  // dropout on the attention probabilities, train mode only
   Generator* gen;            // the model's generator: draws that dropout's masks
+  ModuleRef<RotaryEmbedding> rotary_emb;  // the model's slot (model.rotary_emb), not a child of this layer
+  std::string type;
 
-  MistralAttention(const MistralConfig& cfg, Generator& g)
-      : q_proj(cfg.hidden_size, cfg.num_attention_heads * cfg.head_dim(), cfg.attention_bias, g, cfg.initializer_range),
-        k_proj(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), cfg.attention_bias, g, cfg.initializer_range),
-        v_proj(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), cfg.attention_bias, g, cfg.initializer_range),
-        o_proj(cfg.num_attention_heads * cfg.head_dim(), cfg.hidden_size, cfg.attention_bias, g, cfg.initializer_range),
+  MistralAttention(const MistralConfig& cfg, const ModuleInit& init, Generator& g, ModuleRef<RotaryEmbedding> rotary)
+      : q_proj(add_module<LinearLayer>("q_proj", make_linear(cfg.hidden_size, cfg.num_attention_heads * cfg.head_dim(),
+                                                             cfg.attention_bias, init, cfg))),
+        k_proj(add_module<LinearLayer>("k_proj", make_linear(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(),
+                                                             cfg.attention_bias, init, cfg))),
+        v_proj(add_module<LinearLayer>("v_proj", make_linear(cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(),
+                                                             cfg.attention_bias, init, cfg))),
+        o_proj(add_module<LinearLayer>("o_proj", make_linear(cfg.num_attention_heads * cfg.head_dim(), cfg.hidden_size,
+                                                             cfg.attention_bias, init, cfg))),
         n_head(cfg.num_attention_heads), n_kv_head(cfg.num_key_value_heads), head_dim(cfg.head_dim()),
-        rope_theta(cfg.rope_theta), sliding_window(cfg.is_llama() ? 0 : cfg.sliding_window.value_or(0)),
-        attention_dropout(cfg.attention_dropout), gen(&g) {
-    child("q_proj", q_proj);
-    child("k_proj", k_proj);
-    child("v_proj", v_proj);
-    child("o_proj", o_proj);
+        sliding_window(cfg.is_llama() ? 0 : cfg.sliding_window.value_or(0)),
+        attention_dropout(cfg.attention_dropout), gen(&g), rotary_emb(rotary),
+        type(cfg.is_llama() ? "LlamaAttention" : "MistralAttention") {}
+  std::string type_name() const override { return type; }
+
+  static std::unique_ptr<Linear> make_linear(int64_t in, int64_t out, bool bias, const ModuleInit& init,
+                                             const MistralConfig& cfg) {
+    return std::make_unique<Linear>(in, out, bias, init, cfg.initializer_range);
   }
 
   // x (B, T, C), positions (T) or (B, T) → (B, T, C). With a cache, the keys and values of
@@ -108,11 +120,11 @@ struct MistralAttention : Module {
   Tensor forward(const Tensor& x, const Tensor& positions, const Tensor& key_mask, KVCache* cache,
                  int64_t layer) const {
     const int64_t B = x.size(0), T = x.size(1), H = n_head, Hkv = n_kv_head, D = head_dim;
-    Tensor q = q_proj.forward(x).view({B, T, H, D}).transpose(1, 2);    // (B, H, T, D)
-    Tensor k = k_proj.forward(x).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
-    Tensor v = v_proj.forward(x).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
-    q = rope(q, positions, rope_theta);  // keys are cached already rotated, as in HF
-    k = rope(k, positions, rope_theta);
+    Tensor q = q_proj->forward(x).view({B, T, H, D}).transpose(1, 2);    // (B, H, T, D)
+    Tensor k = k_proj->forward(x).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
+    Tensor v = v_proj->forward(x).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
+    q = rotary_emb->forward(q, positions);  // keys are cached already rotated, as in HF
+    k = rotary_emb->forward(k, positions);
     if (cache) std::tie(k, v) = cache->append(layer, k, v);  // (B, Hkv, past + T, D)
     AttentionOptions opt;
     opt.causal = true;
@@ -121,47 +133,80 @@ struct MistralAttention : Module {
     opt.dropout_p = is_training() ? attention_dropout : 0.0;  // HF: dropout=0.0 if not self.training
     opt.gen = gen;
     Tensor y = scaled_dot_product_attention(q, k, v, opt);  // (B, H, T, D); GQA inside, no repeat_kv copy
-    return o_proj.forward(y.transpose(1, 2).reshape({B, T, H * D}));
+    return o_proj->forward(y.transpose(1, 2).reshape({B, T, H * D}));
   }
 };
 
 struct MistralMLP : Module {
-  Linear gate_proj;  // (I, C)
-  Linear up_proj;    // (I, C)
-  Linear down_proj;  // (C, I)
-  MistralMLP(const MistralConfig& cfg, Generator& g)
-      : gate_proj(cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias, g, cfg.initializer_range),
-        up_proj(cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias, g, cfg.initializer_range),
-        down_proj(cfg.intermediate_size, cfg.hidden_size, cfg.mlp_bias, g, cfg.initializer_range) {
-    child("gate_proj", gate_proj);
-    child("up_proj", up_proj);
-    child("down_proj", down_proj);
-  }
+  ModuleRef<LinearLayer> gate_proj;  // C → I
+  ModuleRef<LinearLayer> up_proj;    // C → I
+  ModuleRef<LinearLayer> down_proj;  // I → C
+  ModuleRef<SiLUActivation> act_fn;
+  std::string type;
+  MistralMLP(const MistralConfig& cfg, const ModuleInit& init)
+      : gate_proj(add_module<LinearLayer>("gate_proj", std::make_unique<Linear>(cfg.hidden_size, cfg.intermediate_size,
+                                                                                cfg.mlp_bias, init, cfg.initializer_range))),
+        up_proj(add_module<LinearLayer>("up_proj", std::make_unique<Linear>(cfg.hidden_size, cfg.intermediate_size,
+                                                                            cfg.mlp_bias, init, cfg.initializer_range))),
+        down_proj(add_module<LinearLayer>("down_proj", std::make_unique<Linear>(cfg.intermediate_size, cfg.hidden_size,
+                                                                                cfg.mlp_bias, init, cfg.initializer_range))),
+        act_fn(add_module<SiLUActivation>("act_fn", std::make_unique<SiLUActivation>())),
+        type(cfg.is_llama() ? "LlamaMLP" : "MistralMLP") {}
+  std::string type_name() const override { return type; }
   // x (B, T, C) → (B, T, C) through (B, T, I)
   Tensor forward(const Tensor& x) const {
-    return down_proj.forward(silu_mul(gate_proj.forward(x), up_proj.forward(x)));
+    return down_proj->forward(act_fn->gated(gate_proj->forward(x), up_proj->forward(x)));
   }
 };
 
 // Members in HF's registration order, so named_parameters() lists tensors as torch does.
 struct MistralDecoderLayer : Module {
-  MistralAttention self_attn;
-  MistralMLP mlp;
-  RMSNorm input_layernorm;
-  RMSNorm post_attention_layernorm;
-  MistralDecoderLayer(const MistralConfig& cfg, Generator& g)
-      : self_attn(cfg, g), mlp(cfg, g), input_layernorm(cfg.hidden_size, cfg.rms_norm_eps),
-        post_attention_layernorm(cfg.hidden_size, cfg.rms_norm_eps) {
-    child("self_attn", self_attn);
-    child("mlp", mlp);
-    child("input_layernorm", input_layernorm);
-    child("post_attention_layernorm", post_attention_layernorm);
+  ModuleRef<MistralAttention> self_attn;
+  ModuleRef<MistralMLP> mlp;
+  ModuleRef<RMSNorm> input_layernorm;
+  ModuleRef<RMSNorm> post_attention_layernorm;
+  std::string type;
+  MistralDecoderLayer(const MistralConfig& cfg, const ModuleInit& init, Generator& g, ModuleRef<RotaryEmbedding> rotary)
+      : self_attn(add_module<MistralAttention>("self_attn", std::make_unique<MistralAttention>(cfg, init, g, rotary))),
+        mlp(add_module<MistralMLP>("mlp", std::make_unique<MistralMLP>(cfg, init))),
+        input_layernorm(add_module<RMSNorm>("input_layernorm", make_norm(cfg, init))),
+        post_attention_layernorm(add_module<RMSNorm>("post_attention_layernorm", make_norm(cfg, init))),
+        type(cfg.is_llama() ? "LlamaDecoderLayer" : "MistralDecoderLayer") {}
+  std::string type_name() const override { return type; }
+  static std::unique_ptr<RMSNorm> make_norm(const MistralConfig& cfg, const ModuleInit& init) {
+    return std::make_unique<RMSNorm>(cfg.hidden_size, cfg.rms_norm_eps, init,
+                                     cfg.is_llama() ? "LlamaRMSNorm" : "MistralRMSNorm");
   }
   Tensor forward(const Tensor& x, const Tensor& positions, const Tensor& key_mask, KVCache* cache,
                  int64_t layer) const {
-    Tensor h = x + self_attn.forward(input_layernorm.forward(x), positions, key_mask, cache, layer);
-    return h + mlp.forward(post_attention_layernorm.forward(h));
+    Tensor h = x + self_attn->forward(input_layernorm->forward(x), positions, key_mask, cache, layer);
+    return h + mlp->forward(post_attention_layernorm->forward(h));
   }
+};
+
+// transformers' MistralModel / LlamaModel: what the causal LM holds as `model`.
+struct MistralModel : Module {
+  ModuleRef<Embedding> embed_tokens;  // (V, C)
+  ModuleRef<ModuleList<MistralDecoderLayer>> layers;
+  ModuleRef<RMSNorm> norm;
+  ModuleRef<RotaryEmbedding> rotary_emb;
+  std::string type;
+  MistralModel(const MistralConfig& cfg, const ModuleInit& init, Generator& g)
+      : embed_tokens(add_module<Embedding>("embed_tokens", std::make_unique<Embedding>(cfg.vocab_size, cfg.hidden_size,
+                                                                                      init, cfg.initializer_range))),
+        layers(add_module<ModuleList<MistralDecoderLayer>>("layers",
+                                                           std::make_unique<ModuleList<MistralDecoderLayer>>())),
+        norm(add_module<RMSNorm>("norm", MistralDecoderLayer::make_norm(cfg, init))),
+        rotary_emb(add_module<RotaryEmbedding>(
+            "rotary_emb", std::make_unique<RotaryEmbedding>(cfg.rope_theta, cfg.is_llama() ? "LlamaRotaryEmbedding"
+                                                                                          : "MistralRotaryEmbedding"))),
+        type(cfg.is_llama() ? "LlamaModel" : "MistralModel") {
+    // Layers are listed before norm and rotary_emb, as in HF; those draw nothing at
+    // initialisation, so building the layers last gives the same random weights.
+    for (int64_t i = 0; i < cfg.num_hidden_layers; ++i)
+      layers->append(std::make_unique<MistralDecoderLayer>(cfg, init, g, rotary_emb));
+  }
+  std::string type_name() const override { return type; }
 };
 
 class MistralForCausalLM : public CausalLM {
@@ -172,46 +217,41 @@ class MistralForCausalLM : public CausalLM {
   Generator gen_;  // initialisation, then attention-dropout masks
 
  public:
-  struct Model : Module {
-    Embedding embed_tokens;  // (V, C)
-    std::vector<std::unique_ptr<MistralDecoderLayer>> layers;
-    RMSNorm norm;
-    Model(const MistralConfig& cfg, Generator& g)
-        : embed_tokens(cfg.vocab_size, cfg.hidden_size, g, cfg.initializer_range),
-          norm(cfg.hidden_size, cfg.rms_norm_eps) {
-      child("embed_tokens", embed_tokens);
-      for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
-        layers.push_back(std::make_unique<MistralDecoderLayer>(cfg, g));
-        child("layers." + std::to_string(i), *layers.back());
-      }
-      child("norm", norm);
-    }
-  } model;
-  std::unique_ptr<Linear> lm_head;  // (V, C); null when tie_word_embeddings (embed_tokens is the head)
+  ModuleRef<MistralModel> model;
+  ModuleRef<LinearLayer> lm_head;  // C → V; with tie_word_embeddings its weight is embed_tokens.weight
 
   // A randomly initialised model (HF's _init_weights: N(0, initializer_range) for Linear and
   // Embedding, zero biases, ones for RMSNorm, a zero padding_idx row); load weights over it.
   explicit MistralForCausalLM(const MistralConfig& cfg, uint64_t seed = 0)
-      : config((check_supported(cfg), cfg)), gen_(seed), model(config, gen_) {
-    child("model", model);
-    if (!config.tie_word_embeddings) {
-      lm_head = std::make_unique<Linear>(config.hidden_size, config.vocab_size, false, gen_, config.initializer_range);
-      child("lm_head", *lm_head);
-    }
-    if (auto pad = padding_idx()) {
-      Tensor row = model.embed_tokens.weight.select(0, *pad);
+      : MistralForCausalLM(cfg, BuildOptions{seed}) {}
+  // With opts.init = empty, nothing is drawn or written: the weights are to be loaded.
+  MistralForCausalLM(const MistralConfig& cfg, const BuildOptions& opts)
+      : config((check_supported(cfg), cfg)), gen_(opts.seed) {
+    const ModuleInit init = opts.module_init(gen_);
+    model = add_module<MistralModel>("model", std::make_unique<MistralModel>(config, init, gen_));
+    if (config.tie_word_embeddings)
+      lm_head = add_module<LinearLayer>("lm_head", std::make_unique<Linear>(model->embed_tokens->weight));
+    else
+      lm_head = add_module<LinearLayer>("lm_head", std::make_unique<Linear>(config.hidden_size, config.vocab_size,
+                                                                            false, init, config.initializer_range));
+    if (auto pad = padding_idx(); pad && init.random()) {
+      Tensor row = model->embed_tokens->weight.select(0, *pad);
       copy_into(row, Tensor::zeros(row.shape(), row.dtype()));
     }
   }
+  std::string type_name() const override { return config.is_llama() ? "LlamaForCausalLM" : "MistralForCausalLM"; }
 
   // Build the model config.json in `dir` describes and stream its weights in, one tensor at
-  // a time (models/load_streaming.hpp): peak memory is the model plus about one tensor.
+  // a time (models/load.hpp): the parameters are allocated once, uninitialised, and filled
+  // by the load; peak memory is the model plus about one tensor.
   static std::unique_ptr<MistralForCausalLM> from_pretrained(const std::filesystem::path& dir) {
     io::ModelConfig mc = io::load_model_config(dir / "config.json");
     const auto* cfg = std::get_if<MistralConfig>(&mc);
     GALVANI_CHECK(cfg, (dir / "config.json").string(), ": model_type \"", io::model_type_of(mc),
                   "\" is not mistral or llama");
-    auto m = std::make_unique<MistralForCausalLM>(*cfg);
+    BuildOptions opts;
+    opts.init = ModuleInit::Mode::empty;
+    auto m = std::make_unique<MistralForCausalLM>(*cfg, opts);
     m->load_weights_streaming(dir);
     return m;
   }
@@ -220,12 +260,9 @@ class MistralForCausalLM : public CausalLM {
   void set_seed(uint64_t seed) override { gen_ = Generator(seed); }
 
   // Stream a checkpoint (file, index or directory) into this model's parameters.
-  StreamLoadReport load_weights_streaming(const std::filesystem::path& path, bool strict = true) {
-    return load_parameters_streaming(*this, path, config.model_type, strict);
+  LoadReport load_weights_streaming(const std::filesystem::path& path, bool strict = true) {
+    return load_checkpoint(*this, path, config.model_type, strict);
   }
-
-  // The output projection: lm_head.weight, or embed_tokens.weight when tied.
-  const Tensor& lm_head_weight() const { return lm_head ? lm_head->weight : model.embed_tokens.weight; }
 
   // nn.Embedding's padding_idx: config.pad_token_id when it names a row of the table.
   std::optional<int64_t> padding_idx() const {
@@ -252,22 +289,22 @@ class MistralForCausalLM : public CausalLM {
     GALVANI_CHECK(!position_ids.defined() || position_ids.shape() == (Shape{T}) || position_ids.shape() == (Shape{B, T}),
                   who, ": position_ids must be (T) or (B, T) = ", shape_str(Shape{B, T}), ", got ",
                   shape_str(position_ids.shape()));
-    const Tensor pos = position_ids.defined() ? position_ids : detail::offset_positions(T, past);
+    const Tensor pos = position_ids.defined() ? position_ids : position_range(T, past);
 
-    Tensor x = model.embed_tokens.forward(input_ids);  // (B, T, C)
-    if (auto pad = padding_idx(); pad && model.embed_tokens.weight.requires_grad())
+    Tensor x = model->embed_tokens->forward(input_ids);  // (B, T, C)
+    if (auto pad = padding_idx(); pad && model->embed_tokens->weight.requires_grad())
       x = detail::stop_padding_grad(x, input_ids, *pad);
-    for (size_t i = 0; i < model.layers.size(); ++i)
-      x = model.layers[i]->forward(x, pos, attention_mask, cache, int64_t(i));
+    for (size_t i = 0; i < model->layers->size(); ++i)
+      x = (*model->layers)[i].forward(x, pos, attention_mask, cache, int64_t(i));
     if (cache) cache->length += T;
-    x = model.norm.forward(x);
-    return linear(x, lm_head_weight());  // (B, T, V)
+    x = model->norm->forward(x);
+    return lm_head->forward(x);  // (B, T, V)
   }
 
   KVCache new_cache(int64_t batch, int64_t max_len) const override {
     return KVCache(config.num_hidden_layers, batch, config.num_key_value_heads,
                    std::min(max_len, config.max_position_embeddings), config.head_dim(),
-                   model.embed_tokens.weight.dtype());
+                   model->embed_tokens->weight.dtype());
   }
   int64_t vocab_size() const override { return config.vocab_size; }
   int64_t context_length() const override { return config.max_position_embeddings; }
