@@ -272,6 +272,7 @@ class TensorView {
   const TensorInfo& info() const { return *info_; }
   const std::string& file() const { return file_->path(); }
   const std::shared_ptr<MappedFile>& mapped_file() const { return file_; }
+  const Header& header() const { return *header_; }  // the whole file's header (its __metadata__ too)
   const uint8_t* data() const { return file_->data() + data_start_ + info_->begin; }
 
   // The bytes as a u8 [nbytes] tensor, zero-copy. Works for every dtype.
