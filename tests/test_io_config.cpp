@@ -187,3 +187,128 @@ TEST_CASE("tokenizer_config.json special tokens", "[io][config]") {
   auto d = TokenizerConfig::from_json(json::parse(R"({"eos_token": {"content": "</s>", "__type": "AddedToken"}})"));
   CHECK(d.eos_token == "</s>");
 }
+
+// Every row of a config's field table, written and read back: a key the writer writes but
+// the reader does not read (or reads under another name) comes back as its default.
+// Each config is set to non-default values in every row, and rows_at_default() says
+// which rows a case leaves at the default, so a new row without a test value shows up.
+template <class C>
+static std::vector<std::string> rows_at_default(const C& c, const C& defaults) {
+  std::vector<std::string> same;
+  std::apply([&](const auto&... f) { ((c.*f.member == defaults.*f.member ? same.push_back(f.key) : void()), ...); },
+             C::fields());
+  return same;
+}
+template <class C>
+static C write_then_read(const C& c) {
+  C back = C::from_json(json::parse(c.to_json().dump()));  // through text, as a file would be
+  back.raw = c.raw;                                          // raw now holds the written file
+  return back;
+}
+
+TEST_CASE("GPT2Config: every field survives to_json -> from_json", "[io][config]") {
+  GPT2Config c;
+  c.vocab_size = 100;
+  c.n_positions = 64;
+  c.n_embd = 48;
+  c.n_layer = 3;
+  c.n_head = 4;
+  c.n_inner = 96;
+  c.activation_function = "relu";
+  c.resid_pdrop = 0.2;
+  c.embd_pdrop = 0.3;
+  c.attn_pdrop = 0.4;
+  c.layer_norm_epsilon = 1e-6;
+  c.initializer_range = 0.05;
+  c.scale_attn_weights = false;
+  c.scale_attn_by_inverse_layer_idx = true;
+  c.reorder_and_upcast_attn = true;
+  c.use_cache = false;
+  c.tie_word_embeddings = false;
+  c.bos_token_id = 7;
+  c.eos_token_id = {8, 9};
+  c.pad_token_id = 10;
+  c.torch_dtype = "bfloat16";
+  CHECK(rows_at_default(c, GPT2Config{}).empty());
+  CHECK(write_then_read(c) == c);
+
+  // The other shapes an optional or an id list takes: unset, and a single id (written bare).
+  c.n_inner.reset();
+  c.bos_token_id.reset();
+  c.eos_token_id = {5};
+  CHECK(c.to_json()["eos_token_id"] == 5);
+  CHECK(write_then_read(c) == c);
+}
+
+TEST_CASE("MistralConfig and Llama: every field survives to_json -> from_json", "[io][config]") {
+  // Llama: attention_bias and mlp_bias are written; sliding_window is not a Llama key.
+  MistralConfig l = MistralConfig::defaults("llama");
+  l.vocab_size = 100;
+  l.hidden_size = 64;
+  l.intermediate_size = 96;
+  l.num_hidden_layers = 3;
+  l.num_attention_heads = 8;
+  l.num_key_value_heads = 2;
+  l.head_dim_override = 16;  // not hidden_size / heads
+  l.hidden_act = "gelu";
+  l.max_position_embeddings = 512;
+  l.initializer_range = 0.05;
+  l.rms_norm_eps = 1e-5;
+  l.rope_theta = 500000.0;
+  l.rope_type = "linear";
+  l.attention_dropout = 0.1;
+  l.attention_bias = true;
+  l.mlp_bias = true;
+  l.use_cache = false;
+  l.tie_word_embeddings = true;
+  l.bos_token_id = 128000;
+  l.eos_token_id = {128001, 128009};
+  l.pad_token_id = 0;
+  l.torch_dtype = "float16";
+  CHECK(rows_at_default(l, MistralConfig::defaults("llama")) == std::vector<std::string>{"sliding_window"});
+  CHECK(write_then_read(l) == l);
+
+  // Mistral: sliding_window is written; the two bias flags are Llama's and are not.
+  MistralConfig m = l;
+  m.model_type = "mistral";
+  m.sliding_window = 256;
+  m.attention_bias = m.mlp_bias = false;
+  CHECK(rows_at_default(m, MistralConfig::defaults("mistral")) == std::vector<std::string>{"attention_bias", "mlp_bias"});
+  CHECK(write_then_read(m) == m);
+  CHECK_FALSE(m.to_json().contains("attention_bias"));
+
+  m.sliding_window.reset();  // null: no window
+  CHECK(write_then_read(m) == m);
+}
+
+TEST_CASE("GenerationConfig: every field survives to_json -> from_json", "[io][config]") {
+  GenerationConfig g;
+  g.bos_token_id = 1;
+  g.eos_token_id = {2, 3};
+  g.pad_token_id = 0;
+  g.max_length = 100;
+  g.max_new_tokens = 40;
+  g.do_sample = true;
+  g.temperature = 0.7;
+  g.top_k = 10;
+  g.top_p = 0.9;
+  g.repetition_penalty = 1.2;
+  g.num_beams = 4;
+  CHECK(rows_at_default(g, GenerationConfig{}).empty());
+  CHECK(write_then_read(g) == g);
+
+  // Back to the defaults: every key is left out again, even ones the file had.
+  GenerationConfig d = GenerationConfig::from_json(g.to_json());
+  d.bos_token_id.reset();
+  d.eos_token_id.clear();
+  d.pad_token_id.reset();
+  d.max_new_tokens.reset();
+  d.max_length = 20;
+  d.do_sample = false;
+  d.temperature = 1.0;
+  d.top_k = 50;
+  d.top_p = 1.0;
+  d.repetition_penalty = 1.0;
+  d.num_beams = 1;
+  CHECK(d.to_json() == json::object());
+}

@@ -13,13 +13,23 @@
 // to_json() writes the typed fields over it: keys galvani does not model
 // (task_specific_params, id2label, …) survive a load/save round trip.
 //
+// One table per config. A struct declares its members (with their defaults), then lists
+// its JSON keys once, in `fields()`: each row is a key, the member it fills, and whatever
+// else applies (must be positive, a second spelling, written only for llama, …).
+// from_json(), to_json() and validate() all walk that one table, so a key cannot be
+// written but not read, or read under one name and written under another. The few keys
+// a plain row cannot say (Mistral's rope settings, a null num_key_value_heads) still have
+// their row, with a named function for the odd part.
+//
 // transformers 5 renamed two keys; both spellings are read:
 //   torch_dtype -> dtype,   rope_theta -> rope_parameters.rope_theta.
 // to_json() writes the old spellings, which every transformers version reads.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -43,48 +53,41 @@ inline int64_t as_int(const json& v, const std::string& where, const char* key) 
   }
   throw Error(galvani::detail::cat(where, ": \"", key, "\" must be an integer, got ", v.dump()));
 }
-inline void read(const json& j, const char* key, int64_t& out, const std::string& where) {
-  if (const json* v = find_key(j, key)) out = as_int(*v, where, key);
+
+// One non-null JSON value `v` of `key` as a field's type.
+inline void parse(const json& v, int64_t& out, const std::string& where, const char* key) {
+  out = as_int(v, where, key);
 }
-inline void read(const json& j, const char* key, std::optional<int64_t>& out, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end()) return;
-  out = it->is_null() ? std::nullopt : std::optional<int64_t>(as_int(*it, where, key));
+inline void parse(const json& v, double& out, const std::string& where, const char* key) {
+  GALVANI_CHECK(v.is_number(), where, ": \"", key, "\" must be a number, got ", v.dump());
+  out = v.get<double>();
 }
-inline void read(const json& j, const char* key, double& out, const std::string& where) {
-  if (const json* v = find_key(j, key)) {
-    GALVANI_CHECK(v->is_number(), where, ": \"", key, "\" must be a number, got ", v->dump());
-    out = v->get<double>();
-  }
+inline void parse(const json& v, bool& out, const std::string& where, const char* key) {
+  GALVANI_CHECK(v.is_boolean(), where, ": \"", key, "\" must be true or false, got ", v.dump());
+  out = v.get<bool>();
 }
-inline void read(const json& j, const char* key, std::optional<double>& out, const std::string& where) {
+inline void parse(const json& v, std::string& out, const std::string& where, const char* key) {
+  GALVANI_CHECK(v.is_string(), where, ": \"", key, "\" must be a string, got ", v.dump());
+  out = v.get<std::string>();
+}
+
+// A plain field: missing or null keeps the default.
+template <class T>
+void read(const json& j, const char* key, T& out, const std::string& where) {
+  if (const json* v = find_key(j, key)) parse(*v, out, where, key);
+}
+// An optional field: missing keeps the default, null clears it.
+template <class T>
+void read(const json& j, const char* key, std::optional<T>& out, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end()) return;
   if (it->is_null()) { out.reset(); return; }
-  GALVANI_CHECK(it->is_number(), where, ": \"", key, "\" must be a number, got ", it->dump());
-  out = it->get<double>();
+  T v;
+  parse(*it, v, where, key);
+  out = v;
 }
-inline void read(const json& j, const char* key, bool& out, const std::string& where) {
-  if (const json* v = find_key(j, key)) {
-    GALVANI_CHECK(v->is_boolean(), where, ": \"", key, "\" must be true or false, got ", v->dump());
-    out = v->get<bool>();
-  }
-}
-inline void read(const json& j, const char* key, std::optional<bool>& out, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end()) return;
-  if (it->is_null()) { out.reset(); return; }
-  GALVANI_CHECK(it->is_boolean(), where, ": \"", key, "\" must be true or false, got ", it->dump());
-  out = it->get<bool>();
-}
-inline void read(const json& j, const char* key, std::string& out, const std::string& where) {
-  if (const json* v = find_key(j, key)) {
-    GALVANI_CHECK(v->is_string(), where, ": \"", key, "\" must be a string, got ", v->dump());
-    out = v->get<std::string>();
-  }
-}
-// eos_token_id is an int or a list of ints.
-inline void read_ids(const json& j, const char* key, std::vector<int64_t>& out, const std::string& where) {
+// Token ids (eos_token_id): an int or a list of ints; missing keeps the default, null clears it.
+inline void read(const json& j, const char* key, std::vector<int64_t>& out, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end()) return;
   out.clear();
@@ -94,24 +97,86 @@ inline void read_ids(const json& j, const char* key, std::vector<int64_t>& out, 
   else
     out.push_back(as_int(*it, where, key));
 }
-inline json ids_json(const std::vector<int64_t>& ids) {
+
+// A field's value as written: an unset optional is null; one token id is written bare,
+// none is null, as transformers writes eos_token_id.
+template <class T>
+json to_json_value(const T& v) { return v; }
+template <class T>
+json to_json_value(const std::optional<T>& v) { return v ? json(*v) : json(nullptr); }
+inline json to_json_value(const std::vector<int64_t>& ids) {
   if (ids.empty()) return nullptr;
   if (ids.size() == 1) return ids[0];
   return ids;
 }
-template <class T>
-json opt_json(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
-// "torch_dtype" (transformers 4) or "dtype" (transformers 5).
-inline std::string read_dtype(const json& j, const std::string& where) {
-  std::string d;
-  read(j, "torch_dtype", d, where);
-  read(j, "dtype", d, where);
-  return d;
-}
 inline void check_positive(int64_t v, const char* key, const std::string& where) {
   GALVANI_CHECK(v > 0, where, ": \"", key, "\" must be positive, got ", v);
+}
+
+// One row of a config's field table: the JSON `key` and the `member` of C it fills,
+// plus what else applies. A row is built with field() and the builders below, so it
+// says only how it differs from a plain key: field("n_embd", &GPT2Config::n_embd).positive().
+template <class C, class T>
+struct Field {
+  const char* key;
+  T C::*member;
+  bool must_be_positive = false;            // validate() checks value > 0 (int64 fields)
+  const char* newer_key = nullptr;          // a second spelling, read after `key` (so it wins), never written
+  bool only_when_set = false;               // to_json() leaves the file's own key alone when empty (== T{})
+  bool (*applies)(const C&) = nullptr;      // read and written only for configs where this holds
+  bool (*written_if)(const C&) = nullptr;   // always read, but written only where this holds
+  void (*read_by)(const json& j, C& c, const std::string& where) = nullptr;  // instead of the typed read
+  void (*write_by)(json& j, const C& c) = nullptr;                           // instead of j[key] = value
+
+  constexpr Field positive() const { auto f = *this; f.must_be_positive = true; return f; }
+  constexpr Field also_read(const char* newer) const { auto f = *this; f.newer_key = newer; return f; }
+  constexpr Field written_only_when_set() const { auto f = *this; f.only_when_set = true; return f; }
+  constexpr Field only_if(bool (*p)(const C&)) const { auto f = *this; f.applies = p; return f; }
+  constexpr Field written_only_if(bool (*p)(const C&)) const { auto f = *this; f.written_if = p; return f; }
+  constexpr Field read_with(void (*r)(const json&, C&, const std::string&)) const { auto f = *this; f.read_by = r; return f; }
+  constexpr Field write_with(void (*w)(json&, const C&)) const { auto f = *this; f.write_by = w; return f; }
+};
+template <class C, class T>
+constexpr Field<C, T> field(const char* key, T C::*member) { return {key, member}; }
+
+// The three walks over a table (a std::tuple of Fields), one row at a time, in table order.
+template <class C, class T>
+void read_field(const json& j, C& c, const Field<C, T>& f, const std::string& where) {
+  if (f.applies && !f.applies(c)) return;
+  if (f.read_by) return f.read_by(j, c, where);
+  read(j, f.key, c.*f.member, where);
+  if (f.newer_key) read(j, f.newer_key, c.*f.member, where);
+}
+// With `defaults`, a value equal to its default is left out (and the file's key removed),
+// as transformers writes generation_config.json.
+template <class C, class T>
+void write_field(json& j, const C& c, const Field<C, T>& f, const C* defaults) {
+  if (f.applies && !f.applies(c)) return;
+  if (f.written_if && !f.written_if(c)) return;
+  if (f.newer_key) j.erase(f.newer_key);
+  if (f.write_by) return f.write_by(j, c);
+  const T& v = c.*f.member;
+  if (defaults && v == defaults->*f.member) { j.erase(f.key); return; }
+  if (f.only_when_set && v == T{}) return;
+  j[f.key] = to_json_value(v);
+}
+template <class C, class T>
+void check_field(const C& c, const Field<C, T>& f, const std::string& where) {
+  if constexpr (std::is_same_v<T, int64_t>)
+    if (f.must_be_positive) check_positive(c.*f.member, f.key, where);
+}
+
+template <class C, class Table>
+void read_fields(const json& j, C& c, const Table& table, const std::string& where) {
+  std::apply([&](const auto&... f) { (read_field(j, c, f, where), ...); }, table);
+}
+template <class C, class Table>
+void write_fields(json& j, const C& c, const Table& table, const C* defaults = nullptr) {
+  std::apply([&](const auto&... f) { (write_field(j, c, f, defaults), ...); }, table);
+}
+template <class C, class Table>
+void check_fields(const C& c, const Table& table, const std::string& where) {
+  std::apply([&](const auto&... f) { (check_field(c, f, where), ...); }, table);
 }
 
 }  // namespace detail
@@ -140,45 +205,50 @@ struct GPT2Config {
   std::string torch_dtype;             // "float32", … or empty when the file has none
   json raw = json::object();
 
+  // The keys of config.json (besides model_type and architectures, which are fixed).
+  static constexpr auto fields() {
+    using C = GPT2Config;
+    using detail::field;
+    return std::tuple{
+        field("vocab_size", &C::vocab_size).positive(),
+        field("n_positions", &C::n_positions).positive(),
+        field("n_embd", &C::n_embd).positive(),
+        field("n_layer", &C::n_layer).positive(),
+        field("n_head", &C::n_head).positive(),
+        field("n_inner", &C::n_inner),
+        field("activation_function", &C::activation_function),
+        field("resid_pdrop", &C::resid_pdrop),
+        field("embd_pdrop", &C::embd_pdrop),
+        field("attn_pdrop", &C::attn_pdrop),
+        field("layer_norm_epsilon", &C::layer_norm_epsilon),
+        field("initializer_range", &C::initializer_range),
+        field("scale_attn_weights", &C::scale_attn_weights),
+        field("scale_attn_by_inverse_layer_idx", &C::scale_attn_by_inverse_layer_idx),
+        field("reorder_and_upcast_attn", &C::reorder_and_upcast_attn),
+        field("use_cache", &C::use_cache),
+        field("tie_word_embeddings", &C::tie_word_embeddings),
+        field("bos_token_id", &C::bos_token_id),
+        field("eos_token_id", &C::eos_token_id),
+        field("pad_token_id", &C::pad_token_id),
+        field("torch_dtype", &C::torch_dtype).also_read("dtype").written_only_when_set(),
+    };
+  }
+
   int64_t inner_dim() const { return n_inner.value_or(4 * n_embd); }
   int64_t head_dim() const { return n_embd / n_head; }
+  bool operator==(const GPT2Config&) const = default;
 
   static GPT2Config from_json(const json& j, const std::string& where = "config.json") {
-    using namespace detail;
     GALVANI_CHECK(j.is_object(), where, ": a config must be a JSON object");
     GPT2Config c;
     c.raw = j;
-    read(j, "vocab_size", c.vocab_size, where);
-    read(j, "n_positions", c.n_positions, where);
-    read(j, "n_embd", c.n_embd, where);
-    read(j, "n_layer", c.n_layer, where);
-    read(j, "n_head", c.n_head, where);
-    read(j, "n_inner", c.n_inner, where);
-    read(j, "activation_function", c.activation_function, where);
-    read(j, "resid_pdrop", c.resid_pdrop, where);
-    read(j, "embd_pdrop", c.embd_pdrop, where);
-    read(j, "attn_pdrop", c.attn_pdrop, where);
-    read(j, "layer_norm_epsilon", c.layer_norm_epsilon, where);
-    read(j, "initializer_range", c.initializer_range, where);
-    read(j, "scale_attn_weights", c.scale_attn_weights, where);
-    read(j, "scale_attn_by_inverse_layer_idx", c.scale_attn_by_inverse_layer_idx, where);
-    read(j, "reorder_and_upcast_attn", c.reorder_and_upcast_attn, where);
-    read(j, "use_cache", c.use_cache, where);
-    read(j, "tie_word_embeddings", c.tie_word_embeddings, where);
-    read(j, "bos_token_id", c.bos_token_id, where);
-    read_ids(j, "eos_token_id", c.eos_token_id, where);
-    read(j, "pad_token_id", c.pad_token_id, where);
-    c.torch_dtype = read_dtype(j, where);
+    detail::read_fields(j, c, fields(), where);
     c.validate(where);
     return c;
   }
 
   void validate(const std::string& where = "GPT2Config") const {
-    detail::check_positive(vocab_size, "vocab_size", where);
-    detail::check_positive(n_positions, "n_positions", where);
-    detail::check_positive(n_embd, "n_embd", where);
-    detail::check_positive(n_layer, "n_layer", where);
-    detail::check_positive(n_head, "n_head", where);
+    detail::check_fields(*this, fields(), where);
     GALVANI_CHECK(n_embd % n_head == 0, where, ": n_embd ", n_embd, " is not divisible by n_head ", n_head);
     GALVANI_CHECK(inner_dim() > 0, where, ": n_inner must be positive");
   }
@@ -187,28 +257,7 @@ struct GPT2Config {
     json j = raw.is_object() ? raw : json::object();
     j["model_type"] = "gpt2";
     if (!j.contains("architectures")) j["architectures"] = {"GPT2LMHeadModel"};
-    j["vocab_size"] = vocab_size;
-    j["n_positions"] = n_positions;
-    j["n_embd"] = n_embd;
-    j["n_layer"] = n_layer;
-    j["n_head"] = n_head;
-    j["n_inner"] = detail::opt_json(n_inner);
-    j["activation_function"] = activation_function;
-    j["resid_pdrop"] = resid_pdrop;
-    j["embd_pdrop"] = embd_pdrop;
-    j["attn_pdrop"] = attn_pdrop;
-    j["layer_norm_epsilon"] = layer_norm_epsilon;
-    j["initializer_range"] = initializer_range;
-    j["scale_attn_weights"] = scale_attn_weights;
-    j["scale_attn_by_inverse_layer_idx"] = scale_attn_by_inverse_layer_idx;
-    j["reorder_and_upcast_attn"] = reorder_and_upcast_attn;
-    j["use_cache"] = use_cache;
-    j["tie_word_embeddings"] = tie_word_embeddings;
-    j["bos_token_id"] = detail::opt_json(bos_token_id);
-    j["eos_token_id"] = detail::ids_json(eos_token_id);
-    j["pad_token_id"] = detail::opt_json(pad_token_id);
-    j.erase("dtype");
-    if (!torch_dtype.empty()) j["torch_dtype"] = torch_dtype;
+    detail::write_fields(j, *this, fields());
     return j;
   }
 };
@@ -242,8 +291,71 @@ struct MistralConfig {
   std::string torch_dtype;
   json raw = json::object();
 
+  // The keys of config.json (besides model_type, read first to pick the defaults, and
+  // architectures). Rows with a named function are explained at that function.
+  static constexpr auto fields() {
+    using C = MistralConfig;
+    using detail::field;
+    return std::tuple{
+        field("vocab_size", &C::vocab_size).positive(),
+        field("hidden_size", &C::hidden_size).positive(),
+        field("intermediate_size", &C::intermediate_size).positive(),
+        field("num_hidden_layers", &C::num_hidden_layers).positive(),
+        field("num_attention_heads", &C::num_attention_heads).positive(),
+        field("num_key_value_heads", &C::num_key_value_heads).positive().read_with(read_kv_heads),
+        field("head_dim", &C::head_dim_override).write_with(write_head_dim),
+        field("hidden_act", &C::hidden_act),
+        field("max_position_embeddings", &C::max_position_embeddings),
+        field("initializer_range", &C::initializer_range),
+        field("rms_norm_eps", &C::rms_norm_eps),
+        field("rope_theta", &C::rope_theta).read_with(read_rope).write_with(write_rope),  // and rope_type
+        field("sliding_window", &C::sliding_window).only_if([](const C& c) { return !c.is_llama(); }),
+        field("attention_dropout", &C::attention_dropout),
+        field("attention_bias", &C::attention_bias).written_only_if([](const C& c) { return c.is_llama(); }),
+        field("mlp_bias", &C::mlp_bias).written_only_if([](const C& c) { return c.is_llama(); }),
+        field("use_cache", &C::use_cache),
+        field("tie_word_embeddings", &C::tie_word_embeddings),
+        field("bos_token_id", &C::bos_token_id),
+        field("eos_token_id", &C::eos_token_id),
+        field("pad_token_id", &C::pad_token_id),
+        field("torch_dtype", &C::torch_dtype).also_read("dtype").written_only_when_set(),
+    };
+  }
+
+  // num_key_value_heads missing: the class default (Llama's is one kv head per query head);
+  // null: one kv head per query head (both classes do this).
+  static void read_kv_heads(const json& j, MistralConfig& c, const std::string& where) {
+    if (c.is_llama()) c.num_key_value_heads = c.num_attention_heads;
+    if (auto it = j.find("num_key_value_heads"); it != j.end())
+      c.num_key_value_heads = it->is_null() ? c.num_attention_heads : detail::as_int(*it, where, "num_key_value_heads");
+  }
+  // head_dim is written resolved: hidden_size / heads when the file had none.
+  static void write_head_dim(json& j, const MistralConfig& c) { j["head_dim"] = c.head_dim(); }
+  // rope_theta and rope_type: top-level rope_theta, then transformers 5's rope_parameters
+  // object, then transformers 4's rope_scaling object (its "type" or "rope_type").
+  static void read_rope(const json& j, MistralConfig& c, const std::string& where) {
+    detail::read(j, "rope_theta", c.rope_theta, where);
+    if (const json* rp = detail::find_key(j, "rope_parameters")) {  // transformers 5
+      GALVANI_CHECK(rp->is_object(), where, ": \"rope_parameters\" must be an object");
+      detail::read(*rp, "rope_theta", c.rope_theta, where + ": rope_parameters");
+      detail::read(*rp, "rope_type", c.rope_type, where + ": rope_parameters");
+    }
+    if (const json* rs = detail::find_key(j, "rope_scaling")) {  // transformers 4
+      GALVANI_CHECK(rs->is_object(), where, ": \"rope_scaling\" must be an object");
+      detail::read(*rs, "type", c.rope_type, where + ": rope_scaling");
+      detail::read(*rs, "rope_type", c.rope_type, where + ": rope_scaling");
+    }
+  }
+  // Written back in the transformers-4 spelling; a rope_scaling the file had is kept as it was.
+  static void write_rope(json& j, const MistralConfig& c) {
+    j.erase("rope_parameters");
+    j["rope_theta"] = c.rope_theta;
+    if (c.rope_type != "default" && !j.contains("rope_scaling")) j["rope_scaling"] = {{"rope_type", c.rope_type}};
+  }
+
   int64_t head_dim() const { return head_dim_override.value_or(hidden_size / num_attention_heads); }
   bool is_llama() const { return model_type == "llama"; }
+  bool operator==(const MistralConfig&) const = default;
 
   static MistralConfig defaults(const std::string& model_type) {
     MistralConfig c;
@@ -258,59 +370,19 @@ struct MistralConfig {
   }
 
   static MistralConfig from_json(const json& j, const std::string& where = "config.json") {
-    using namespace detail;
     GALVANI_CHECK(j.is_object(), where, ": a config must be a JSON object");
     std::string mt = "mistral";
-    read(j, "model_type", mt, where);
+    detail::read(j, "model_type", mt, where);
     GALVANI_CHECK(mt == "mistral" || mt == "llama", where, ": model_type \"", mt, "\" is not mistral or llama");
     MistralConfig c = defaults(mt);
     c.raw = j;
-    read(j, "vocab_size", c.vocab_size, where);
-    read(j, "hidden_size", c.hidden_size, where);
-    read(j, "intermediate_size", c.intermediate_size, where);
-    read(j, "num_hidden_layers", c.num_hidden_layers, where);
-    read(j, "num_attention_heads", c.num_attention_heads, where);
-    // Missing: the class default; null: one kv head per query head (both classes do this).
-    if (mt == "llama") c.num_key_value_heads = c.num_attention_heads;
-    if (auto it = j.find("num_key_value_heads"); it != j.end())
-      c.num_key_value_heads = it->is_null() ? c.num_attention_heads : as_int(*it, where, "num_key_value_heads");
-    read(j, "head_dim", c.head_dim_override, where);
-    read(j, "hidden_act", c.hidden_act, where);
-    read(j, "max_position_embeddings", c.max_position_embeddings, where);
-    read(j, "initializer_range", c.initializer_range, where);
-    read(j, "rms_norm_eps", c.rms_norm_eps, where);
-    read(j, "rope_theta", c.rope_theta, where);
-    if (const json* rp = find_key(j, "rope_parameters")) {  // transformers 5
-      GALVANI_CHECK(rp->is_object(), where, ": \"rope_parameters\" must be an object");
-      read(*rp, "rope_theta", c.rope_theta, where + ": rope_parameters");
-      read(*rp, "rope_type", c.rope_type, where + ": rope_parameters");
-    }
-    if (const json* rs = find_key(j, "rope_scaling")) {  // transformers 4
-      GALVANI_CHECK(rs->is_object(), where, ": \"rope_scaling\" must be an object");
-      read(*rs, "type", c.rope_type, where + ": rope_scaling");
-      read(*rs, "rope_type", c.rope_type, where + ": rope_scaling");
-    }
-    if (mt == "mistral") read(j, "sliding_window", c.sliding_window, where);
-    read(j, "attention_dropout", c.attention_dropout, where);
-    read(j, "attention_bias", c.attention_bias, where);
-    read(j, "mlp_bias", c.mlp_bias, where);
-    read(j, "use_cache", c.use_cache, where);
-    read(j, "tie_word_embeddings", c.tie_word_embeddings, where);
-    read(j, "bos_token_id", c.bos_token_id, where);
-    read_ids(j, "eos_token_id", c.eos_token_id, where);
-    read(j, "pad_token_id", c.pad_token_id, where);
-    c.torch_dtype = read_dtype(j, where);
+    detail::read_fields(j, c, fields(), where);
     c.validate(where);
     return c;
   }
 
   void validate(const std::string& where = "MistralConfig") const {
-    detail::check_positive(vocab_size, "vocab_size", where);
-    detail::check_positive(hidden_size, "hidden_size", where);
-    detail::check_positive(intermediate_size, "intermediate_size", where);
-    detail::check_positive(num_hidden_layers, "num_hidden_layers", where);
-    detail::check_positive(num_attention_heads, "num_attention_heads", where);
-    detail::check_positive(num_key_value_heads, "num_key_value_heads", where);
+    detail::check_fields(*this, fields(), where);
     GALVANI_CHECK(num_attention_heads % num_key_value_heads == 0, where, ": num_attention_heads ",
                   num_attention_heads, " is not a multiple of num_key_value_heads ", num_key_value_heads);
     GALVANI_CHECK(head_dim_override || hidden_size % num_attention_heads == 0, where, ": hidden_size ", hidden_size,
@@ -324,33 +396,7 @@ struct MistralConfig {
     j["model_type"] = model_type;
     if (!j.contains("architectures"))
       j["architectures"] = {is_llama() ? "LlamaForCausalLM" : "MistralForCausalLM"};
-    j["vocab_size"] = vocab_size;
-    j["hidden_size"] = hidden_size;
-    j["intermediate_size"] = intermediate_size;
-    j["num_hidden_layers"] = num_hidden_layers;
-    j["num_attention_heads"] = num_attention_heads;
-    j["num_key_value_heads"] = num_key_value_heads;
-    j["head_dim"] = head_dim();
-    j["hidden_act"] = hidden_act;
-    j["max_position_embeddings"] = max_position_embeddings;
-    j["initializer_range"] = initializer_range;
-    j["rms_norm_eps"] = rms_norm_eps;
-    j.erase("rope_parameters");  // written back in the transformers-4 spelling
-    j["rope_theta"] = rope_theta;
-    if (rope_type != "default" && !j.contains("rope_scaling")) j["rope_scaling"] = {{"rope_type", rope_type}};
-    if (!is_llama()) j["sliding_window"] = detail::opt_json(sliding_window);
-    j["attention_dropout"] = attention_dropout;
-    if (is_llama()) {
-      j["attention_bias"] = attention_bias;
-      j["mlp_bias"] = mlp_bias;
-    }
-    j["use_cache"] = use_cache;
-    j["tie_word_embeddings"] = tie_word_embeddings;
-    j["bos_token_id"] = detail::opt_json(bos_token_id);
-    j["eos_token_id"] = detail::ids_json(eos_token_id);
-    j["pad_token_id"] = detail::opt_json(pad_token_id);
-    j.erase("dtype");
-    if (!torch_dtype.empty()) j["torch_dtype"] = torch_dtype;
+    detail::write_fields(j, *this, fields());
     return j;
   }
 };
@@ -399,22 +445,31 @@ struct GenerationConfig {
   int64_t num_beams = 1;
   json raw = json::object();
 
+  // The keys of generation_config.json.
+  static constexpr auto fields() {
+    using C = GenerationConfig;
+    using detail::field;
+    return std::tuple{
+        field("bos_token_id", &C::bos_token_id),
+        field("eos_token_id", &C::eos_token_id),
+        field("pad_token_id", &C::pad_token_id),
+        field("max_length", &C::max_length),
+        field("max_new_tokens", &C::max_new_tokens),
+        field("do_sample", &C::do_sample),
+        field("temperature", &C::temperature),
+        field("top_k", &C::top_k),
+        field("top_p", &C::top_p),
+        field("repetition_penalty", &C::repetition_penalty),
+        field("num_beams", &C::num_beams),
+    };
+  }
+  bool operator==(const GenerationConfig&) const = default;
+
   static GenerationConfig from_json(const json& j, const std::string& where = "generation_config.json") {
-    using namespace detail;
     GALVANI_CHECK(j.is_object(), where, ": a generation config must be a JSON object");
     GenerationConfig g;
     g.raw = j;
-    read(j, "bos_token_id", g.bos_token_id, where);
-    read_ids(j, "eos_token_id", g.eos_token_id, where);
-    read(j, "pad_token_id", g.pad_token_id, where);
-    read(j, "max_length", g.max_length, where);
-    read(j, "max_new_tokens", g.max_new_tokens, where);
-    read(j, "do_sample", g.do_sample, where);
-    read(j, "temperature", g.temperature, where);
-    read(j, "top_k", g.top_k, where);
-    read(j, "top_p", g.top_p, where);
-    read(j, "repetition_penalty", g.repetition_penalty, where);
-    read(j, "num_beams", g.num_beams, where);
+    detail::read_fields(j, g, fields(), where);
     return g;
   }
   static GenerationConfig load(const std::filesystem::path& path) { return from_json(read_json_file(path), path.string()); }
@@ -434,19 +489,8 @@ struct GenerationConfig {
   // Only the keys that differ from the defaults, as GenerationConfig.to_json_string does.
   json to_json() const {
     json j = raw.is_object() ? raw : json::object();
-    const GenerationConfig d;
-    auto put = [&](const char* k, auto v, auto def) { if (v != def) j[k] = v; else j.erase(k); };
-    if (bos_token_id) j["bos_token_id"] = *bos_token_id; else j.erase("bos_token_id");
-    if (!eos_token_id.empty()) j["eos_token_id"] = detail::ids_json(eos_token_id); else j.erase("eos_token_id");
-    if (pad_token_id) j["pad_token_id"] = *pad_token_id; else j.erase("pad_token_id");
-    put("max_length", max_length, d.max_length);
-    if (max_new_tokens) j["max_new_tokens"] = *max_new_tokens; else j.erase("max_new_tokens");
-    put("do_sample", do_sample, d.do_sample);
-    put("temperature", temperature, d.temperature);
-    put("top_k", top_k, d.top_k);
-    put("top_p", top_p, d.top_p);
-    put("repetition_penalty", repetition_penalty, d.repetition_penalty);
-    put("num_beams", num_beams, d.num_beams);
+    const GenerationConfig defaults;
+    detail::write_fields(j, *this, fields(), &defaults);
     return j;
   }
 };
@@ -459,6 +503,7 @@ struct AddedTokenInfo {
   bool special = false;
 };
 
+// Read only: save_pretrained copies the tokenizer files as they are.
 struct TokenizerConfig {
   std::string tokenizer_class;                 // "GPT2Tokenizer", "LlamaTokenizer", … (may be empty)
   std::optional<std::string> bos_token, eos_token, unk_token, pad_token;
@@ -469,6 +514,21 @@ struct TokenizerConfig {
   std::optional<bool> legacy;
   std::vector<AddedTokenInfo> added_tokens;    // from added_tokens_decoder, by id
   json raw = json::object();
+
+  // The plain keys of tokenizer_config.json. The special tokens are read by merge(), which
+  // special_tokens_map.json shares; added_tokens_decoder by from_json().
+  static constexpr auto fields() {
+    using C = TokenizerConfig;
+    using detail::field;
+    return std::tuple{
+        field("tokenizer_class", &C::tokenizer_class),
+        field("add_bos_token", &C::add_bos_token),
+        field("add_eos_token", &C::add_eos_token),
+        field("model_max_length", &C::model_max_length),
+        field("clean_up_tokenization_spaces", &C::clean_up_tokenization_spaces),
+        field("legacy", &C::legacy),
+    };
+  }
 
   // A special token is a string, or an AddedToken dict {"content": "<s>", …}.
   static std::optional<std::string> token_text(const json& v, const std::string& where, const char* key) {
@@ -499,17 +559,11 @@ struct TokenizerConfig {
   }
 
   static TokenizerConfig from_json(const json& j, const std::string& where = "tokenizer_config.json") {
-    using namespace detail;
     TokenizerConfig t;
     t.merge(j, where, true);
     t.raw = j;
-    read(j, "tokenizer_class", t.tokenizer_class, where);
-    read(j, "add_bos_token", t.add_bos_token, where);
-    read(j, "add_eos_token", t.add_eos_token, where);
-    read(j, "model_max_length", t.model_max_length, where);
-    read(j, "clean_up_tokenization_spaces", t.clean_up_tokenization_spaces, where);
-    read(j, "legacy", t.legacy, where);
-    if (const json* d = find_key(j, "added_tokens_decoder")) {
+    detail::read_fields(j, t, fields(), where);
+    if (const json* d = detail::find_key(j, "added_tokens_decoder")) {
       GALVANI_CHECK(d->is_object(), where, ": \"added_tokens_decoder\" must be an object");
       for (auto it = d->begin(); it != d->end(); ++it) {
         AddedTokenInfo a;
@@ -519,7 +573,7 @@ struct TokenizerConfig {
           throw Error(galvani::detail::cat(where, ": added_tokens_decoder key \"", it.key(), "\" is not a token id"));
         }
         a.content = token_text(*it, where, "added_tokens_decoder").value_or("");
-        if (it->is_object()) read(*it, "special", a.special, where);
+        if (it->is_object()) detail::read(*it, "special", a.special, where);
         t.added_tokens.push_back(a);
       }
       std::sort(t.added_tokens.begin(), t.added_tokens.end(),
