@@ -4,9 +4,6 @@
 // many edges point at it; then run a Node once all those consumers have passed
 // their gradient down. Gradients reaching the same Node or leaf are summed —
 // that is what makes a tensor used twice (x * x) get both contributions.
-//
-// Accumulating a gradient of another dtype converts it with Tensor::to(DType), an op
-// defined in ops/shape.hpp (core/tensor.hpp includes both).
 #pragma once
 #include <unordered_map>
 #include <unordered_set>
@@ -39,6 +36,13 @@ inline Tensor add_for_grad(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+// g in another dtype (what Tensor::to(DType) computes; backward records nothing anyway).
+inline Tensor converted(const Tensor& g, DType dtype) {
+  Tensor out = Tensor::empty(g.shape(), dtype, g.device());
+  copy_into(out, g);
+  return out;
+}
+
 inline void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
   if (!leaf.grad.defined()) {
     // The leaf owns its .grad: copy, so later in-place accumulation never writes
@@ -47,7 +51,7 @@ inline void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
     copy_into(owned, g);
     leaf.grad = owned;
   } else {
-    Tensor sum = add_for_grad(leaf.grad, g.dtype() == leaf.dtype ? g : g.to(leaf.dtype));
+    Tensor sum = add_for_grad(leaf.grad, g.dtype() == leaf.dtype ? g : converted(g, leaf.dtype));
     copy_into(leaf.grad, sum);
   }
 }
