@@ -11,7 +11,9 @@
 //   loss.backward();                                          // fills w.grad(), shape (2, 3)
 //
 // Where things live (each layer uses only the ones above it):
-//   core/      DType, Device, Storage, Tensor (shape/strides/offset views), RNG, printing
+//   core/      DType, Device, allocators and Storage, Tensor (shape/strides/offset views),
+//              dispatch (one device/dtype choice per op), host_values (reading on the host),
+//              RNG, printing
 //   autograd/  Node, record(), the backward engine, NoGradGuard
 //   ops/       one header per op family: forward kernel, backward kernel, autograd glue
 //   nn/ models/ io/ tokenizer/ data/ optim/ train/ eval/  — the layers that build on these
@@ -20,8 +22,10 @@
 #include "core/error.hpp"
 #include "core/dtype.hpp"
 #include "core/device.hpp"
+#include "core/allocator.hpp"
 #include "core/storage.hpp"
 #include "core/tensor.hpp"
+#include "core/broadcast.hpp"
 #include "core/random.hpp"
 #include "core/print.hpp"
 #include "core/paths.hpp"

@@ -4,12 +4,14 @@
 // many edges point at it; then run a Node once all those consumers have passed
 // their gradient down. Gradients reaching the same Node or leaf are summed —
 // that is what makes a tensor used twice (x * x) get both contributions.
+#pragma once
 #include <unordered_map>
 #include <unordered_set>
 
-#include "../core/tensor.hpp"  // first: tensor.hpp includes this file at its end, see there
-#ifndef GALVANI_AUTOGRAD_ENGINE_HPP
-#define GALVANI_AUTOGRAD_ENGINE_HPP
+#include "../core/dispatch.hpp"
+#include "../core/strided.hpp"
+#include "../core/tensor_base.hpp"
+#include "../core/tensor_data.hpp"
 #include "node.hpp"
 
 namespace galvani {
@@ -18,8 +20,8 @@ namespace detail {
 
 // a + b for two float tensors of one shape, into a fresh contiguous tensor.
 inline Tensor add_for_grad(const Tensor& a, const Tensor& b) {
-  Tensor out = Tensor::empty(a.shape(), a.dtype());
-  visit_float(a.dtype(), "backward (accumulate)", [&]<class T>() {
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  dispatch("backward (accumulate)", {{"gradient", a}, {"gradient", b}}, FloatTypes{a.dtype()}, [&]<class T>() {
     GALVANI_CHECK(b.dtype() == a.dtype(), "backward: gradients of dtypes ", dtype_name(a.dtype()), " and ",
                   dtype_name(b.dtype()), " reached the same tensor");
     T* o = static_cast<T*>(out.storage()->data());
@@ -34,15 +36,22 @@ inline Tensor add_for_grad(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+// g in another dtype (what Tensor::to(DType) computes; backward records nothing anyway).
+inline Tensor converted(const Tensor& g, DType dtype) {
+  Tensor out = Tensor::empty(g.shape(), dtype, g.device());
+  copy_into(out, g);
+  return out;
+}
+
 inline void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
   if (!leaf.grad.defined()) {
     // The leaf owns its .grad: copy, so later in-place accumulation never writes
     // into a tensor some other node still holds.
-    Tensor owned = Tensor::empty(g.shape(), leaf.dtype);
+    Tensor owned = Tensor::empty(g.shape(), leaf.dtype, g.device());
     copy_into(owned, g);
     leaf.grad = owned;
   } else {
-    Tensor sum = add_for_grad(leaf.grad, g.dtype() == leaf.dtype ? g : g.to(leaf.dtype));
+    Tensor sum = add_for_grad(leaf.grad, g.dtype() == leaf.dtype ? g : converted(g, leaf.dtype));
     copy_into(leaf.grad, sum);
   }
 }
@@ -119,7 +128,7 @@ inline void Tensor::backward(const Tensor& grad) const {
     if (numel() != 1)
       throw Error(detail::cat("backward: a gradient can be implied only for a scalar output, but this tensor has shape ",
                               shape_str(shape()), "; pass backward(grad) or reduce it (sum/mean) first"));
-    g = Tensor::ones(shape(), dtype());
+    g = Tensor::ones(shape(), dtype(), device());
   }
   GALVANI_CHECK(g.shape() == shape(), "backward: grad of shape ", shape_str(g.shape()),
                 " does not match the tensor's shape ", shape_str(shape()));
@@ -127,5 +136,3 @@ inline void Tensor::backward(const Tensor& grad) const {
 }
 
 }  // namespace galvani
-
-#endif  // GALVANI_AUTOGRAD_ENGINE_HPP

@@ -10,15 +10,14 @@
 //     consumer of its output has added its share of the gradient.
 // The backward function captures what it needs (inputs, saved activations);
 // nothing else is kept, so a forward pass costs no more memory than it must.
+#pragma once
 #include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "../core/tensor.hpp"  // first: tensor.hpp includes this file at its end, see there
-#ifndef GALVANI_AUTOGRAD_NODE_HPP
-#define GALVANI_AUTOGRAD_NODE_HPP
+#include "../core/tensor_base.hpp"
 #include "grad_mode.hpp"
 
 namespace galvani {
@@ -101,5 +100,3 @@ Tensor record(const char* name, Tensor out, std::initializer_list<Tensor> inputs
 }
 
 }  // namespace galvani
-
-#endif  // GALVANI_AUTOGRAD_NODE_HPP

@@ -1,5 +1,6 @@
 // core/device.hpp — where a tensor's memory lives: the CPU, or CUDA device N.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace galvani {
@@ -15,7 +16,7 @@ struct Device {
   bool is_cpu() const { return kind == DeviceKind::cpu; }
   bool is_cuda() const { return kind == DeviceKind::cuda; }
   bool operator==(const Device&) const = default;
-  std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+  std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }  // as torch prints it
 };
 
 }  // namespace galvani

@@ -7,8 +7,9 @@
 #include <cstdio>
 #include <ostream>
 #include <string>
+#include <vector>
 
-#include "tensor.hpp"
+#include "tensor.hpp"  // the whole Tensor: values and the autograd node's name
 
 namespace galvani {
 
@@ -40,7 +41,7 @@ inline void print_rec(std::ostream& os, const std::vector<double>& v, const Shap
 
 inline std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
-  std::vector<double> v = t.to_vector<double>();
+  std::vector<double> v = host_values<double>(t, "print");
   const bool is_int = !is_floating(t.dtype());
   os << "tensor(";
   if (t.dim() == 0) {

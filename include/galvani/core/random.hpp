@@ -10,7 +10,8 @@
 #include <cstdint>
 #include <numbers>
 
-#include "tensor.hpp"
+#include "dispatch.hpp"
+#include "tensor_base.hpp"
 
 namespace galvani {
 
@@ -51,7 +52,7 @@ inline Tensor rand_uniform(const Shape& shape, double low, double high, Generato
   Tensor t = Tensor::empty(shape, dtype);
   const int64_t n = t.numel();
   const uint64_t seed = gen.seed(), start = gen.advance(uint64_t(n));
-  visit_float(dtype, "rand_uniform", [&]<class T>() {
+  dispatch("rand_uniform", {{"output", t}}, FloatTypes{dtype}, [&]<class T>() {
     T* p = t.data<T>();
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; ++i) p[i] = T(low + (high - low) * Generator::uniform01(seed, start + uint64_t(i)));
@@ -64,7 +65,7 @@ inline Tensor rand_normal(const Shape& shape, double mean, double std, Generator
   Tensor t = Tensor::empty(shape, dtype);
   const int64_t n = t.numel();
   const uint64_t seed = gen.seed(), start = gen.advance(2 * uint64_t(n));
-  visit_float(dtype, "rand_normal", [&]<class T>() {
+  dispatch("rand_normal", {{"output", t}}, FloatTypes{dtype}, [&]<class T>() {
     T* p = t.data<T>();
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; ++i) {

@@ -9,13 +9,13 @@
 //      in order rather than striding down columns.
 // Accumulation is in double, so f32 sums over millions of elements stay exact
 // enough for gradient checks and do not depend on the thread count.
+#pragma once
 #include <algorithm>
 #include <vector>
 
-#include "tensor.hpp"  // first: tensor.hpp includes this file at its end, see there
-#ifndef GALVANI_CORE_REDUCE_HPP
-#define GALVANI_CORE_REDUCE_HPP
+#include "dispatch.hpp"
 #include "strided.hpp"
+#include "tensor_base.hpp"
 
 namespace galvani {
 
@@ -46,7 +46,7 @@ inline Shape reduced_shape(const Shape& s, const std::vector<int64_t>& dims, boo
 // sum of x over `dims` (already normalized). Output is contiguous, same dtype.
 inline Tensor sum_kernel(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   Shape out_shape = reduced_shape(x.shape(), dims, keepdim);
-  Tensor out = Tensor::empty(out_shape, x.dtype());
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   Shape kept, red;
   Strides kept_st, red_st;
   for (int64_t d = 0; d < x.dim(); ++d) {
@@ -59,7 +59,7 @@ inline Tensor sum_kernel(const Tensor& x, const std::vector<int64_t>& dims, bool
     }
   }
   const int64_t n_out = numel_of(kept), n_red = numel_of(red);
-  visit_float(x.dtype(), "sum", [&]<class T>() {
+  dispatch("sum", {{"input", x}}, FloatTypes{x.dtype()}, [&]<class T>() {
     const T* px = static_cast<const T*>(x.storage()->data());
     T* po = out.data<T>();
     if (n_out == 0) return;
@@ -136,5 +136,3 @@ inline Tensor sum_to(const Tensor& g, const Shape& shape) {
 }
 
 }  // namespace galvani
-
-#endif  // GALVANI_CORE_REDUCE_HPP

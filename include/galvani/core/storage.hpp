@@ -1,42 +1,32 @@
 // core/storage.hpp — a block of memory that tensors share.
 //
-// A Storage owns (or borrows) bytes; Tensors are views onto it. CPU memory is
-// 64-byte aligned so SIMD loads of a row never straddle a cache line at its
-// start. A Storage can also borrow memory it does not own — a region of an
-// mmapped safetensors file — keeping the owner alive through `keepalive`.
+// A Storage owns (or borrows) bytes on one device; Tensors are views onto it. Owned
+// memory comes from the device's allocator (core/allocator.hpp). A Storage can also
+// borrow memory it does not own — a region of an mmapped safetensors file — keeping
+// the owner alive through `keepalive`.
 #pragma once
-#include <sys/mman.h>
-
-#include <cstdlib>
-#include <cstring>
+#include <cstddef>
 #include <memory>
 
+#include "allocator.hpp"
 #include "device.hpp"
-#include "error.hpp"
 
 namespace galvani {
 
 class Storage {
  public:
-  static constexpr size_t kAlignment = 64;
+  static constexpr size_t kAlignment = CpuAllocator::kAlignment;
+  static constexpr size_t kHugePage = CpuAllocator::kHugePage;
 
-  static constexpr size_t kHugePage = size_t(2) << 20;
-
-  // Fresh, uninitialised CPU memory (like torch.empty).
-  static std::shared_ptr<Storage> allocate(size_t nbytes) {
+  // Fresh, uninitialised memory on `device` (like torch.empty), from allocator_for(device).
+  // Throws galvani::Error when the device has no allocator or is out of memory.
+  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device = Device::cpu()) {
+    DataPtr p = allocator_for(device).allocate(nbytes);
     auto s = std::shared_ptr<Storage>(new Storage());
-    // Blocks of 2 MiB and more are 2 MiB aligned and marked for transparent
-    // huge pages: touching them for the first time then costs one page fault
-    // per 2 MiB instead of one per 4 KiB (a 400 MB logits tensor: 200, not 100,000).
-    const size_t align = nbytes >= kHugePage ? kHugePage : kAlignment;
-    size_t rounded = (nbytes + align - 1) / align * align;
-    if (rounded == 0) rounded = align;
-    void* p = std::aligned_alloc(align, rounded);
-    if (p && align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);
-    if (!p) throw Error(detail::cat("Storage: out of memory allocating ", nbytes, " bytes"));
-    s->data_ = p;
+    s->data_ = p.get();
     s->nbytes_ = nbytes;
-    s->keepalive_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    s->device_ = device;
+    s->keepalive_ = std::shared_ptr<void>(std::move(p));
     return s;
   }
 

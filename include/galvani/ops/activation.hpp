@@ -13,8 +13,12 @@
 #pragma once
 #include <cmath>
 
-#include "dense.hpp"
+#include "../autograd/node.hpp"
+#include "../core/dispatch.hpp"
+#include "../core/strided.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
 #include "elementwise.hpp"
+#include "op_args.hpp"
 
 namespace galvani {
 
@@ -63,8 +67,9 @@ inline Tensor silu_mul(const Tensor& gate, const Tensor& up) {
   Tensor y = detail::binary_kernel("silu_mul", gate, up, [](auto gv, auto uv) { return silu_forward(gv) * uv; });
   return record("silu_mul", y, {gate, up}, [gate, up](const Tensor& g, const Needs& need) -> Grads {
     // One pass computes both gradients: (dgate, dup, dy, gate, up) walked together.
-    Tensor dgate = Tensor::empty(gate.shape(), gate.dtype()), dup = Tensor::empty(up.shape(), up.dtype());
-    visit_float(gate.dtype(), "silu_mul backward", [&]<class T>() {
+    Tensor dgate = Tensor::empty(gate.shape(), gate.dtype(), gate.device()),
+           dup = Tensor::empty(up.shape(), up.dtype(), up.device());
+    dispatch("silu_mul backward", {{"grad", g}, {"gate", gate}, {"up", up}}, FloatTypes{gate.dtype()}, [&]<class T>() {
       T *pdg = dgate.data<T>(), *pdu = dup.data<T>();
       const T* pg = static_cast<const T*>(g.storage()->data());
       const T* pa = static_cast<const T*>(gate.storage()->data());

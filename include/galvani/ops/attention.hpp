@@ -61,10 +61,11 @@
 
 #include <omp.h>
 
-#include "../core/tensor.hpp"  // first: it pulls in the autograd engine in the right order
-#include "fast_exp.hpp"
 #include "../autograd/node.hpp"
+#include "../core/dispatch.hpp"
 #include "../core/random.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
+#include "fast_exp.hpp"
 #include "gemm.hpp"
 
 namespace galvani {
@@ -78,8 +79,7 @@ struct AttentionOptions {
   double dropout_p = 0;        // dropout on the probabilities (train mode); 0 = none, the fast path
   Generator* gen = nullptr;    // draws the dropout mask; required when dropout_p > 0
 };
-
-namespace detail {
+// ------------------------------------------------------------------ kernel arguments
 
 // A (B, H, N, D) tensor read in place through its strides, D contiguous:
 // element [b, h, n, d] is at p[b*sb + h*sh + n*sn + d].
@@ -89,17 +89,6 @@ struct HeadView {
   int64_t sb = 0, sh = 0, sn = 0;
   const T* row(int64_t b, int64_t h, int64_t n) const { return p + b * sb + h * sh + n * sn; }
 };
-
-// The tensor itself when its last dim is contiguous (a transposed (B,T,H,D) view is), else a
-// contiguous copy (made once, outside the graph). Keep the returned tensor alive while reading.
-inline Tensor last_dim_contiguous(const Tensor& t) {
-  return (t.size(-1) <= 1 || t.strides().back() == 1) ? t : t.detach().contiguous();
-}
-
-template <class T>
-HeadView<T> head_view(const Tensor& t) {
-  return {t.data<T>(), t.strides()[0], t.strides()[1], t.strides()[2]};
-}
 
 // Which keys query row i may see (see the header comment).
 struct AttentionMask {
@@ -129,6 +118,19 @@ struct AttentionDropout {
     for (int64_t j = lo; j < hi; ++j) p_row[j] = keep(first + uint64_t(klo + j)) ? p_row[j] * inv : T(0);
   }
 };
+
+namespace detail {
+
+// The tensor itself when its last dim is contiguous (a transposed (B,T,H,D) view is), else a
+// contiguous copy (made once, outside the graph). Keep the returned tensor alive while reading.
+inline Tensor last_dim_contiguous(const Tensor& t) {
+  return (t.size(-1) <= 1 || t.strides().back() == 1) ? t : t.detach().contiguous();
+}
+
+template <class T>
+HeadView<T> head_view(const Tensor& t) {
+  return {t.data<T>(), t.strides()[0], t.strides()[1], t.strides()[2]};
+}
 
 // Query rows per work item. Small blocks waste little on a causal block's diagonal (scores
 // above it are computed, then masked); backward wants taller blocks because its dK/dV
@@ -177,26 +179,32 @@ T softmax_row(T* s, int64_t nk, int64_t klo, int64_t b, int64_t i, T scale, cons
   return mx + std::log(total);
 }
 
-// q (B,H,Tq,D), k/v (B,Hkv,S,D) → out (B,H,Tq,D) contiguous, lse (B,H,Tq).
-// With drop.p > 0 the probabilities are dropped before P · V (lse is still the undropped one).
+}  // namespace detail
+
+// ------------------------------------------------------------------ kernels
+
+// forward: q (B,H,Tq,D), k/v (B,Hkv,S,D), read through HeadViews → out (B,H,Tq,D) contiguous,
+// lse (B,H,Tq). With drop.p > 0 the probabilities are dropped before P · V (lse is still the undropped one).
 template <class T>
 void attention_forward(const HeadView<T>& q, const HeadView<T>& k, const HeadView<T>& v, T* out, T* lse,
                        int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t S, int64_t D, T scale,
                        const AttentionMask& mask, const AttentionDropout& drop = {}) {
-  const int64_t group = H / Hkv, nblocks = (Tq + kForwardRows - 1) / kForwardRows;
+  const int64_t group = H / Hkv, nblocks = (Tq + detail::kForwardRows - 1) / detail::kForwardRows;
 #pragma omp parallel if (B * H * Tq * S * D > 32768)
   {
-    std::vector<T> scores(size_t(kForwardRows * S));  // (rows, keys) of one block, reused
+    std::vector<T> scores(size_t(detail::kForwardRows * S));  // (rows, keys) of one block, reused
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < B * H * nblocks; ++item) {
       const int64_t b = item / (H * nblocks), h = (item / nblocks) % H, g = h / group;
-      const int64_t i0 = (item % nblocks) * kForwardRows, i1 = std::min(Tq, i0 + kForwardRows), nr = i1 - i0;
+      const int64_t i0 = (item % nblocks) * detail::kForwardRows, i1 = std::min(Tq, i0 + detail::kForwardRows);
+      const int64_t nr = i1 - i0;
       const int64_t klo = mask.lo(i0), nk = std::max<int64_t>(mask.hi(i1 - 1) - klo, 0);
       T* o = out + ((b * H + h) * Tq + i0) * D;  // (nr, D)
       T* l = lse + (b * H + h) * Tq + i0;         // (nr)
       // scores (nr, nk) = Q[i0:i1] · K[klo:klo+nk]ᵀ; Kᵀ is read through its strides.
       gemm<T>(nr, nk, D, q.row(b, h, i0), q.sn, 1, k.row(b, g, klo), 1, k.sn, scores.data(), nk, false, false);
-      for (int64_t r = 0; r < nr; ++r) l[r] = softmax_row<T>(scores.data() + r * nk, nk, klo, b, i0 + r, scale, mask);
+      for (int64_t r = 0; r < nr; ++r)
+        l[r] = detail::softmax_row<T>(scores.data() + r * nk, nk, klo, b, i0 + r, scale, mask);
       if (drop.p > 0)
         for (int64_t r = 0; r < nr; ++r) {
           const int64_t i = i0 + r;
@@ -209,17 +217,18 @@ void attention_forward(const HeadView<T>& q, const HeadView<T>& k, const HeadVie
   }
 }
 
-// dout (B,H,Tq,D) → dq (B,H,Tq,D), dk, dv (B,Hkv,S,D), all contiguous; every element is written
+// backward: q, k, v as in forward, out and lse from forward, dout (B,H,Tq,D)
+// → dq (B,H,Tq,D), dk, dv (B,Hkv,S,D), all contiguous; every element is written
 // (zeroed here, inside the parallel loop, so the fresh pages are touched by both threads).
 template <class T>
 void attention_backward(const HeadView<T>& q, const HeadView<T>& k, const HeadView<T>& v, const T* out,
                         const T* lse, const HeadView<T>& dout, T* dq, T* dk, T* dv, int64_t B, int64_t H,
                         int64_t Hkv, int64_t Tq, int64_t S, int64_t D, T scale, const AttentionMask& mask,
                         const AttentionDropout& drop = {}) {
-  const int64_t group = H / Hkv, nblocks = (Tq + kBackwardRows - 1) / kBackwardRows;
+  const int64_t group = H / Hkv, nblocks = (Tq + detail::kBackwardRows - 1) / detail::kBackwardRows;
 #pragma omp parallel if (B * H * Tq * S * D > 32768)
   {
-    std::vector<T> P(size_t(kBackwardRows * S)), dS(size_t(kBackwardRows * S));  // (rows, keys)
+    std::vector<T> P(size_t(detail::kBackwardRows * S)), dS(size_t(detail::kBackwardRows * S));  // (rows, keys)
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < B * Hkv; ++item) {
       const int64_t b = item / Hkv, g = item % Hkv;
@@ -229,7 +238,8 @@ void attention_backward(const HeadView<T>& q, const HeadView<T>& k, const HeadVi
       std::fill_n(dv_g, S * D, T(0));
       for (int64_t h = g * group; h < (g + 1) * group; ++h) {
         for (int64_t blk = 0; blk < nblocks; ++blk) {
-          const int64_t i0 = blk * kBackwardRows, i1 = std::min(Tq, i0 + kBackwardRows), nr = i1 - i0;
+          const int64_t i0 = blk * detail::kBackwardRows, i1 = std::min(Tq, i0 + detail::kBackwardRows);
+          const int64_t nr = i1 - i0;
           const int64_t klo = mask.lo(i0), nk = std::max<int64_t>(mask.hi(i1 - 1) - klo, 0);
           if (nk == 0) {  // no key visible: dQ is zero, nothing reaches dK/dV
             std::fill_n(dq + ((b * H + h) * Tq + i0) * D, nr * D, T(0));
@@ -251,7 +261,7 @@ void attention_backward(const HeadView<T>& q, const HeadView<T>& k, const HeadVi
               continue;
             }
             const int64_t lo = std::max<int64_t>(mask.lo(i) - klo, 0), hi = std::min<int64_t>(mask.hi(i) - klo, nk);
-            exp_visible(p, nk, lo, std::max(lo, hi), scale, l[r], klo, b, mask);
+            detail::exp_visible(p, nk, lo, std::max(lo, hi), scale, l[r], klo, b, mask);
             const T* gi = dout.row(b, h, i);
             T delta = 0;  // Δ_i = Σ_d dO[i,d] · O[i,d]  (= Σ_j P[i,j] · dP[i,j])
             for (int64_t d = 0; d < D; ++d) delta += gi[d] * o[r * D + d];
@@ -282,9 +292,13 @@ void attention_backward(const HeadView<T>& q, const HeadView<T>& k, const HeadVi
   }
 }
 
-}  // namespace detail
 
-// q (B, H, T, D), k and v (B, Hkv, S, D) → (B, H, T, D). f32 or f64, CPU; any strides.
+
+// q (B, H, T, D), k and v (B, Hkv, S, D) → (B, H, T, D); f32 or f64, any strides.
+// Semantics of torch's scaled_dot_product_attention / Hugging Face's eager attention with
+// the masks of AttentionOptions (see the header comment for the fully-masked-row exception).
+// Throws galvani::Error for mismatched shapes or dtypes, bad options, mixed devices, or a
+// device without a kernel; the key_padding_mask is read on the host.
 inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                            const AttentionOptions& opt = {}) {
   constexpr const char* op = "scaled_dot_product_attention";
@@ -296,8 +310,6 @@ inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, con
                 shapes());
   GALVANI_CHECK(q.dtype() == k.dtype() && q.dtype() == v.dtype(), op, ": dtypes differ: q ", dtype_name(q.dtype()),
                 ", k ", dtype_name(k.dtype()), ", v ", dtype_name(v.dtype()));
-  GALVANI_CHECK(q.device().is_cpu() && k.device().is_cpu() && v.device().is_cpu(), op,
-                ": this is the CPU kernel; q, k and v must be on the CPU");
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3);
   const int64_t Hkv = k.size(1), S = k.size(2);
   GALVANI_CHECK(k.shape() == v.shape(), op, ": k and v must have the same shape, got ", shapes());
@@ -311,7 +323,7 @@ inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, con
   GALVANI_CHECK(opt.dropout_p == 0 || opt.gen, op, ": dropout_p = ", opt.dropout_p,
                 " needs a Generator for the mask (AttentionOptions::gen is null): ", shapes());
 
-  detail::AttentionMask mask;
+  AttentionMask mask;
   mask.S = S;
   mask.causal = opt.causal;
   mask.window = opt.sliding_window;
@@ -325,24 +337,25 @@ inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, con
     const Tensor& m = opt.key_padding_mask;
     GALVANI_CHECK(m.dim() == 2 && m.size(0) == B && m.size(1) == S, op, ": key_padding_mask must be (B, S) = (", B,
                   ", ", S, "), got ", shape_str(m.shape()), " (", shapes(), ")");
-    for (double x : m.to_vector<double>()) keep.push_back(x != 0);
+    // Read on the host: the (B, S) mask becomes the kernel's byte array of kept keys.
+    for (double x : host_values<double>(m, "scaled_dot_product_attention (key_padding_mask)")) keep.push_back(x != 0);
   }
 
   const Tensor qc = detail::last_dim_contiguous(q), kc = detail::last_dim_contiguous(k),
                vc = detail::last_dim_contiguous(v);
-  Tensor out = Tensor::empty({B, H, Tq, D}, q.dtype());
-  Tensor lse = Tensor::empty({B, H, Tq}, q.dtype());  // log-sum-exp of each row's scaled scores
+  Tensor out = Tensor::empty({B, H, Tq, D}, q.dtype(), q.device());
+  Tensor lse = Tensor::empty({B, H, Tq}, q.dtype(), q.device());  // log-sum-exp of each row's scaled scores
   const double scale = opt.scale != 0 ? opt.scale : 1.0 / std::sqrt(double(D));
-  detail::AttentionDropout drop;
+  AttentionDropout drop;
   if (opt.dropout_p > 0) {  // one counter per (b, h, i, j) of the full grid, drawn once per call
     drop.p = opt.dropout_p;
     drop.seed = opt.gen->seed();
     drop.base = opt.gen->advance(uint64_t(B * H * Tq * S));
   }
-  visit_float(q.dtype(), op, [&]<class T>() {
+  dispatch(op, {{"q", q}, {"k", k}, {"v", v}}, FloatTypes{q.dtype()}, [&]<class T>() {
     mask.keep = keep.empty() ? nullptr : keep.data();
-    detail::attention_forward<T>(detail::head_view<T>(qc), detail::head_view<T>(kc), detail::head_view<T>(vc),
-                                 out.data<T>(), lse.data<T>(), B, H, Hkv, Tq, S, D, T(scale), mask, drop);
+    attention_forward<T>(detail::head_view<T>(qc), detail::head_view<T>(kc), detail::head_view<T>(vc), out.data<T>(),
+                         lse.data<T>(), B, H, Hkv, Tq, S, D, T(scale), mask, drop);
   });
 
   // Saved for backward: the inputs as read, O (a fresh handle: capturing `out` itself
@@ -352,15 +365,17 @@ inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, con
                 [qc, kc, vc, o = out.detach(), lse, mask, keep = std::move(keep), drop, B, H, Hkv, Tq, S, D, scale](
                     const Tensor& g, const Needs& need) -> Grads {
                   const Tensor gc = detail::last_dim_contiguous(g);
-                  Tensor dq = Tensor::empty({B, H, Tq, D}, o.dtype());
-                  Tensor dk = Tensor::empty({B, Hkv, S, D}, o.dtype()), dv = Tensor::empty({B, Hkv, S, D}, o.dtype());
-                  visit_float(o.dtype(), "scaled_dot_product_attention backward", [&]<class T>() {
-                    detail::AttentionMask m = mask;
+                  const Device dev = o.device();
+                  Tensor dq = Tensor::empty({B, H, Tq, D}, o.dtype(), dev);
+                  Tensor dk = Tensor::empty({B, Hkv, S, D}, o.dtype(), dev);
+                  Tensor dv = Tensor::empty({B, Hkv, S, D}, o.dtype(), dev);
+                  dispatch("scaled_dot_product_attention backward", {{"grad", gc}, {"q", qc}, {"k", kc}, {"v", vc}},
+                           FloatTypes{o.dtype()}, [&]<class T>() {
+                    AttentionMask m = mask;
                     m.keep = keep.empty() ? nullptr : keep.data();
-                    detail::attention_backward<T>(detail::head_view<T>(qc), detail::head_view<T>(kc),
-                                                  detail::head_view<T>(vc), o.data<T>(), lse.data<T>(),
-                                                  detail::head_view<T>(gc), dq.data<T>(), dk.data<T>(), dv.data<T>(),
-                                                  B, H, Hkv, Tq, S, D, T(scale), m, drop);
+                    attention_backward<T>(detail::head_view<T>(qc), detail::head_view<T>(kc), detail::head_view<T>(vc),
+                                          o.data<T>(), lse.data<T>(), detail::head_view<T>(gc), dq.data<T>(),
+                                          dk.data<T>(), dv.data<T>(), B, H, Hkv, Tq, S, D, T(scale), m, drop);
                   });
                   return {need[0] ? dq : Tensor(), need[1] ? dk : Tensor(), need[2] ? dv : Tensor()};
                 });

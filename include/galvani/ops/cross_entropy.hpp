@@ -24,8 +24,13 @@
 #include <limits>
 #include <type_traits>
 
+#include <vector>
+
+#include "../autograd/node.hpp"
+#include "../core/dispatch.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
 #include "fast_exp.hpp"
-#include "dense.hpp"
+#include "op_args.hpp"
 
 namespace galvani {
 
@@ -147,22 +152,26 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t
                 " and targets ", shape_str(targets.shape()));
   const int64_t N = logits.shape()[0], V = logits.shape()[1];
   const int64_t s0 = logits.strides()[0], s1 = logits.strides()[1];
-  Tensor tc = detail::dense(targets);
-  Tensor loss = Tensor::empty({N}, logits.dtype()), lse = Tensor::empty({N}, logits.dtype());
+  // Targets are checked (and the rows that count for the mean counted) on the host,
+  // before any kernel runs: a target out of range would read outside its row.
   int64_t count = 0;  // rows not ignored
-  visit_index(targets.dtype(), "cross_entropy", [&]<class I>() {
-    const I* pt = tc.data<I>();
+  {
+    const std::vector<int64_t> t_values = host_values<int64_t>(targets, "cross_entropy (targets)");
     for (int64_t i = 0; i < N; ++i) {
-      const int64_t t = int64_t(pt[i]);
+      const int64_t t = t_values[size_t(i)];
       if (t == ignore_index) continue;
       GALVANI_CHECK(t >= 0 && t < V, "cross_entropy: target ", t, " at position ", i, " of targets ",
                     shape_str(targets.shape()), " is out of range for logits ", shape_str(logits.shape()),
                     " (V = ", V, "; ignore_index = ", ignore_index, ")");
       ++count;
     }
-    visit_float(logits.dtype(), "cross_entropy", [&]<class T>() {
+  }
+  Tensor tc = detail::dense(targets);
+  Tensor loss = Tensor::empty({N}, logits.dtype(), logits.device()), lse = Tensor::empty({N}, logits.dtype(), logits.device());
+  dispatch("cross_entropy", {{"logits", logits}, {"targets", targets}}, FloatTypes{logits.dtype()}, [&]<class T>() {
+    visit_index(targets.dtype(), "cross_entropy", [&]<class I>() {
       const T* px = static_cast<const T*>(logits.storage()->data()) + logits.offset();
-      cross_entropy_forward<T, I>(px, s0, s1, pt, loss.data<T>(), lse.data<T>(), N, V, ignore_index);
+      cross_entropy_forward<T, I>(px, s0, s1, tc.data<I>(), loss.data<T>(), lse.data<T>(), N, V, ignore_index);
     });
   });
 
@@ -170,8 +179,8 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t
   if (reduction == Reduction::none) {
     out = loss;
   } else {
-    out = Tensor::empty({}, logits.dtype());
-    visit_float(logits.dtype(), "cross_entropy", [&]<class T>() {
+    out = Tensor::empty({}, logits.dtype(), logits.device());
+    dispatch("cross_entropy (reduce)", {{"loss", loss}}, FloatTypes{logits.dtype()}, [&]<class T>() {
       double s = 0;  // in row order: deterministic
       const T* pl = loss.data<T>();
       for (int64_t i = 0; i < N; ++i) s += double(pl[i]);
@@ -182,13 +191,15 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t
   return record("cross_entropy", out, {logits, targets},
                 [logits = logits.detach(), tc, lse, N, V, ignore_index, reduction, count](const Tensor& g,
                                                                                            const Needs&) -> Grads {
-                  Tensor dlogits = Tensor::empty({N, V}, logits.dtype());
-                  visit_index(tc.dtype(), "cross_entropy backward", [&]<class I>() {
-                    visit_float(logits.dtype(), "cross_entropy backward", [&]<class T>() {
+                  Tensor dlogits = Tensor::empty({N, V}, logits.dtype(), logits.device());
+                  // The output gradient is 1 or N numbers: read on the host into per-row factors.
+                  const std::vector<double> gv = host_values<double>(g, "cross_entropy backward (grad)");
+                  dispatch("cross_entropy backward", {{"logits", logits}, {"targets", tc}}, FloatTypes{logits.dtype()},
+                           [&]<class T>() {
+                    visit_index(tc.dtype(), "cross_entropy backward", [&]<class I>() {
                       const I* pt = tc.data<I>();
                       // Per-row factor s_i; ignored rows get 0.
                       std::vector<T> scale(static_cast<size_t>(N));
-                      std::vector<double> gv = g.to_vector<double>();
                       for (int64_t i = 0; i < N; ++i) {
                         double s = reduction == Reduction::none ? gv[size_t(i)]
                                    : reduction == Reduction::sum ? gv[0]

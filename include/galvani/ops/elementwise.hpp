@@ -1,41 +1,27 @@
 // ops/elementwise.hpp — add, sub, mul, div (with broadcasting), neg, exp, log,
 // pow, sqrt, and the scalar forms, each with its backward.
 //
-// Broadcasting follows numpy/torch: shapes are right-aligned and a dim of size
-// 1 (or a missing leading dim) stretches to match. The kernel reads the
+// Broadcasting follows numpy/torch (core/broadcast.hpp): shapes are right-aligned and
+// a dim of size 1 (or a missing leading dim) stretches to match. The kernel reads the
 // stretched input through stride 0, so nothing is copied; the backward sums
 // the gradient back over the stretched dims (sum_to).
+//
+// binary_kernel / unary_kernel are the two loops every elementwise op (and the
+// activations) runs; each is one dispatch, so the device check and the CPU/CUDA choice
+// happen there, once per op.
 #pragma once
 #include <cmath>
 
 #include "../autograd/node.hpp"
+#include "../core/broadcast.hpp"
+#include "../core/dispatch.hpp"
 #include "../core/reduce.hpp"
+#include "../core/strided.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
 
 namespace galvani {
 
 namespace detail {
-
-inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
-  const size_t n = std::max(a.size(), b.size());
-  Shape out(n);
-  for (size_t i = 0; i < n; ++i) {
-    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    GALVANI_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ", shape_str(b),
-                  " cannot be broadcast together (dim ", i, ": ", da, " vs ", db, ")");
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
-
-// Strides that read `t` as if expanded to `shape` (stride 0 on stretched dims).
-inline Strides broadcast_strides(const Tensor& t, const Shape& shape) {
-  Strides st(shape.size(), 0);
-  const size_t lead = shape.size() - t.shape().size();
-  for (size_t i = 0; i < t.shape().size(); ++i)
-    st[lead + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
-  return st;
-}
 
 // out = f(a, b) elementwise over the broadcast shape.
 template <class F>
@@ -43,8 +29,8 @@ Tensor binary_kernel(const char* op, const Tensor& a, const Tensor& b, F f) {
   GALVANI_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ: ", dtype_name(a.dtype()), " ",
                 shape_str(a.shape()), " vs ", dtype_name(b.dtype()), " ", shape_str(b.shape()));
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor out = Tensor::empty(shape, a.dtype());
-  visit_float(a.dtype(), op, [&]<class T>() {
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  dispatch(op, {{"a", a}, {"b", b}}, FloatTypes{a.dtype()}, [&]<class T>() {
     T* o = out.data<T>();
     const T* pa = static_cast<const T*>(a.storage()->data());
     const T* pb = static_cast<const T*>(b.storage()->data());
@@ -66,8 +52,8 @@ Tensor binary_kernel(const char* op, const Tensor& a, const Tensor& b, F f) {
 // out = f(x) elementwise.
 template <class F>
 Tensor unary_kernel(const char* op, const Tensor& x, F f) {
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  visit_float(x.dtype(), op, [&]<class T>() {
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch(op, {{"input", x}}, FloatTypes{x.dtype()}, [&]<class T>() {
     T* o = out.data<T>();
     const T* px = static_cast<const T*>(x.storage()->data());
     for_each_row<2>(x.shape(), {out.strides(), x.strides()}, {0, x.offset()}, [&](auto off, int64_t n, auto st) {

@@ -13,7 +13,10 @@
 #include <numeric>
 #include <vector>
 
-#include "dense.hpp"
+#include "../autograd/node.hpp"
+#include "../core/dispatch.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
+#include "op_args.hpp"
 
 namespace galvani {
 
@@ -64,25 +67,27 @@ inline Tensor embedding(const Tensor& weight, const Tensor& ids) {
                 "embedding: ids must be an i32 or i64 tensor, got ", detail::describe(ids), " (weight ",
                 detail::describe(weight), ")");
   const int64_t V = weight.shape()[0], C = weight.shape()[1], N = ids.numel();
+  // Ids are checked on the host before any kernel runs: an id out of range would read
+  // outside the table on any device.
+  const std::vector<int64_t> id_values = host_values<int64_t>(ids, "embedding (ids)");
+  for (int64_t p = 0; p < N; ++p)
+    GALVANI_CHECK(id_values[size_t(p)] >= 0 && id_values[size_t(p)] < V, "embedding: id ", id_values[size_t(p)],
+                  " at position ", detail::index_str(p, ids.shape()), " of ids ", shape_str(ids.shape()),
+                  " is out of range for a vocabulary of V = ", V, " rows (weight ", shape_str(weight.shape()), ")");
   Tensor idc = detail::dense(ids);
   Shape out_shape = ids.shape();
   out_shape.push_back(C);
-  Tensor out = Tensor::empty(out_shape, weight.dtype());
-  visit_index(ids.dtype(), "embedding", [&]<class I>() {
-    const I* pid = idc.data<I>();
-    for (int64_t p = 0; p < N; ++p)
-      GALVANI_CHECK(pid[p] >= 0 && int64_t(pid[p]) < V, "embedding: id ", int64_t(pid[p]), " at position ",
-                    detail::index_str(p, ids.shape()), " of ids ", shape_str(ids.shape()),
-                    " is out of range for a vocabulary of V = ", V, " rows (weight ", shape_str(weight.shape()), ")");
+  Tensor out = Tensor::empty(out_shape, weight.dtype(), weight.device());
+  dispatch("embedding", {{"weight", weight}, {"ids", ids}}, IndexTypes{ids.dtype()}, [&]<class I>() {
     visit_float(weight.dtype(), "embedding", [&]<class T>() {
       const T* pw = static_cast<const T*>(weight.storage()->data()) + weight.offset();
-      embedding_forward<T, I>(pw, weight.strides()[0], weight.strides()[1], pid, out.data<T>(), N, C);
+      embedding_forward<T, I>(pw, weight.strides()[0], weight.strides()[1], idc.data<I>(), out.data<T>(), N, C);
     });
   });
   return record("embedding", out, {weight, ids}, [idc, V, C, N](const Tensor& g, const Needs&) -> Grads {
     Tensor gc = detail::dense(g);
-    Tensor dw = Tensor::empty({V, C}, gc.dtype());
-    visit_index(idc.dtype(), "embedding backward", [&]<class I>() {
+    Tensor dw = Tensor::empty({V, C}, gc.dtype(), gc.device());
+    dispatch("embedding backward", {{"grad", gc}, {"ids", idc}}, IndexTypes{idc.dtype()}, [&]<class I>() {
       visit_float(gc.dtype(), "embedding backward", [&]<class T>() {
         embedding_backward<T, I>(gc.data<T>(), idc.data<I>(), dw.data<T>(), N, V, C);
       });

@@ -12,7 +12,10 @@
 #include <cmath>
 #include <vector>
 
-#include "dense.hpp"
+#include "../autograd/node.hpp"
+#include "../core/dispatch.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
+#include "op_args.hpp"
 
 namespace galvani {
 
@@ -103,24 +106,26 @@ inline Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bi
                 detail::describe(bias), " does not match input ", detail::describe(x), " (expected ",
                 dtype_name(x.dtype()), " [", C, "])");
   Tensor xc = detail::dense(x), wc = detail::dense(weight), bc = bias.defined() ? detail::dense(bias) : Tensor();
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  Tensor mean = Tensor::empty({N}, x.dtype()), rstd = Tensor::empty({N}, x.dtype());
-  visit_float(x.dtype(), "layer_norm", [&]<class T>() {
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty({N}, x.dtype(), x.device()), rstd = Tensor::empty({N}, x.dtype(), x.device());
+  dispatch("layer_norm", {{"input", x}, {"weight", weight}, {"bias", bias}}, FloatTypes{x.dtype()}, [&]<class T>() {
     layer_norm_forward<T>(xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, y.data<T>(),
                           mean.data<T>(), rstd.data<T>(), N, C, eps);
   });
   return record("layer_norm", y, {x, weight, bias},
                 [xc = xc.detach(), wc = wc.detach(), mean, rstd, N, C](const Tensor& g, const Needs& need) -> Grads {
                   Tensor gc = detail::dense(g);
-                  Tensor dx = need[0] ? Tensor::empty(xc.shape(), xc.dtype()) : Tensor();
-                  Tensor dw = need[1] ? Tensor::empty({C}, xc.dtype()) : Tensor();
-                  Tensor db = need[2] ? Tensor::empty({C}, xc.dtype()) : Tensor();
-                  visit_float(xc.dtype(), "layer_norm backward", [&]<class T>() {
+                  const Device dev = xc.device();
+                  Tensor dx = need[0] ? Tensor::empty(xc.shape(), xc.dtype(), dev) : Tensor();
+                  Tensor dw = need[1] ? Tensor::empty({C}, xc.dtype(), dev) : Tensor();
+                  Tensor db = need[2] ? Tensor::empty({C}, xc.dtype(), dev) : Tensor();
+                  dispatch("layer_norm backward", {{"grad", gc}, {"input", xc}, {"weight", wc}}, FloatTypes{xc.dtype()},
+                           [&]<class T>() {
                     layer_norm_backward<T>(gc.data<T>(), xc.data<T>(), wc.data<T>(), mean.data<T>(), rstd.data<T>(),
                                            dx.defined() ? dx.data<T>() : nullptr,
                                            dw.defined() ? dw.data<T>() : nullptr,
                                            db.defined() ? db.data<T>() : nullptr, N, C);
-                  });
+                           });
                   return {dx, dw, db};
                 });
 }

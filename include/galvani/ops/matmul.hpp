@@ -5,7 +5,10 @@
 // strides, never copied.
 #pragma once
 #include "../autograd/node.hpp"
+#include "../core/broadcast.hpp"
+#include "../core/dispatch.hpp"
 #include "../core/reduce.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
 #include "elementwise.hpp"
 #include "gemm.hpp"
 
@@ -25,8 +28,8 @@ inline Tensor mm_kernel(const Tensor& A, const Tensor& B, const char* op, Tensor
   GALVANI_CHECK(B.shape()[0] == K, op, ": cannot multiply ", shape_str(A.shape()), " by ", shape_str(B.shape()));
   GALVANI_CHECK(A.dtype() == B.dtype(), op, ": dtypes differ: ", dtype_name(A.dtype()), " vs ", dtype_name(B.dtype()));
   const bool accumulate = into.defined();
-  Tensor C = accumulate ? into : Tensor::empty({M, N}, A.dtype());
-  visit_float(A.dtype(), op, [&]<class T>() {
+  Tensor C = accumulate ? into : Tensor::empty({M, N}, A.dtype(), A.device());
+  dispatch(op, {{"a", A}, {"b", B}, {"out", C}}, FloatTypes{A.dtype()}, [&]<class T>() {
     gemm<T>(M, N, K, A.data<T>(), A.strides()[0], A.strides()[1], B.data<T>(), B.strides()[0], B.strides()[1],
             C.data<T>(), N, accumulate);
   });
@@ -42,7 +45,7 @@ inline Tensor rows_of(const Tensor& x) {
 
 // y (N, out) += b (out) for each row.
 inline void add_bias_rows(Tensor& y, const Tensor& b) {
-  visit_float(y.dtype(), "linear (bias)", [&]<class T>() {
+  dispatch("linear (bias)", {{"output", y}, {"bias", b}}, FloatTypes{y.dtype()}, [&]<class T>() {
     T* py = y.data<T>();
     const Tensor bc = b.contiguous();
     const T* pb = bc.data<T>();
@@ -65,21 +68,21 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
   GALVANI_CHECK(b.size(-2) == K, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
                 " cannot be multiplied (", K, " columns vs ", b.size(-2), " rows)");
   Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
-  Shape batch = detail::broadcast_shapes(a_batch, b_batch, "matmul");
+  Shape batch = broadcast_shapes(a_batch, b_batch, "matmul");
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
-  Tensor out = Tensor::empty(out_shape, a.dtype());
+  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
 
   // Per-operand batch strides, 0 along broadcast dims.
   auto batch_strides = [&](const Tensor& t) {
     Shape tb(t.shape().begin(), t.shape().end() - 2);
     Tensor view = t.as_strided(tb, Strides(t.strides().begin(), t.strides().end() - 2), t.offset());
-    return detail::broadcast_strides(view, batch);
+    return broadcast_strides(view, batch);
   };
   const Strides sa = batch_strides(a), sb = batch_strides(b);
   const int64_t nbatch = numel_of(batch);
-  visit_float(a.dtype(), "matmul", [&]<class T>() {
+  dispatch("matmul", {{"a", a}, {"b", b}}, FloatTypes{a.dtype()}, [&]<class T>() {
     const T* pa = static_cast<const T*>(a.storage()->data());
     const T* pb = static_cast<const T*>(b.storage()->data());
     T* po = out.data<T>();

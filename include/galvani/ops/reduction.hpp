@@ -3,8 +3,11 @@
 // The backward of a sum hands every summed element the same gradient: the
 // output gradient, re-expanded (stride 0, no copy) to the input's shape.
 #pragma once
+#include <vector>
+
 #include "../autograd/node.hpp"
 #include "../core/reduce.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
 #include "elementwise.hpp"
 
 namespace galvani {

@@ -11,8 +11,11 @@
 #include <cmath>
 #include <vector>
 
-#include "dense.hpp"
+#include "../autograd/node.hpp"
+#include "../core/dispatch.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
 #include "layer_norm.hpp"  // kNormRowsPerBlock
+#include "op_args.hpp"
 
 namespace galvani {
 
@@ -75,21 +78,22 @@ inline Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
                 detail::describe(weight), " does not match input ", detail::describe(x), " (expected ",
                 dtype_name(x.dtype()), " [", C, "])");
   Tensor xc = detail::dense(x), wc = detail::dense(weight);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  Tensor rstd = Tensor::empty({N}, x.dtype());
-  visit_float(x.dtype(), "rms_norm", [&]<class T>() {
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor rstd = Tensor::empty({N}, x.dtype(), x.device());
+  dispatch("rms_norm", {{"input", x}, {"weight", weight}}, FloatTypes{x.dtype()}, [&]<class T>() {
     rms_norm_forward<T>(xc.data<T>(), wc.data<T>(), y.data<T>(), rstd.data<T>(), N, C, eps);
   });
   return record("rms_norm", y, {x, weight},
                 [xc = xc.detach(), wc = wc.detach(), rstd, N, C](const Tensor& g, const Needs& need) -> Grads {
                   Tensor gc = detail::dense(g);
-                  Tensor dx = need[0] ? Tensor::empty(xc.shape(), xc.dtype()) : Tensor();
-                  Tensor dw = need[1] ? Tensor::empty({C}, xc.dtype()) : Tensor();
-                  visit_float(xc.dtype(), "rms_norm backward", [&]<class T>() {
+                  Tensor dx = need[0] ? Tensor::empty(xc.shape(), xc.dtype(), xc.device()) : Tensor();
+                  Tensor dw = need[1] ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
+                  dispatch("rms_norm backward", {{"grad", gc}, {"input", xc}, {"weight", wc}}, FloatTypes{xc.dtype()},
+                           [&]<class T>() {
                     rms_norm_backward<T>(gc.data<T>(), xc.data<T>(), wc.data<T>(), rstd.data<T>(),
                                          dx.defined() ? dx.data<T>() : nullptr, dw.defined() ? dw.data<T>() : nullptr,
                                          N, C);
-                  });
+                           });
                   return {dx, dw};
                 });
 }

@@ -1,15 +1,17 @@
 // ops/shape.hpp — views and copies: view, reshape, transpose, permute, narrow,
-// select, expand, (un)squeeze, contiguous, clone, to(dtype).
+// select, expand, (un)squeeze, contiguous, clone, to(dtype), to(device).
 //
 // A view shares storage and only rewrites shape/strides/offset. Its backward
 // puts the gradient back into the input's shape: transpose → transpose back,
 // narrow → a zero tensor with the gradient written into the slice, expand →
 // sum over the broadcast dims.
-#include "../core/tensor.hpp"  // first: tensor.hpp includes this file at its end, see there
-#ifndef GALVANI_OPS_SHAPE_HPP
-#define GALVANI_OPS_SHAPE_HPP
+#pragma once
+#include <utility>
+
 #include "../autograd/node.hpp"
 #include "../core/reduce.hpp"
+#include "../core/tensor_base.hpp"
+#include "../core/tensor_data.hpp"
 
 namespace galvani {
 
@@ -88,7 +90,7 @@ inline Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   Tensor out = as_strided(s, strides(), offset() + start * strides()[d]);
   Shape in_shape = shape();
   return record("narrow", out, {*this}, [in_shape, d, start, length](const Tensor& g, const Needs&) -> Grads {
-    Tensor full = Tensor::zeros(in_shape, g.dtype());
+    Tensor full = Tensor::zeros(in_shape, g.dtype(), g.device());
     copy_into(full.narrow(d, start, length), g);
     return {full};
   });
@@ -149,7 +151,7 @@ inline Tensor Tensor::squeeze(int64_t d) const {
 }
 
 inline Tensor Tensor::clone() const {
-  Tensor out = Tensor::empty(shape(), dtype());
+  Tensor out = Tensor::empty(shape(), dtype(), device());
   copy_into(out, *this);
   return record("clone", out, {*this}, [](const Tensor& g, const Needs&) -> Grads { return {g}; });
 }
@@ -158,13 +160,24 @@ inline Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clon
 
 inline Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
-  Tensor out = Tensor::empty(shape(), target);
+  Tensor out = Tensor::empty(shape(), target, device());
   copy_into(out, *this);
   if (!is_floating(target)) return out;  // integer results carry no gradient
   DType from = dtype();
   return record("to", out, {*this}, [from](const Tensor& g, const Needs&) -> Grads { return {g.to(from)}; });
 }
 
-}  // namespace galvani
+// A copy on `device` (contiguous, same dtype), or the tensor itself when it is already
+// there — torch's .to(device) semantics: no copy when nothing moves. The copy goes
+// through copy_between_devices, and its gradient goes back to the source device.
+// Throws galvani::Error when the build has no allocator or copy for `device`.
+inline Tensor Tensor::to(Device target) const {
+  check_defined("to");
+  if (target == device()) return *this;
+  Tensor out = Tensor::empty(shape(), dtype(), target);
+  copy_between_devices(out, *this);
+  Device from = device();
+  return record("to", out, {*this}, [from](const Tensor& g, const Needs&) -> Grads { return {g.to(from)}; });
+}
 
-#endif  // GALVANI_OPS_SHAPE_HPP
+}  // namespace galvani

@@ -17,7 +17,10 @@
 #include <cmath>
 #include <limits>
 
-#include "dense.hpp"
+#include "../autograd/node.hpp"
+#include "../core/dispatch.hpp"
+#include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
+#include "op_args.hpp"
 
 namespace galvani {
 
@@ -80,12 +83,13 @@ inline Tensor softmax_impl(const char* op, const Tensor& x, int64_t dim, bool lo
   for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.shape()[i];
   const int64_t n = x.shape()[d];
   Tensor xc = dense(x);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  visit_float(x.dtype(), op, [&]<class T>() { softmax_forward<T>(xc.data<T>(), y.data<T>(), outer, n, inner, log); });
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch(op, {{"input", x}}, FloatTypes{x.dtype()},
+           [&]<class T>() { softmax_forward<T>(xc.data<T>(), y.data<T>(), outer, n, inner, log); });
   return record(op, y, {x}, [y_saved = y.detach(), outer, n, inner, log, op](const Tensor& g, const Needs&) -> Grads {
     Tensor gc = dense(g);
-    Tensor dx = Tensor::empty(gc.shape(), gc.dtype());
-    visit_float(gc.dtype(), op, [&]<class T>() {
+    Tensor dx = Tensor::empty(gc.shape(), gc.dtype(), gc.device());
+    dispatch(op, {{"grad", gc}, {"output", y_saved}}, FloatTypes{gc.dtype()}, [&]<class T>() {
       softmax_backward<T>(y_saved.data<T>(), gc.data<T>(), dx.data<T>(), outer, n, inner, log);
     });
     return {dx};
