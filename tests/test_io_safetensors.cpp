@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "io_test_util.hpp"
+#include "support/json_whole.hpp"
 
 using namespace galvani;
 using namespace galvani::io;
@@ -230,4 +231,13 @@ TEST_CASE("a number no type can hold is a clear error, not a crash (found by the
     CHECK_THROWS_WITH(galvani::io::SafetensorsFile::from_bytes(file, "overflow.safetensors"),
                       Catch::Contains("overflow.safetensors") && Catch::Contains("invalid JSON"));
   }
+}
+
+// Issue #11, item 3: a header is one JSON value and nothing more. nlohmann alone would
+// stop at a NUL (`{...}\0\0\0` loaded); safetensors says "trailing characters".
+TEST_CASE("a safetensors header is consumed whole, as safetensors does", "[io][safetensors][json_whole]") {
+  galvani::testing::check_json_whole("safetensors", [](const std::filesystem::path& p) {
+    auto f = SafetensorsFile::open(p);
+    CHECK(f.views().size() == 1);
+  });
 }
