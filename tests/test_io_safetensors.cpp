@@ -241,3 +241,27 @@ TEST_CASE("a safetensors header is consumed whole, as safetensors does", "[io][s
     CHECK(f.views().size() == 1);
   });
 }
+
+// The fuzzer's seed corpus, through what its harness does: the valid seeds load, the
+// index seed is one JSON value, and nothing throws anything but a galvani::Error.
+TEST_CASE("the fuzz seed corpus still behaves", "[io][safetensors][fuzz]") {
+  const auto dir = std::filesystem::path(GALVANI_SOURCE_DIR) / "tools" / "fuzz" / "corpus" / "fuzz_safetensors_header";
+  int seen = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    INFO(name);
+    std::ifstream in(e.path(), std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    bool loaded = false;
+    try {
+      auto f = SafetensorsFile::from_bytes(bytes, name);
+      loaded = !f.views().empty();
+    } catch (const galvani::Error&) {
+    }
+    CHECK(loaded == (name.rfind("valid_", 0) == 0));
+    if (name == "index.json")
+      CHECK_NOTHROW(parse_json_strict(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), name));
+    ++seen;
+  }
+  CHECK(seen >= 5);
+}
