@@ -6,6 +6,7 @@
 #include <galvani/io/config.hpp>
 
 #include "io_test_util.hpp"
+#include "support/json_whole.hpp"
 
 using namespace galvani;
 using namespace galvani::io;
@@ -311,4 +312,52 @@ TEST_CASE("GenerationConfig: every field survives to_json -> from_json", "[io][c
   d.repetition_penalty = 1.0;
   d.num_beams = 1;
   CHECK(d.to_json() == json::object());
+}
+
+// Issue #11, item 3: transformers reads these files with json.loads / json.load, which
+// accept whitespace after the value and refuse anything else ("Extra data").
+TEST_CASE("config, generation and tokenizer configs are consumed whole, as json.loads does", "[io][config][json_whole]") {
+  using galvani::testing::check_json_whole;
+  check_json_whole("config.json", [](const std::filesystem::path& p) {
+    ModelConfig mc = load_model_config(p);  // outside CHECK: CHECK would swallow the Error
+    CHECK(model_type_of(mc) == "gpt2");
+  });
+  check_json_whole("generation_config.json", [](const std::filesystem::path& p) {
+    GenerationConfig g = GenerationConfig::load(p);
+    CHECK(g.max_new_tokens == 8);
+  });
+  check_json_whole("tokenizer_config.json", [](const std::filesystem::path& p) {
+    (void)TokenizerConfig::load(p.parent_path());
+  });
+  check_json_whole("special_tokens_map.json", [](const std::filesystem::path& p) {
+    (void)TokenizerConfig::load(p.parent_path());
+  });
+}
+
+TEST_CASE("parse_json_strict: what follows the value, whatever the value is", "[io][config][json_whole]") {
+  using namespace std::string_literals;
+  auto err = [](const std::string& text) {
+    try {
+      (void)parse_json_strict(text, "x.json");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  // Brackets and quotes inside strings do not end the value early.
+  CHECK(err(R"({"a": "}\"]", "b": ["]"]})"s + " \n") == "");
+  CHECK_THAT(err(R"({"a": "}\"]"})"s + "\0\0"s), Catch::Contains("x.json") && Catch::Contains("byte offset 13"));
+  // Scalars and arrays at the top level.
+  CHECK(parse_json_strict("  42 \r\n", "x.json") == 42);
+  CHECK_THAT(err("1 2"), Catch::Contains("'2' at byte offset 2"));
+  CHECK_THAT(err("\"s\"\0"s), Catch::Contains("0x00 at byte offset 3"));
+  CHECK_THAT(err("[1, [2]]]"), Catch::Contains("']' at byte offset 8"));
+  CHECK_THAT(err("null\0"s), Catch::Contains("byte offset 4"));
+  // A NUL inside the value, and nothing at all, are errors too.
+  CHECK_THAT(err("{\"a\":\0 1}"s), Catch::Contains("NUL byte (0x00) at byte offset 5"));
+  CHECK_THAT(err(""), Catch::Contains("invalid JSON"));
+  CHECK_THAT(err("   "), Catch::Contains("invalid JSON"));
+  CHECK_THAT(err("\xEF\xBB\xBF{}"), Catch::Contains("byte-order mark"));
+  // A broken value is still reported as such, not as trailing bytes.
+  CHECK_THAT(err(R"({"a": tru} x)"), Catch::Contains("invalid literal"));
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "io_test_util.hpp"
+#include "support/json_whole.hpp"
 
 using namespace galvani;
 using namespace galvani::io;
@@ -230,4 +231,37 @@ TEST_CASE("a number no type can hold is a clear error, not a crash (found by the
     CHECK_THROWS_WITH(galvani::io::SafetensorsFile::from_bytes(file, "overflow.safetensors"),
                       Catch::Contains("overflow.safetensors") && Catch::Contains("invalid JSON"));
   }
+}
+
+// Issue #11, item 3: a header is one JSON value and nothing more. nlohmann alone would
+// stop at a NUL (`{...}\0\0\0` loaded); safetensors says "trailing characters".
+TEST_CASE("a safetensors header is consumed whole, as safetensors does", "[io][safetensors][json_whole]") {
+  galvani::testing::check_json_whole("safetensors", [](const std::filesystem::path& p) {
+    auto f = SafetensorsFile::open(p);
+    CHECK(f.views().size() == 1);
+  });
+}
+
+// The fuzzer's seed corpus, through what its harness does: the valid seeds load, the
+// index seed is one JSON value, and nothing throws anything but a galvani::Error.
+TEST_CASE("the fuzz seed corpus still behaves", "[io][safetensors][fuzz]") {
+  const auto dir = std::filesystem::path(GALVANI_SOURCE_DIR) / "tools" / "fuzz" / "corpus" / "fuzz_safetensors_header";
+  int seen = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    INFO(name);
+    std::ifstream in(e.path(), std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    bool loaded = false;
+    try {
+      auto f = SafetensorsFile::from_bytes(bytes, name);
+      loaded = !f.views().empty();
+    } catch (const galvani::Error&) {
+    }
+    CHECK(loaded == (name.rfind("valid_", 0) == 0));
+    if (name == "index.json")
+      CHECK_NOTHROW(parse_json_strict(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), name));
+    ++seen;
+  }
+  CHECK(seen >= 5);
 }

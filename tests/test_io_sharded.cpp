@@ -6,6 +6,7 @@
 #include <galvani/io/sharded.hpp>
 
 #include "io_test_util.hpp"
+#include "support/json_whole.hpp"
 
 using namespace galvani;
 using namespace galvani::io;
@@ -124,4 +125,12 @@ TEST_CASE("broken sharded checkpoints are refused with a clear error", "[io][sha
   CHECK(cases >= 6);
   CHECK_THROWS_WITH(for_each_tensor(scratch_dir("galvani_io_empty_dir"), [](const std::string&, const TensorView&) {}),
                     Catch::Contains("no model.safetensors"));
+}
+
+// Issue #11, item 3: transformers reads the index with json.load, which refuses "Extra data".
+TEST_CASE("model.safetensors.index.json is consumed whole, as json.load does", "[io][sharded][json_whole]") {
+  galvani::testing::check_json_whole("model.safetensors.index.json", [](const std::filesystem::path& p) {
+    ShardIndex idx = read_shard_index(p);
+    CHECK(idx.weight_map.size() == 1);
+  });
 }

@@ -15,6 +15,7 @@
 #include <galvani/core/paths.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
+#include "support/json_whole.hpp"
 #include "support/sha256.hpp"
 
 using galvani::Encoding;
@@ -335,4 +336,17 @@ TEST_CASE("tokenizer: a number no type can hold is a clear error naming the file
   // nlohmann/json raises out_of_range (not parse_error) for such a number.
   CHECK_THROWS_WITH(galvani::parse_json_text(R"({"version": "1.0", "model": {"dropout": 1e999999}})", "huge.json"),
                     Catch::Contains("huge.json") && Catch::Contains("$.model.dropout"));
+}
+
+// Issue #11, item 3: `tokenizers` (serde_json) refuses bytes after the value
+// ("trailing characters"); nlohmann alone stopped at a NUL and loaded the file.
+// tokenizer_config.json and special_tokens_map.json, read next to it, likewise.
+TEST_CASE("tokenizer: tokenizer.json and the configs next to it are consumed whole", "[tokenizer][errors]") {
+  using galvani::testing::check_json_whole;
+  for (const char* kind : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
+    check_json_whole(kind, [](const std::filesystem::path& p) {
+      Tokenizer t = Tokenizer::from_file((p.parent_path() / "tokenizer.json").string());
+      auto ids = t.encode("hello").ids;  // outside CHECK: CHECK would swallow an Error
+      CHECK(ids.size() >= 1);
+    });
 }

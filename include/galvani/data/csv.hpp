@@ -8,9 +8,13 @@
 //   - a UTF-8 byte-order mark at the start (dropped); the text must be UTF-8;
 //   - blank lines are skipped, as pandas.read_csv does (skip_blank_lines=True).
 // The first record is the header. An empty field, quoted or not, is a missing
-// value, as in pandas (NaN); unlike pandas, strings such as "NA" or "null" stay
-// text. A record with fewer fields than the header is padded with missing
-// values (pandas does the same); one with more is an error.
+// value, as in pandas (NaN), and so is a data field spelled as one of pandas'
+// default NA values ("NA", "nan", "null", "None", "#N/A", ... kNaSpellings below),
+// quoted or not, matched exactly (" NA" stays text); keep_default_na = false
+// keeps those as text, as pandas' keep_default_na=False does. Values stay text
+// otherwise; eda.hpp's dtype() says what pandas would have parsed them as. A record
+// with fewer fields than the header is padded with missing values (pandas does the
+// same); one with more is an error.
 //
 // Every error names the file, the line and the column (in characters, from 1)
 // and says what to change, e.g.
@@ -37,7 +41,19 @@ namespace galvani {
 
 struct CsvOptions {
   char delimiter = ',';
+  bool keep_default_na = true;  // the spellings below are missing values, as in pd.read_csv
 };
+
+// pandas' default na_values (pandas._libs.parsers.STR_NA_VALUES), besides "".
+inline constexpr std::string_view kNaSpellings[] = {
+    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A",      "NA",  "NULL",    "NaN",      "None", "n/a",  "nan",    "null"};
+
+inline bool is_na_spelling(std::string_view s) {
+  for (std::string_view na : kNaSpellings)
+    if (s == na) return true;
+  return false;
+}
 
 namespace detail {
 
@@ -181,6 +197,9 @@ inline Table parse_csv(std::string_view text, const std::string& source = "<csv>
                   " fields, but the header has ", names.size(), "; quote any field that contains '", delim,
                   "' (\"like, this\")");
     rec.resize(names.size());  // missing trailing fields = missing values
+    if (opt.keep_default_na)
+      for (Cell& cell : rec)
+        if (cell && is_na_spelling(*cell)) cell.reset();
     table.add_row(std::move(rec));
   }
   return table;

@@ -25,6 +25,8 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <optional>
+#include <type_traits>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -76,7 +78,10 @@ inline double quantile_sorted(const xt::xtensor<double, 1>& sorted, double q) {
   const double pos = q * double(n - 1);
   const auto lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(lo + 1, n - 1);
-  return sorted(lo) + (sorted(hi) - sorted(lo)) * (pos - double(lo));
+  // numpy's _lerp, to the bit: from the nearer end (so with -inf at one end the
+  // result can still be -inf, and with inf at both ends it is NaN, as in numpy).
+  const double a = sorted(lo), b = sorted(hi), t = pos - double(lo), diff = b - a;
+  return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
 }
 
 // Series.describe() of numbers: count, mean, std (ddof = 1), min, 25%, 50%, 75%, max.
@@ -139,25 +144,182 @@ inline TextDescribe describe_text(const Column& col) {
   return d;
 }
 
-// ------------------------------------------------------------------ info
+// ------------------------------------------------------------------ dtypes
+//
+// The dtype pandas.read_csv (default C parser, default options) gives a column, and
+// the numbers it reads from it. Locked to pandas by tests/fixtures/data/pandas.json
+// ("dtypes", from tools/gen_data_fixtures.py: one column per cell pattern).
+//
+// Missing values are the Table's empty cells: read_csv turns pandas' NA spellings
+// ("", "NA", "nan", "null", "None", ... see csv.hpp) into those. What is left:
+//   int     ws* [+-]? digits ws*                     ("007", " 42", "+5", "-0")
+//   float   ws* [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)? ws*
+//           or exactly one of inf, infinity, each with an optional sign, in any case
+//           ("1e3", ".5", "5.", "-Infinity", "1e400" = inf); no hex ("0x1F"), no "1_000",
+//           no "1,000", no "1d3"; whitespace is spaces and tabs (and \f, \v, \r, \n)
+//   bool    exactly true or false, in any case ("TRUE", "tRuE"; not " True", "yes", "1")
+// and pandas tries the types in this order:
+//   int64    every value an int that fits int64 (and none missing: else float64,
+//            as NaN is a float);
+//   uint64   when an int does not fit int64: every value a non-negative int that fits
+//            uint64, none missing;
+//   float64  every value an int or float;
+//   bool     every value a bool, none missing;
+//   object   anything else (pandas 3 prints text columns as "str"; galvani says object,
+//            as pandas 2 and the course do).
+// pandas walks the cells in order and the first failure picks the next try, which
+// is why "9223372036854775808, 1.5" is float64 but "99999999999999999999999, 1.5" is
+// not: the second overflows uint64 before 1.5 is seen. That order is kept here.
+//
+// Where galvani differs from pandas, on purpose: a column whose ints overflow int64
+// and that has missing cells is object in both, but pandas (a quirk of its uint64 path)
+// puts the missing cells back as text ("" or "NA") and counts them non-null; galvani
+// keeps them missing.
 
-// The dtype pandas' read_csv would give a column: int64 if every present value
-// is an integer, float64 if every one is a number, else object (text).
+namespace detail {
+
+inline bool pd_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+inline std::string_view pd_trim(std::string_view s) {
+  while (!s.empty() && pd_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && pd_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+inline bool pd_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// pandas' integer syntax; the sign and the digits, or false.
+inline bool pd_int_syntax(std::string_view s, bool& negative, std::string_view& digits) {
+  s = pd_trim(s);
+  negative = !s.empty() && s[0] == '-';
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  digits = s;
+  return pd_digits(s);
+}
+
+// An integer's value if it fits int64 (or uint64, when unsigned_ is set).
+template <class T>
+inline std::optional<T> pd_fit(bool negative, std::string_view digits) {
+  unsigned __int128 v = 0;
+  const unsigned __int128 limit = negative ? (unsigned __int128)(std::numeric_limits<int64_t>::max()) + 1
+                                           : (unsigned __int128)(std::numeric_limits<T>::max());
+  for (char c : digits) {
+    v = v * 10 + unsigned(c - '0');
+    if (v > limit) return std::nullopt;
+  }
+  if (negative) {
+    if (std::is_unsigned_v<T> && v != 0) return std::nullopt;
+    return T(-(__int128)v);
+  }
+  return T(v);
+}
+
+// pandas' float syntax (see above); the value, or nullopt.
+inline std::optional<double> pd_float(std::string_view raw) {
+  static constexpr std::string_view kInf[] = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"};
+  for (std::string_view w : kInf)  // exact, without whitespace, any case
+    if (raw.size() == w.size() &&
+        std::equal(raw.begin(), raw.end(), w.begin(), [](char a, char b) { return std::tolower((unsigned char)a) == b; }))
+      return w[0] == '-' ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  std::string_view s = pd_trim(raw);
+  size_t i = 0, n = s.size(), mant = 0;
+  if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+  for (; i < n && s[i] >= '0' && s[i] <= '9'; ++i) ++mant;
+  if (i < n && s[i] == '.')
+    for (++i; i < n && s[i] >= '0' && s[i] <= '9'; ++i) ++mant;
+  if (mant == 0) return std::nullopt;
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    size_t e = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; ++i) ++e;
+    if (e == 0) return std::nullopt;
+  }
+  if (i != n) return std::nullopt;
+  // The syntax is checked; strtod only reads it (it would also take hex, "nan", ...).
+  // Past the range it gives ±inf or 0 with ERANGE, as pandas does.
+  return std::strtod(std::string(s).c_str(), nullptr);
+}
+
+// true/false in any case, without whitespace.
+inline std::optional<bool> pd_bool(std::string_view s) {
+  auto is = [&](std::string_view w) {
+    return s.size() == w.size() &&
+           std::equal(s.begin(), s.end(), w.begin(), [](char a, char b) { return std::tolower((unsigned char)a) == b; });
+  };
+  if (is("true")) return true;
+  if (is("false")) return false;
+  return std::nullopt;
+}
+
+}  // namespace detail
+
+// df[col].dtype after pd.read_csv: "int64", "uint64", "float64", "bool" or "object".
 // An all-missing column is float64, as in pandas.
 inline std::string dtype(const Column& col) {
-  bool all_int = true, all_num = true;
+  bool missing = false, negative = false;
+  std::string_view digits;
+  // int64, in order; the first cell that fails says what to try next.
+  enum class Next { none, float64, uint64 } next = Next::none;
+  for (const Cell& c : col) {
+    if (!c) { missing = true; continue; }
+    if (!detail::pd_int_syntax(*c, negative, digits)) { next = Next::float64; break; }
+    if (!detail::pd_fit<int64_t>(negative, digits)) { next = Next::uint64; break; }
+  }
+  if (next == Next::none) {
+    for (const Cell& c : col) missing = missing || !c;
+    bool any = std::any_of(col.begin(), col.end(), [](const Cell& c) { return c.has_value(); });
+    return !any || missing ? "float64" : "int64";
+  }
+  if (next == Next::uint64) {
+    for (const Cell& c : col) {
+      if (!c) return "object";  // pandas: object, the missing cells put back as text
+      if (!detail::pd_int_syntax(*c, negative, digits)) { next = Next::float64; break; }
+      if (!detail::pd_fit<uint64_t>(negative, digits)) return "object";  // past uint64, or a negative
+    }
+    if (next == Next::uint64) return "uint64";
+  }
+  bool all_float = true, all_bool = true;
+  missing = false;
+  for (const Cell& c : col) {
+    if (!c) { missing = true; continue; }
+    all_float = all_float && detail::pd_float(*c).has_value();
+    all_bool = all_bool && detail::pd_bool(*c).has_value();
+  }
+  if (all_float) return "float64";
+  if (all_bool && !missing) return "bool";
+  return "object";
+}
+
+inline bool is_numeric_dtype(const std::string& dt) { return dt == "int64" || dt == "uint64" || dt == "float64"; }
+
+// The numbers of a numeric column (int64, uint64 or float64) as float64, missing
+// cells left out: what df[col].describe() works on. Any other dtype is an error.
+inline xt::xtensor<double, 1> numbers(const Column& col, const std::string& name = "column") {
+  const std::string dt = dtype(col);
+  GALVANI_CHECK(is_numeric_dtype(dt), "numbers: '", name, "' is not numeric (its dtype is ", dt,
+                "); describe() it as text with describe_text()");
+  std::vector<double> out;
   for (const Cell& c : col) {
     if (!c) continue;
-    const char* b = c->c_str();
-    char* e = nullptr;
-    errno = 0;
-    (void)std::strtoll(b, &e, 10);
-    if (c->empty() || *e != '\0' || errno) all_int = false;
-    (void)std::strtod(b, &e);
-    if (c->empty() || *e != '\0' || std::isspace(static_cast<unsigned char>(*b))) all_num = false;
+    bool negative;
+    std::string_view digits;
+    if (dt != "float64" && detail::pd_int_syntax(*c, negative, digits)) {
+      if (auto u = detail::pd_fit<uint64_t>(negative, digits)) out.push_back(double(*u));
+      else out.push_back(double(*detail::pd_fit<int64_t>(negative, digits)));
+    } else {
+      out.push_back(*detail::pd_float(*c));
+    }
   }
-  return all_int && all_num ? "int64" : all_num ? "float64" : "object";
+  return xt::adapt(out, {out.size()});
 }
+
+// df[col].describe() of a numeric column.
+inline Describe describe(const Column& col, const std::string& name = "column") { return describe(numbers(col, name)); }
+
+// ------------------------------------------------------------------ info
 
 // Bytes the table holds in memory here (not pandas' figure): the cells
 // themselves plus the heap blocks of strings too long for std::string's
@@ -211,13 +373,33 @@ inline std::string info(const Table& t) {
 // One number per column, in column order (a pandas Series indexed by name).
 using ColumnCounts = std::vector<std::pair<std::string, int64_t>>;
 
-// df.nunique(): distinct present values per column.
+// df.nunique(): distinct present values per column. Values, not spellings: in a
+// float64 column "1", "1.0" and "1e0" are one value, in a bool column "True" and "TRUE".
 inline ColumnCounts nunique(const Table& t) {
   ColumnCounts out;
   for (int64_t c = 0; c < t.cols(); ++c) {
-    std::unordered_map<std::string_view, int> seen;
-    for (const Cell& cell : t.column(c))
-      if (cell) seen.emplace(*cell, 0);
+    const Column& col = t.column(c);
+    const std::string dt = dtype(col);
+    std::unordered_map<std::string, int> seen;
+    if (dt == "float64") {
+      for (double x : numbers(col)) {
+        char key[32];
+        std::snprintf(key, sizeof key, "%.17g", x == 0 ? 0.0 : x);  // -0 is 0
+        seen.emplace(key, 0);
+      }
+    } else if (is_numeric_dtype(dt)) {  // exact: ints past 2^53 differ where their doubles do not
+      for (const Cell& cell : col) {
+        if (!cell) continue;
+        bool negative;
+        std::string_view digits;
+        detail::pd_int_syntax(*cell, negative, digits);
+        auto u = detail::pd_fit<uint64_t>(negative, digits);
+        seen.emplace(u ? std::to_string(*u) : std::to_string(*detail::pd_fit<int64_t>(negative, digits)), 0);
+      }
+    } else {
+      for (const Cell& cell : col)
+        if (cell) seen.emplace(dt == "bool" ? std::string(*detail::pd_bool(*cell) ? "True" : "False") : *cell, 0);
+    }
     out.emplace_back(t.names()[size_t(c)], int64_t(seen.size()));
   }
   return out;

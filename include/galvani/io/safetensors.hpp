@@ -203,8 +203,14 @@ inline Header parse_header(const uint8_t* file, size_t file_size, const std::str
   GALVANI_CHECK(8 + h.header_size <= file_size, path, ": header length ", h.header_size,
                 " runs past the end of the file (", file_size, " bytes; truncated download?)");
   std::string_view text(reinterpret_cast<const char*>(file + 8), size_t(h.header_size));
-  GALVANI_CHECK(!text.empty() && text[0] == '{', path, ": header does not start with '{' (not a safetensors file)");
-  json j = parse_json_strict(text, path + ": header");
+  // JSON whitespace may precede the object (serde_json skips it, so safetensors does).
+  const size_t first = text.find_first_not_of(" \t\n\r");
+  GALVANI_CHECK(first != std::string_view::npos && text[first] == '{', path, ": header does not start with '{' (",
+                first == std::string_view::npos ? cat("it is ", text.size(), " bytes of whitespace")
+                                                : cat("byte offset ", 8 + first, " holds 0x", std::hex,
+                                                      int(uint8_t(text[first])), std::dec),
+                "; not a safetensors file)");
+  json j = parse_json_strict(text, path + ": header", /*base=*/8);  // offsets in errors count from the file start
   GALVANI_CHECK(j.is_object(), path, ": header must be a JSON object");
 
   for (auto it = j.begin(); it != j.end(); ++it) {

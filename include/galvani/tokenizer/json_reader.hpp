@@ -3,7 +3,8 @@
 // A JsonNode is a json value plus the file it came from and its JSON path
 // ("$.model.merges[12]"), so every "expected a string" names the exact spot. A file
 // that does not even parse (truncated, a stray comma) is re-read with a SAX pass that
-// only tracks the path, so that error names the path at fault too.
+// only tracks the path, so that error names the path at fault too. The file must be
+// one JSON value and nothing more (io/json.hpp's parse_json_whole), as for `tokenizers`.
 #pragma once
 #include <fstream>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include <galvani/core/error.hpp>
 #include <galvani/core/paths.hpp>
+#include <galvani/io/json.hpp>
 
 namespace galvani {
 
@@ -124,16 +126,20 @@ struct JsonPathTracker : nlohmann::json_sax<json> {
 
 }  // namespace detail
 
-// Parses JSON text; a syntax error becomes "FILE: JSON parse error at $.model.vocab.xyz: ...".
+// Parses JSON text; a syntax error becomes "FILE: JSON parse error at $.model.vocab.xyz: ...",
+// bytes after the value "FILE: invalid JSON: trailing characters ... at byte offset N".
 inline json parse_json_text(const std::string& text, const std::string& file) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    // parse_error, and out_of_range for a number no type can hold ("1e999999").
-    detail::JsonPathTracker tracker;
-    json::sax_parse(text, &tracker);
-    throw Error(file + ": JSON parse error at " + (tracker.error_path.empty() ? "$" : tracker.error_path) + ": " + e.what());
-  }
+  return io::parse_json_whole(text, file, 0, [&](std::string_view value) -> json {
+    try {
+      return json::parse(value.begin(), value.end());
+    } catch (const json::exception& e) {
+      // parse_error, and out_of_range for a number no type can hold ("1e999999").
+      detail::JsonPathTracker tracker;
+      json::sax_parse(value.begin(), value.end(), &tracker);
+      throw Error(file + ": JSON parse error at " + (tracker.error_path.empty() ? "$" : tracker.error_path) + ": " +
+                  e.what());
+    }
+  });
 }
 
 }  // namespace galvani
