@@ -62,8 +62,8 @@ PerplexityResult perplexity(CausalLM& model, const std::vector<Row>& rows, int64
     }
     Tensor mask_t = Tensor::from_vector(mask, {B, T});
     Tensor logits = model.forward(Tensor::from_vector(ids, {B, T}), mask_t);
-    std::vector<double> nll = causal_lm_loss(logits, Tensor::from_vector(labels, {B, T}), Reduction::none)
-                                  .to_vector<double>();
+    std::vector<double> nll = host_values<double>(
+        causal_lm_loss(logits, Tensor::from_vector(labels, {B, T}), Reduction::none), "perplexity (nll)");
     for (int64_t b = 0; b < B; ++b) {
       const int64_t n = int64_t(kept[start + size_t(b)].size()) - 1;  // predicted tokens
       double s = 0;

@@ -84,7 +84,7 @@ class CausalLM : public Module {
 inline Tensor shift_labels(const Tensor& labels) {
   GALVANI_CHECK(labels.dim() == 2, "causal_lm_loss: labels must be (B, T), got ", shape_str(labels.shape()));
   const int64_t B = labels.size(0), T = labels.size(1);
-  std::vector<int64_t> src = labels.to_vector<int64_t>(), out(size_t(B * T), -100);
+  std::vector<int64_t> src = host_values<int64_t>(labels, "causal_lm_loss (labels)"), out(size_t(B * T), -100);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t + 1 < T; ++t) out[size_t(b * T + t)] = src[size_t(b * T + t + 1)];
   return Tensor::from_vector(out, {B, T});

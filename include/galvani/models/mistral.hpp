@@ -54,14 +54,14 @@ namespace detail {
 // reaches that row, as in torch.)
 inline Tensor stop_padding_grad(const Tensor& x, const Tensor& ids, int64_t pad) {
   std::vector<int64_t> rows;  // flattened (b, t) positions that hold the pad token
-  const std::vector<int64_t> v = ids.to_vector<int64_t>();
+  const std::vector<int64_t> v = host_values<int64_t>(ids, "embedding padding_idx (ids)");
   for (size_t i = 0; i < v.size(); ++i)
     if (v[i] == pad) rows.push_back(int64_t(i));
   if (rows.empty()) return x;
   const int64_t C = x.size(-1);
   return record("embedding padding_idx", x.detach(), {x}, [rows, C](const Tensor& g, const Needs&) -> Grads {
     Tensor d = g.contiguous().clone();
-    visit_float(d.dtype(), "embedding padding_idx backward", [&]<class T>() {
+    dispatch("embedding padding_idx backward", {{"grad", d}}, FloatTypes{d.dtype()}, [&]<class T>() {
       T* p = d.data<T>();
       for (int64_t r : rows) std::fill_n(p + r * C, C, T(0));
     });

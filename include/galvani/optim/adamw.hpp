@@ -59,7 +59,8 @@ class AdamW {
     const double step_size = opt_.lr / bc1;
     for (State& s : states_) {
       if (!s.param.grad().defined()) continue;
-      visit_float(s.param.dtype(), "AdamW", [&]<class T>() {
+      dispatch("AdamW", {{"param", s.param}, {"grad", s.param.grad()}, {"exp_avg", s.m}, {"exp_avg_sq", s.v}},
+               FloatTypes{s.param.dtype()}, [&]<class T>() {
         GALVANI_CHECK(s.param.is_contiguous(), "AdamW: parameter '", s.param.name(), "' is not contiguous");
         T* p = s.param.data<T>();
         Tensor g_c = s.param.grad().contiguous();

@@ -18,7 +18,7 @@ inline double clip_grad_norm(const std::vector<Tensor>& params, double max_norm)
   for (const Tensor& p : params) {
     if (!p.grad().defined()) continue;
     Tensor g = p.grad().contiguous();
-    visit_float(g.dtype(), "clip_grad_norm", [&]<class T>() {
+    dispatch("clip_grad_norm", {{"grad", g}}, FloatTypes{g.dtype()}, [&]<class T>() {
       const T* d = g.data<T>();
       double s = 0;
       const int64_t n = g.numel();
@@ -34,7 +34,7 @@ inline double clip_grad_norm(const std::vector<Tensor>& params, double max_norm)
       if (!p.grad().defined()) continue;
       if (!p.grad().is_contiguous()) p.set_grad(p.grad().contiguous());
       Tensor g = p.grad();
-      visit_float(g.dtype(), "clip_grad_norm", [&]<class T>() {
+      dispatch("clip_grad_norm", {{"grad", g}}, FloatTypes{g.dtype()}, [&]<class T>() {
         T* d = g.data<T>();
         const int64_t n = g.numel();
         for (int64_t i = 0; i < n; ++i) d[i] = T(double(d[i]) * coef);
