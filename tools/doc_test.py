@@ -249,9 +249,10 @@ def check_file(rel, source, build, data, failures):
                     failures.append(f"{b.where()}: doc-test: output must follow a run block")
                     continue
                 got = [l.strip() for l in last_out.split("\n")]
-                for exp in b.text.split("\n"):
-                    if exp.strip() and not line_matches(exp.strip(), got):
-                        failures.append(f"{b.where()}: the output has no line like\n    {exp.strip()}")
+                missing = [e.strip() for e in b.text.split("\n") if e.strip() and not line_matches(e.strip(), got)]
+                if missing:
+                    failures.append(f"{b.where()}: {len(missing)} line(s) of the shown output are not in what the "
+                                    "block printed, first:\n    " + "\n    ".join(missing[:3]))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
