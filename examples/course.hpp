@@ -21,12 +21,15 @@
 #include <galvani/models/auto.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
+#include "cli.hpp"
+
 namespace course {
 
 using namespace galvani;
 namespace fs = std::filesystem;
 
 inline const char* kPrompt = "I'm afraid I've created a ";
+inline const char* kChunksCsv = kDefaultChunksCsv;  // runs/frankenstein_chunks.csv
 
 // ------------------------------------------------------------------ step 0: the CSV
 
@@ -81,13 +84,27 @@ struct Dataset {
   int64_t eos = 0;                // pad = eos, as the course sets it
 };
 
+// A --model value: tiny, distilgpt2 (weights/distilgpt2) or a model directory.
+inline fs::path model_dir(const std::string& name) {
+  return name == "distilgpt2" ? fs::path("weights/distilgpt2") : fs::path(name);
+}
+
+// Check a --model value before any work is done, with a message that says what to do.
+inline void check_model_name(const std::string& name, const std::string& flag = "--model") {
+  if (name == "tiny") return;
+  if (name == "distilgpt2" && !fs::exists(model_dir(name) / "config.json"))
+    throw Error("weights/distilgpt2 is missing: fetch the real weights with `tools/fetch_weights.sh distilgpt2` "
+                "(needs the Hugging Face hub), or use " + flag + " tiny");
+  cli::check_model_dir(model_dir(name), flag);
+}
+
 // The tokenizer that belongs to the model: --tokenizer if given, else the
 // model directory's own tokenizer.json (weights/distilgpt2, a converted
-// SmolLM2, a finetuned run's final/), else the shared GPT-2 tokenizer (tiny).
+// SmolLM2, a finetuned run's final/); the shared GPT-2 tokenizer only for tiny,
+// which is GPT-2 with GPT-2's vocabulary.
 inline fs::path find_tokenizer(const std::string& path, const std::string& model = "tiny") {
   if (!path.empty()) return path;
-  const fs::path dir = model == "distilgpt2" ? fs::path("weights/distilgpt2") : fs::path(model);
-  if (model != "tiny" && fs::exists(dir / "tokenizer.json")) return dir / "tokenizer.json";
+  if (model != "tiny") return cli::model_tokenizer(path, model_dir(model));
   const std::string rel = "tokenizers/gpt2/tokenizer.json";
   auto found = find_data_file(rel);
   GALVANI_CHECK(found, data_file_missing(rel), ", or pass --tokenizer");
@@ -128,13 +145,14 @@ inline GPT2Config tiny_config() {
 // `name` is "tiny" (random init), "distilgpt2" (weights/distilgpt2) or a model directory.
 inline std::unique_ptr<CausalLM> load_model(const std::string& name, uint64_t seed = 0) {
   if (name == "tiny") return std::make_unique<GPT2LMHeadModel>(tiny_config(), seed);
-  fs::path dir = name == "distilgpt2" ? fs::path("weights/distilgpt2") : fs::path(name);
-  if (!fs::exists(dir / "config.json"))
-    throw Error(name == "distilgpt2"
-                    ? "weights/distilgpt2 is missing: fetch the real weights with `tools/fetch_weights.sh distilgpt2` "
-                      "(needs the Hugging Face hub), or use --model tiny"
-                    : dir.string() + ": no config.json here; pass tiny, distilgpt2 or a model directory");
-  return load_causal_lm(dir);
+  check_model_name(name);
+  return load_causal_lm(model_dir(name));
+}
+
+// The generation settings for a --model value: its generation_config.json (tiny: what
+// its config implies), then the flags.
+inline GenerationOptions generation_for(const std::string& name, const CausalLM& model, const cli::GenerationFlags& f) {
+  return name == "tiny" ? cli::resolve(f, model) : cli::resolve(f, model_dir(name));
 }
 
 // The course's TrainingArguments for DistilGPT-2, and settings that let the
@@ -158,12 +176,13 @@ struct TrainingFlags {
   double epochs = 0, lr = 0;
   int64_t batch = 0, warmup = -1, max_steps = -1;
 
+  // A value that is given must make sense (--batch-size 0 or --lr nan is an error, not the default).
   void add_to(CLI::App& app) {
-    app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 10)");
-    app.add_option("--lr", lr, "learning_rate (course: 2e-5; tiny: 2e-3)");
-    app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)");
-    app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)");
-    app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)");
+    app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 10)")->check(cli::kPositive);
+    app.add_option("--lr", lr, "learning_rate (course: 2e-5; tiny: 2e-3)")->check(cli::kPositive);
+    app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)")->check(CLI::PositiveNumber);
+    app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)")->check(CLI::NonNegativeNumber);
+    app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)")->check(CLI::PositiveNumber);
   }
   void apply(TrainingArguments& a) const {
     if (epochs > 0) a.num_train_epochs = epochs;
@@ -197,12 +216,14 @@ inline GenerationOptions sampled_options(const GenerationOptions& greedy) {
   return s;
 }
 
+// `gen`: the model's generation defaults with the flags over them (generation_for).
 inline Evaluation evaluate(CausalLM& model, const Tokenizer& tok, const TokenizedDataset& test,
                            const GenerationOptions& gen, const std::string& prompt = kPrompt) {
   auto t0 = std::chrono::steady_clock::now();
   Evaluation e;
   e.ppl = perplexity(model, test.rows);
   std::vector<int32_t> ids = tok.encode(prompt, true).ids;
+  cli::warn_context_limit(model, int64_t(ids.size()), gen);
   auto decode = [&](const std::vector<int64_t>& new_ids) {
     return tok.decode(std::vector<int32_t>(new_ids.begin(), new_ids.end()), /*skip_special_tokens=*/true);
   };

@@ -18,11 +18,11 @@ static double since(Clock::time_point t0) { return std::chrono::duration<double>
 
 int main(int argc, char** argv) {
   CLI::App app{"galvani: finetune a language model to write Frankenstein fan-fiction (the whole course, offline)"};
-  std::string model_name = "tiny", out = "runs/frankenstein", csv = "runs/frankenstein_chunks.csv", tok_path;
+  std::string model_name = "tiny", out = "runs/frankenstein", csv = kChunksCsv, tok_path;
   uint64_t seed = 42;
   bool half = false;
-  int64_t max_new_tokens = 100;
   TrainingFlags train_flags;
+  cli::GenerationFlags gen_flags;
   app.add_option("--model", model_name, "tiny (trained from scratch), distilgpt2 (weights/distilgpt2), or a model directory")
       ->capture_default_str();
   app.add_option("--out", out, "run folder for every output")->capture_default_str();
@@ -31,10 +31,14 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the split, the shuffling and the initialisation")->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
   train_flags.add_to(app);
-  app.add_option("--max-new-tokens", max_new_tokens, "tokens to generate after the prompt")->capture_default_str();
+  gen_flags.add_to(app, 100);  // the course's generate_text: max_new_tokens=100
   CLI11_PARSE(app, argc, argv);
 
   try {
+    // Check the inputs before doing any work: a typo in --model fails here, not after the EDA.
+    check_model_name(model_name);
+    const fs::path tok_file = find_tokenizer(tok_path, model_name);
+    GALVANI_CHECK(fs::exists(tok_file), "--tokenizer ", tok_file.string(), ": no such file");
     const fs::path dir = out;
     fs::create_directories(dir);
     nlohmann::json metrics = {{"model", model_name}, {"seed", seed}, {"seconds", nlohmann::json::object()}};
@@ -43,13 +47,14 @@ int main(int argc, char** argv) {
     auto t = Clock::now();
     ensure_chunks_csv(csv);
     Table raw = read_csv(csv);
+    GALVANI_CHECK(raw.has_column("text"), csv, " has no column 'text'; the course's CSV is made by build/make_chunks");
+    GALVANI_CHECK(raw.rows() > 0, csv, " has a header but no rows; remake it with build/make_chunks");
     write_text(dir / "eda.md", "# EDA of " + csv + "\n\n" + eda_report(raw, dir, seed));
     std::printf("step 1: %lld snippets; EDA in %s\n", (long long)raw.rows(), (dir / "eda.md").c_str());
     metrics["seconds"]["eda"] = since(t);
 
     // Step 2 — split and tokenize.
     t = Clock::now();
-    const fs::path tok_file = find_tokenizer(tok_path, model_name);
     Tokenizer tok = Tokenizer::from_file(tok_file.string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
     std::printf("step 2: train %lld rows (%lld tokens), test %lld rows (%lld tokens)\n", (long long)data.train.size(),
@@ -62,9 +67,8 @@ int main(int argc, char** argv) {
     // Step 6 (before) — the base model.
     t = Clock::now();
     std::unique_ptr<CausalLM> model = load_model(model_name, seed);
-    GenerationOptions gen;
-    gen.max_new_tokens = max_new_tokens;
-    Evaluation base = evaluate(*model, tok, data.test, gen);
+    cli::check_vocab_fits(tok, tok_file, model->vocab_size(), model_name);
+    Evaluation base = evaluate(*model, tok, data.test, generation_for(model_name, *model, gen_flags));
     const double unigram = unigram_perplexity(data.train.rows, data.test.rows, model->vocab_size());
     std::printf("base model: test perplexity %.1f (row mean %.1f); unigram baseline %.1f\n", base.ppl.corpus_ppl,
                 base.ppl.row_mean_ppl, unigram);
@@ -80,6 +84,8 @@ int main(int argc, char** argv) {
     // each with its own tokenizer.json.
     io::SavePretrainedOptions save_opt;
     save_opt.tokenizer_dir = tok_file.parent_path();
+    // ... and the base model's generation defaults (an EOS list in its generation_config.json).
+    if (model_name != "tiny") save_opt.generation_config = generation_config_of(model_dir(model_name));
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
                     [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d, save_opt); });
     std::printf("step 5: %lld updates (%g epochs of %lld batches of %lld), lr %.1e, warmup %lld\n",
@@ -94,7 +100,7 @@ int main(int argc, char** argv) {
     // Step 6 (after) — the finetuned model, reloaded from disk as a user would.
     t = Clock::now();
     std::unique_ptr<CausalLM> tuned_model = load_causal_lm(dir / "final");
-    Evaluation tuned = evaluate(*tuned_model, tok, data.test, gen);
+    Evaluation tuned = evaluate(*tuned_model, tok, data.test, cli::resolve(gen_flags, dir / "final"));
     metrics["seconds"]["evaluate_finetuned"] = since(t);
 
     metrics["perplexity"] = {{"base", ppl_json(base.ppl)}, {"finetuned", ppl_json(tuned.ppl)}, {"unigram", unigram}};

@@ -5,7 +5,9 @@
 // path runs in a second on a CPU: tokenize, prefill, decode token by token with the KV
 // cache, detokenize. Its text is gibberish; the ids and timings are the point. With
 // --model DIR (a Hugging Face model directory, e.g. one save_pretrained wrote) the weights
-// stream in one tensor at a time (MistralForCausalLM::from_pretrained).
+// stream in one tensor at a time (MistralForCausalLM::from_pretrained), the tokenizer is the
+// directory's own tokenizer.json, and generation follows its generation_config.json (eos ids,
+// sampling settings) under the flags.
 //
 //   build/mistral_generate
 //   build/mistral_generate --prompt "It was on a dreary night" --max-new-tokens 40 --sample --seed 3
@@ -21,6 +23,8 @@
 #include <galvani/io/config.hpp>
 #include <galvani/models/mistral.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
+
+#include "cli.hpp"
 
 using namespace galvani;
 using Clock = std::chrono::steady_clock;
@@ -40,10 +44,11 @@ int main(int argc, char** argv) {
   std::string prompt = "I'm afraid I've created a ", tokenizer_path, model_dir;
   int64_t layers = 2, hidden = 64, heads = 4, kv_heads = 2, intermediate = 128;
   uint64_t seed = 0;
-  GenerationOptions gen;
-  gen.max_new_tokens = 20;
+  cli::GenerationFlags gen_flags;
   app.add_option("--prompt", prompt, "text to continue")->capture_default_str();
-  app.add_option("--tokenizer", tokenizer_path, "tokenizer.json (default: tokenizers/mistral/tokenizer.json in the shared data)");
+  app.add_option("--tokenizer", tokenizer_path,
+                 "tokenizer.json (default: the --model directory's own; for the tiny model, "
+                 "tokenizers/mistral/tokenizer.json in the shared data)");
   app.add_option("--model", model_dir, "a Mistral/Llama model directory (default: a tiny random Mistral)");
   app.add_option("--layers", layers, "tiny model: decoder layers")->capture_default_str();
   app.add_option("--hidden", hidden, "tiny model: hidden size")->capture_default_str();
@@ -51,17 +56,15 @@ int main(int argc, char** argv) {
   app.add_option("--kv-heads", kv_heads, "tiny model: key/value heads (grouped-query attention)")->capture_default_str();
   app.add_option("--intermediate", intermediate, "tiny model: MLP width")->capture_default_str();
   app.add_option("--seed", seed, "tiny model's initialisation and the sampling seed")->capture_default_str();
-  app.add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate")->capture_default_str();
-  app.add_flag("--sample", gen.do_sample, "sample instead of greedy decoding");
-  app.add_option("--temperature", gen.temperature, "sampling temperature")->capture_default_str();
-  app.add_option("--top-k", gen.top_k, "keep the k most likely tokens (0: off)")->capture_default_str();
-  app.add_option("--top-p", gen.top_p, "nucleus sampling mass (1: off)")->capture_default_str();
-  app.add_option("--repetition-penalty", gen.repetition_penalty, "HF repetition penalty (1: off)")->capture_default_str();
+  gen_flags.add_to(app, 20, /*seed_flag=*/nullptr);
   CLI11_PARSE(app, argc, argv);
-  gen.seed = seed;
+  gen_flags.seed = seed;
 
   try {
-    if (tokenizer_path.empty()) {
+    if (!model_dir.empty()) {
+      cli::check_model_dir(model_dir);
+      tokenizer_path = cli::model_tokenizer(tokenizer_path, model_dir).string();
+    } else if (tokenizer_path.empty()) {
       auto found = find_data_file("tokenizers/mistral/tokenizer.json");
       if (!found) throw Error(data_file_missing("tokenizers/mistral/tokenizer.json"));
       tokenizer_path = found->string();
@@ -93,8 +96,8 @@ int main(int argc, char** argv) {
                 (long long)c.num_key_value_heads, (long long)c.vocab_size,
                 c.sliding_window ? std::to_string(*c.sliding_window).c_str() : "none",
                 double(model->num_parameters()) / 1e6, seconds_since(t0));
-    if (tok.vocab_size() > c.vocab_size)
-      std::printf("warning: the tokenizer has %lld tokens, the model %lld\n", (long long)tok.vocab_size(), (long long)c.vocab_size);
+    cli::check_vocab_fits(tok, tokenizer_path, c.vocab_size, model_dir.empty() ? "the tiny model" : model_dir);
+    const GenerationOptions gen = model_dir.empty() ? cli::resolve(gen_flags, *model) : cli::resolve(gen_flags, model_dir);
 
     // tokenizer(prompt): Mistral's post-processor puts <s> (bos, id 1) in front.
     std::vector<int32_t> ids32 = tok.encode(prompt, /*add_special_tokens=*/true).ids;
@@ -102,6 +105,7 @@ int main(int argc, char** argv) {
     std::printf("prompt: \"%s\"\n", prompt.c_str());
     print_ids("prompt ids", ids);
 
+    cli::warn_context_limit(*model, int64_t(ids.size()), gen);
     t0 = Clock::now();
     std::vector<int64_t> out = generate(*model, ids, gen);
     const double secs = seconds_since(t0);

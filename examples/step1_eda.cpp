@@ -6,7 +6,7 @@
 // and looked at how long the snippets are. This program prints the same, plus
 // describe() of the characters per snippet, and draws their histogram as SVG.
 //
-//   build/make_chunks                     # writes frankenstein_chunks.csv
+//   build/make_chunks                     # writes runs/frankenstein_chunks.csv
 //   build/step1_eda --out runs/step1      # then open runs/step1/char_lengths.svg
 #include <CLI/CLI.hpp>
 
@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include <galvani/data/chunking.hpp>
 #include <galvani/data/csv.hpp>
 #include <galvani/data/eda.hpp>
 #include <galvani/data/svg_plot.hpp>
@@ -24,20 +25,28 @@ static void section(const char* pandas_call) { std::printf("\n>>> %s\n", pandas_
 
 int main(int argc, char** argv) {
   CLI::App app{"Course step 1: EDA of the Frankenstein snippets (info, describe, nunique, sample, isnull)"};
-  std::string csv_path = "frankenstein_chunks.csv", out_dir = "runs/step1", column = "text";
+  std::string csv_path = kDefaultChunksCsv, out_dir = "runs/step1", column = "text";
   uint64_t seed = 42;
   size_t bins = 20;
   app.add_option("--csv", csv_path, "CSV made by tools/make_chunks")->capture_default_str();
   app.add_option("--out", out_dir, "folder for the histogram SVG")->capture_default_str();
   app.add_option("--column", column, "the text column")->capture_default_str();
   app.add_option("--seed", seed, "seed of the random row")->capture_default_str();
-  app.add_option("--bins", bins, "histogram bins")->capture_default_str();
+  app.add_option("--bins", bins, "histogram bins")->capture_default_str()->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   try {
     // df = pd.read_csv(...): read as it is; cleaning comes later (step 2).
     Table df = read_csv(csv_path);
-    const Column& text = df.column(column);  // a clear error if the column is not there
+    if (!df.has_column(column)) {
+      std::string names;
+      for (const auto& n : df.names()) names += (names.empty() ? "'" : ", '") + n + "'";
+      throw Error(csv_path + " has no column '" + column + "' (its columns: " + names +
+                  "); pass the text column with --column NAME");
+    }
+    GALVANI_CHECK(df.rows() > 0, csv_path, " has a header but no rows: nothing to analyse; ",
+                  "make the CSV with build/make_chunks");
+    const Column& text = df.column(column);
 
     section("df.info()");
     std::cout << info(df);

@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include <galvani/core/paths.hpp>
+#include <galvani/data/chunking.hpp>
 #include <galvani/data/collator.hpp>
 #include <galvani/data/dataset.hpp>
 #include <galvani/data/eda.hpp>
@@ -32,7 +33,7 @@ static void print_row(const char* name, const Batch& b, const std::vector<int64_
 
 int main(int argc, char** argv) {
   CLI::App app{"Course step 2: seeded 80/20 split, tokenization, causal-LM collation"};
-  std::string csv_path = "frankenstein_chunks.csv", tok_path, out_dir = "runs/step2";
+  std::string csv_path = kDefaultChunksCsv, tok_path, out_dir = "runs/step2";
   uint64_t seed = 42;
   double test_size = 0.2;
   int64_t batch_size = 2;
@@ -41,8 +42,8 @@ int main(int argc, char** argv) {
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: tokenizers/gpt2/tokenizer.json in the shared data)");
   app.add_option("--out", out_dir, "folder for the token-length histogram SVG")->capture_default_str();
   app.add_option("--seed", seed, "seed of the split")->capture_default_str();
-  app.add_option("--test-size", test_size, "fraction of rows for the test part")->capture_default_str();
-  app.add_option("--batch-size", batch_size, "rows in the example batch (the course uses 2)")->capture_default_str();
+  app.add_option("--test-size", test_size, "fraction of rows for the test part")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--batch-size", batch_size, "rows in the example batch (the course uses 2)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--half", half, "keep only the first half of the rows, as the course's CPU run does (df[:len(df)//2])");
   CLI11_PARSE(app, argc, argv);
 

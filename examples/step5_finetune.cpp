@@ -17,7 +17,7 @@ using namespace course;
 
 int main(int argc, char** argv) {
   CLI::App app{"Course step 5: finetune with Hugging Face Trainer semantics (AdamW, linear warmup, clipping)"};
-  std::string model_name = "tiny", out = "runs/step5", csv = "runs/frankenstein_chunks.csv", tok_path;
+  std::string model_name = "tiny", out = "runs/step5", csv = kChunksCsv, tok_path;
   TrainingFlags train_flags;
   int64_t save_steps = -1, accum = 1;
   std::string optim = "adamw_torch";
@@ -28,19 +28,22 @@ int main(int argc, char** argv) {
   app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
   train_flags.add_to(app);
-  app.add_option("--grad-accum", accum, "gradient_accumulation_steps")->capture_default_str();
-  app.add_option("--save-steps", save_steps, "checkpoint every N updates (course: 200; 0: never)");
+  app.add_option("--grad-accum", accum, "gradient_accumulation_steps")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--save-steps", save_steps, "checkpoint every N updates (course: 200; 0: never)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--optim", optim, "adamw_torch, or adamw_hf (the course's legacy choice)")->capture_default_str();
   app.add_option("--seed", seed, "seed of the split, shuffling, initialisation and dropout")->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
   CLI11_PARSE(app, argc, argv);
 
   try {
+    check_model_name(model_name);
     ensure_chunks_csv(csv);
     const fs::path tok_file = find_tokenizer(tok_path, model_name);
     Tokenizer tok = Tokenizer::from_file(tok_file.string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
     std::unique_ptr<CausalLM> model = load_model(model_name, seed);
+    cli::check_vocab_fits(tok, tok_file, model->vocab_size(), model_name);
     std::printf("model %s: %.2fM parameters; train %lld rows, test %lld rows\n", model_name.c_str(),
                 double(model->num_parameters()) / 1e6, (long long)data.train.size(), (long long)data.test.size());
 
@@ -54,6 +57,8 @@ int main(int argc, char** argv) {
 
     io::SavePretrainedOptions save_opt;
     save_opt.tokenizer_dir = tok_file.parent_path();
+    // ... and the base model's generation defaults (an EOS list in its generation_config.json).
+    if (model_name != "tiny") save_opt.generation_config = generation_config_of(model_dir(model_name));
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
                     [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d, save_opt); });
     std::printf("%lld updates: %g epochs x %lld batches of %lld (x%lld accumulation), lr %.1e, warmup %lld, %s\n",

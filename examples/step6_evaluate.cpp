@@ -5,7 +5,8 @@
 //   calc_perplexity(model, test)                     # mean over rows of exp(loss of the row)
 //
 //   build-native/step6_evaluate --base tiny --finetuned runs/step5/final --out runs/step6
-// Writes report.md (both models side by side) and metrics.json.
+// Writes report.md (both models side by side) and metrics.json. Generation takes each
+// model's generation_config.json (eos ids, sampling settings); the flags override it.
 #include <CLI/CLI.hpp>
 
 #include "course.hpp"
@@ -14,39 +15,41 @@ using namespace course;
 
 int main(int argc, char** argv) {
   CLI::App app{"Course step 6: perplexity and generated text, base vs finetuned"};
-  std::string base_name = "tiny", tuned_dir, out = "runs/step6", csv = "runs/frankenstein_chunks.csv", tok_path;
+  std::string base_name = "tiny", tuned_dir = "runs/step5/final", out = "runs/step6", csv = kChunksCsv, tok_path;
   std::string prompt = kPrompt;
-  GenerationOptions gen;
+  cli::GenerationFlags gen_flags;
   uint64_t seed = 42;
   bool half = false;
   app.add_option("--base", base_name, "the model before finetuning: tiny (random, --seed), distilgpt2 or a directory")
       ->capture_default_str();
-  app.add_option("--finetuned", tuned_dir, "the finetuned model directory (step5's <out>/final)")->required();
+  app.add_option("--finetuned", tuned_dir, "the finetuned model directory (step5's <out>/final)")->capture_default_str();
   app.add_option("--out", out, "folder for report.md and metrics.json")->capture_default_str();
   app.add_option("--csv", csv, "frankenstein_chunks.csv")->capture_default_str();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the finetuned model's own, else the shared GPT-2 one)");
   app.add_option("--prompt", prompt, "generation prompt")->capture_default_str();
-  app.add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate")->capture_default_str();
-  app.add_flag("--sample", gen.do_sample, "sample instead of greedy decoding");
-  app.add_option("--temperature", gen.temperature, "sampling temperature")->capture_default_str();
-  app.add_option("--top-k", gen.top_k, "keep the k most likely tokens (0: all)")->capture_default_str();
-  app.add_option("--top-p", gen.top_p, "nucleus sampling threshold")->capture_default_str();
-  app.add_option("--repetition-penalty", gen.repetition_penalty, "penalty for repeated tokens (1: none)")
-      ->capture_default_str();
-  app.add_option("--gen-seed", gen.seed, "seed of the sampler")->capture_default_str();
+  gen_flags.add_to(app, 100);  // the course's generate_text: max_new_tokens=100
   app.add_option("--seed", seed, "seed of the split (must match step 5) and of tiny's initialisation")
       ->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows (must match step 5)");
   CLI11_PARSE(app, argc, argv);
 
   try {
+    // Inputs first, so a wrong path fails before minutes of work.
+    if (!fs::exists(tuned_dir))
+      throw Error(tuned_dir + " does not exist: run step 5 first (build/step5_finetune writes <out>/final), "
+                  "or pass the finetuned model directory with --finetuned");
+    cli::check_model_dir(tuned_dir, "--finetuned");
+    check_model_name(base_name, "--base");
     ensure_chunks_csv(csv);
-    Tokenizer tok = Tokenizer::from_file(find_tokenizer(tok_path, tuned_dir).string());
+    const fs::path tok_file = find_tokenizer(tok_path, tuned_dir);
+    Tokenizer tok = Tokenizer::from_file(tok_file.string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
     std::unique_ptr<CausalLM> base = load_model(base_name, seed);
     std::unique_ptr<CausalLM> tuned = load_causal_lm(tuned_dir);
-    Evaluation b = evaluate(*base, tok, data.test, gen, prompt);
-    Evaluation t = evaluate(*tuned, tok, data.test, gen, prompt);
+    cli::check_vocab_fits(tok, tok_file, base->vocab_size(), "--base " + base_name);
+    cli::check_vocab_fits(tok, tok_file, tuned->vocab_size(), tuned_dir);
+    Evaluation b = evaluate(*base, tok, data.test, generation_for(base_name, *base, gen_flags), prompt);
+    Evaluation t = evaluate(*tuned, tok, data.test, cli::resolve(gen_flags, tuned_dir), prompt);
     const double unigram = unigram_perplexity(data.train.rows, data.test.rows, tuned->vocab_size());
 
     std::printf("test perplexity (row mean, the course's)   base %10.2f   finetuned %10.2f\n", b.ppl.row_mean_ppl,

@@ -2,7 +2,7 @@
 // fixtures, DistilGPT-2-style keys, and save_pretrained round trips.
 //
 // The round trips are left in $TMPDIR/galvani_io_roundtrip/{gpt2,mistral}; run
-//   /work/refenv/bin/python tools/gen_checkpoint_fixtures.py --verify $TMPDIR/galvani_io_roundtrip/*
+//   ../refenv/bin/python tools/gen_checkpoint_fixtures.py --verify $TMPDIR/galvani_io_roundtrip/*
 // to load them in transformers (see docs/checkpoints.md).
 #include <catch2/catch.hpp>
 

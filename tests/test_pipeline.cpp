@@ -104,7 +104,9 @@ TEST_CASE("a saved checkpoint reloads, and bad models give clear errors", "[pipe
   // Missing weights for --model distilgpt2: say how to get them.
   if (!fs::exists("weights/distilgpt2/config.json"))
     CHECK_THROWS_WITH(load_model("distilgpt2"), Catch::Contains("tools/fetch_weights.sh distilgpt2"));
-  CHECK_THROWS_WITH(load_model((dir / "nowhere").string()), Catch::Contains("no config.json"));
+  CHECK_THROWS_WITH(load_model((dir / "nowhere").string()), Catch::Contains("no such folder"));
+  fs::create_directories(dir / "empty");
+  CHECK_THROWS_WITH(load_model((dir / "empty").string()), Catch::Contains("has no config.json"));
 
   // A checkpoint whose config does not match its weights.
   fs::copy(dir / "m", dir / "bad", fs::copy_options::recursive);

@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the shared GPT-2 one)");
   app.add_option("--text", text_path, "UTF-8 text to encode (default: the shared novel pg84.txt)");
   app.add_option("--runs", runs, "timed runs per measurement (median reported)");
-  app.add_option("--python", python, "python with `tokenizers` (default: /work/refenv/bin/python if present, else python3)");
+  app.add_option("--python", python, "python with `tokenizers` (default: ../refenv/bin/python if present, else python3)");
   CLI11_PARSE(app, argc, argv);
 
   if (tok_path.empty()) {
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     if (!p) { std::cerr << galvani::data_file_missing("frankenstein/pg84.txt") << "\n"; return 1; }
     text_path = p->string();
   }
-  if (python.empty()) python = std::filesystem::exists("/work/refenv/bin/python") ? "/work/refenv/bin/python" : "python3";
+  if (python.empty()) python = std::filesystem::exists("../refenv/bin/python") ? "../refenv/bin/python" : "python3";
 
   auto t0 = std::chrono::steady_clock::now();
   auto tok = galvani::Tokenizer::from_file(tok_path);

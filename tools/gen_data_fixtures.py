@@ -2,7 +2,7 @@
 """Reference fixtures for galvani's data layer (include/galvani/data), made with
 pandas, numpy and transformers.
 
-    /work/refenv/bin/python tools/gen_data_fixtures.py [--data ../shared/data] [--out tests/fixtures/data]
+    ../refenv/bin/python tools/gen_data_fixtures.py [--data ../shared/data] [--out tests/fixtures/data]
 
 Writes into --out:
   tricky_*.csv    small CSV files with the hard cases of RFC 4180 (BOM, CRLF, quoted

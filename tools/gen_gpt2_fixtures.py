@@ -8,8 +8,8 @@ Writes tests/fixtures/gpt2/:
   reference.json                   greedy generate() tokens, LR-schedule values, scalars
 
 Run (needs torch, transformers, safetensors; not needed by CI, which reads the committed files):
-  python3 -m venv /tmp/ref && /tmp/ref/bin/pip install torch transformers safetensors
-  /tmp/ref/bin/python tools/gen_gpt2_fixtures.py
+  python3 -m venv ../refenv && ../refenv/bin/pip install torch transformers safetensors
+  ../refenv/bin/python tools/gen_gpt2_fixtures.py
 """
 import json
 import os

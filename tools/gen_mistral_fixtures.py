@@ -21,7 +21,7 @@ mask is transformers' own masking_utils.sliding_window_overlay: key j is visible
 when i - sliding_window < j <= i.
 
 Run (needs torch, transformers, safetensors; CI only reads the committed files):
-  /work/refenv/bin/python tools/gen_mistral_fixtures.py
+  ../refenv/bin/python tools/gen_mistral_fixtures.py
 """
 import json
 import os

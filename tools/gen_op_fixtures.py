@@ -16,7 +16,7 @@ tests/test_ops_torch.cpp runs galvani's f32 op on the same inputs, calls backwar
 with grad_out, and compares output and gradients.
 
 Run (needs torch; CI reads the committed files):
-  /work/refenv/bin/python tools/gen_op_fixtures.py
+  ../refenv/bin/python tools/gen_op_fixtures.py
 """
 import json
 import math

@@ -11,6 +11,8 @@
 #include <galvani/models/auto.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
+#include "../examples/cli.hpp"
+
 using namespace galvani;
 
 int main(int argc, char** argv) {
@@ -24,9 +26,11 @@ int main(int argc, char** argv) {
   app.add_option("--add-special-tokens", special, "let the tokenizer add BOS etc. (true/false)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
-    if (tok_path.empty()) tok_path = (std::filesystem::path(model_dir) / "tokenizer.json").string();
+    cli::check_model_dir(model_dir);  // a typo in --model names the folder, not tokenizer.json
+    tok_path = cli::model_tokenizer(tok_path, model_dir).string();
     Tokenizer tok = Tokenizer::from_file(tok_path);
     auto model = load_causal_lm(model_dir);
+    cli::check_vocab_fits(tok, tok_path, model->vocab_size(), model_dir);
     model->eval();
     NoGradGuard no_grad;
     nlohmann::json out = {{"model", model_dir}, {"prompts", nlohmann::json::array()}};

@@ -2,7 +2,7 @@
 // column "text", one snippet of about --target-chars characters per row,
 // always cut at the end of a sentence (see include/galvani/data/chunking.hpp).
 //
-//   build/make_chunks                       # ../shared/data/frankenstein/pg84.txt -> frankenstein_chunks.csv
+//   build/make_chunks                       # ../shared/data/frankenstein/pg84.txt -> runs/frankenstein_chunks.csv
 //   build/make_chunks --input book.txt --output chunks.csv --target-chars 900
 //   build/make_chunks --download            # fetch Project Gutenberg #84 first (needs curl and a network)
 #include <CLI/CLI.hpp>
@@ -23,12 +23,13 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
   CLI::App app{"Cut the Frankenstein novel into snippets of about N characters (sentence ends) -> CSV"};
-  std::string input, output = "frankenstein_chunks.csv";
+  std::string input, output = galvani::kDefaultChunksCsv;
   int64_t target = 900;
   bool download = false;
   app.add_option("--input", input, "plain-text book (default: frankenstein/pg84.txt from the shared data)");
-  app.add_option("--output", output, "CSV to write, one column 'text'")->capture_default_str();
-  app.add_option("--target-chars", target, "aim for snippets of about this many characters")->capture_default_str();
+  app.add_option("--output", output, "CSV to write, one column 'text' (its folder is created)")->capture_default_str();
+  app.add_option("--target-chars", target, "aim for snippets of about this many characters")->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_flag("--download", download,
                "download Project Gutenberg #84 to data/frankenstein/pg84.txt with curl, then use it");
   CLI11_PARSE(app, argc, argv);

@@ -30,6 +30,10 @@
 
 namespace galvani {
 
+// Where every program reads and writes the course's CSV unless told otherwise
+// (make_chunks, step1_eda, step2_dataset, step5_finetune, step6_evaluate, frankenstein).
+inline constexpr const char* kDefaultChunksCsv = "runs/frankenstein_chunks.csv";
+
 namespace detail {
 inline int64_t chunk_len(std::string_view s) {  // UTF-8 code points
   int64_t n = 0;

@@ -211,7 +211,7 @@ inline Table read_csv(const std::filesystem::path& path, const CsvOptions& opt =
   GALVANI_CHECK(in, "read_csv: cannot open '", path.string(), "' (",
                 std::filesystem::exists(path) ? "it exists but cannot be read" : "no such file",
                 "); check the path", path.filename() == "frankenstein_chunks.csv"
-                    ? ", or create it with tools/make_chunks" : "");
+                    ? ", or create it with build/make_chunks" : "");
   std::ostringstream ss;
   ss << in.rdbuf();
   return parse_csv(ss.str(), path.string(), opt);
@@ -246,9 +246,11 @@ inline void write_csv(std::ostream& out, const Table& table, const CsvOptions& o
     write_record([&](int64_t c) -> const Cell& { return table.column(c)[size_t(r)]; });
 }
 
+// Creates the file's folder if needed (a fresh clone has no runs/).
 inline void write_csv(const std::filesystem::path& path, const Table& table, const CsvOptions& opt = {}) {
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary);
-  GALVANI_CHECK(out, "write_csv: cannot create '", path.string(), "'; check that its folder exists and is writable");
+  GALVANI_CHECK(out, "write_csv: cannot create '", path.string(), "'; check that its folder is writable");
   write_csv(out, table, opt);
   out.flush();
   GALVANI_CHECK(out, "write_csv: writing '", path.string(), "' failed (disk full?)");

@@ -7,27 +7,115 @@
 // model.generate(max_new_tokens=…) token for token. Sampling draws from
 // galvani's counter-based Generator: reproducible for a seed, but not the same
 // draws as torch.multinomial.
+//
+// Where the settings come from, as in transformers: a model directory's
+// generation_config.json (else what transformers derives from config.json: its
+// bos/eos/pad ids), then what the caller passes (generate()'s keyword arguments;
+// a program's command-line flags). generation_options() does that resolution, and
+// every program that generates goes through it, so an EOS list that only
+// generation_config.json names stops generation everywhere.
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "../core/random.hpp"
+#include "../io/config.hpp"
 #include "../models/causal_lm.hpp"
 
 namespace galvani {
 
 struct GenerationOptions {
-  int64_t max_new_tokens = 100;
-  bool do_sample = false;          // false: greedy
+  int64_t max_new_tokens = 100;    // < 0: unset, max_length decides
+  int64_t max_length = 20;         // prompt + new tokens; used only when max_new_tokens < 0
+  bool do_sample = false;          // false: greedy; temperature, top_k and top_p are then ignored
   double temperature = 1.0;
   int64_t top_k = 50;              // transformers' default; 0 disables
   double top_p = 1.0;              // 1 disables
   double repetition_penalty = 1.0; // 1 disables; >1 discourages tokens already present
   uint64_t seed = 0;
   bool stop_at_eos = true;
+  std::optional<std::vector<int64_t>> eos_token_id;  // unset: the model config's; stops at any of them
+  std::optional<int64_t> pad_token_id, bos_token_id;  // kept for callers; batch-1 generation needs neither
+
+  // New tokens allowed after a prompt of `prompt_len`: max_new_tokens wins when set, else
+  // max_length counts the prompt (transformers' rule).
+  int64_t new_token_budget(int64_t prompt_len) const {
+    return max_new_tokens >= 0 ? max_new_tokens : std::max<int64_t>(0, max_length - prompt_len);
+  }
 };
+
+// What a caller says explicitly — generate()'s keyword arguments, a program's flags.
+// Each set field wins over generation_config.json.
+struct GenerationOverrides {
+  std::optional<int64_t> max_new_tokens, max_length, top_k;
+  std::optional<bool> do_sample;
+  std::optional<double> temperature, top_p, repetition_penalty;
+  std::optional<std::vector<int64_t>> eos_token_id;
+  std::optional<uint64_t> seed;
+};
+
+// transformers' resolution: generation_config.json's values, then the caller's.
+inline GenerationOptions generation_options(const io::GenerationConfig& g, const GenerationOverrides& o = {}) {
+  GenerationOptions opt;
+  // transformers: max_new_tokens if set; else max_length (counting the prompt) if the file sets
+  // it; with neither, "by default let's always generate 20 new tokens".
+  const bool file_max_length = g.raw.is_object() && g.raw.contains("max_length") && !g.raw["max_length"].is_null();
+  opt.max_new_tokens = g.max_new_tokens ? *g.max_new_tokens : file_max_length ? -1 : 20;
+  opt.max_length = g.max_length;
+  opt.do_sample = g.do_sample;
+  opt.temperature = g.temperature;
+  opt.top_k = g.top_k;
+  opt.top_p = g.top_p;
+  opt.repetition_penalty = g.repetition_penalty;
+  opt.eos_token_id = g.eos_token_id;
+  opt.pad_token_id = g.pad_token_id;
+  opt.bos_token_id = g.bos_token_id;
+  if (o.max_length) {  // an explicit max_length beats the file's max_new_tokens, as a kwarg does in HF
+    opt.max_length = *o.max_length;
+    opt.max_new_tokens = -1;
+  }
+  if (o.max_new_tokens) opt.max_new_tokens = *o.max_new_tokens;  // and max_new_tokens beats both
+  if (o.do_sample) opt.do_sample = *o.do_sample;
+  if (o.temperature) opt.temperature = *o.temperature;
+  if (o.top_k) opt.top_k = *o.top_k;
+  if (o.top_p) opt.top_p = *o.top_p;
+  if (o.repetition_penalty) opt.repetition_penalty = *o.repetition_penalty;
+  if (o.eos_token_id) opt.eos_token_id = *o.eos_token_id;
+  if (o.seed) opt.seed = *o.seed;
+  return opt;
+}
+
+// A model directory's generation defaults: generation_config.json, else derived from config.json.
+inline io::GenerationConfig generation_config_of(const std::filesystem::path& model_dir) {
+  if (std::filesystem::exists(model_dir / "generation_config.json"))
+    return io::GenerationConfig::load(model_dir / "generation_config.json");
+  return io::GenerationConfig::from_model_config(io::load_model_config(model_dir / "config.json"));
+}
+
+// A model built in memory (no directory): the defaults transformers derives from its config.
+inline io::GenerationConfig generation_config_of(const CausalLM& model) {
+  return io::GenerationConfig::from_model_config(io::parse_model_config(model.config_json()));
+}
+
+inline GenerationOptions generation_options(const std::filesystem::path& model_dir, const GenerationOverrides& o = {}) {
+  return generation_options(generation_config_of(model_dir), o);
+}
+
+// Empty when the budget fits the model; else a sentence saying where generation will stop,
+// for programs to print (a silent early stop looks like an EOS).
+inline std::string context_limit_note(const CausalLM& model, int64_t prompt_len, const GenerationOptions& opt) {
+  // The last new token needs no position of its own: it is predicted, never fed back.
+  const int64_t want = opt.new_token_budget(prompt_len), room = model.context_length() - prompt_len + 1;
+  if (want <= room) return {};
+  return galvani::detail::cat("asked for ", want, " new tokens, but the model has ", model.context_length(),
+                              " positions and the prompt takes ", prompt_len, ": generation stops after ",
+                              std::max<int64_t>(room, 0), " new tokens");
+}
 
 namespace detail {
 
@@ -89,7 +177,8 @@ inline int64_t sample_token(std::vector<float> logits, const GenerationOptions& 
 
 }  // namespace detail
 
-// Generate up to max_new_tokens after `prompt`; returns only the new tokens
+// Generate up to opt.new_token_budget() tokens after `prompt` (fewer if the model's
+// context ends first: see context_limit_note); returns only the new tokens
 // (including the EOS that stopped it, as HF does).
 template <class Id>
 std::vector<int64_t> generate(CausalLM& model, const std::vector<Id>& prompt, const GenerationOptions& opt = {}) {
@@ -98,15 +187,16 @@ std::vector<int64_t> generate(CausalLM& model, const std::vector<Id>& prompt, co
   const bool was_training = model.is_training();
   model.eval();
   std::vector<int64_t> context(prompt.begin(), prompt.end());
-  const int64_t max_len = std::min<int64_t>(model.context_length(), int64_t(context.size()) + opt.max_new_tokens);
-  GALVANI_CHECK(int64_t(context.size()) < model.context_length() || opt.max_new_tokens == 0, "generate: the prompt (",
+  const int64_t budget = opt.new_token_budget(int64_t(context.size()));
+  const int64_t max_len = std::min<int64_t>(model.context_length(), int64_t(context.size()) + budget);
+  GALVANI_CHECK(int64_t(context.size()) < model.context_length() || budget == 0, "generate: the prompt (",
                 context.size(), " tokens) fills the context of ", model.context_length());
   KVCache cache = model.new_cache(1, max_len);
   Generator gen(opt.seed);
-  const auto eos = model.eos_token_ids();
+  const std::vector<int64_t> eos = opt.eos_token_id ? *opt.eos_token_id : model.eos_token_ids();
   std::vector<int64_t> out;
   Tensor step_ids = Tensor::from_vector(context, {1, int64_t(context.size())});
-  while (int64_t(out.size()) < opt.max_new_tokens && cache.length + step_ids.size(1) <= max_len) {
+  while (int64_t(out.size()) < budget && cache.length + step_ids.size(1) <= max_len) {
     Tensor logits = model.forward(step_ids, Tensor(), &cache);  // (1, T, V)
     Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0);
     std::vector<float> l = last.to_vector<float>();
