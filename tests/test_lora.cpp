@@ -285,3 +285,34 @@ TEST_CASE("LoRA over a base of another dtype: the LoRA branch runs in f32, the o
                   mul(matmul(matmul(x.to(DType::f32), l.A().t()), l.B().t()), 2.0);
   CHECK(max_abs_diff(y.to(DType::f32).to_vector<float>(), expect.to_vector<float>()) < 1e-5);
 }
+
+// With GALVANI_LORA_EXPORT=DIR set, train each fixture adapter one step (so it is galvani's own,
+// not peft's), and write under DIR/<arch>/: adapter/ (save_adapter), merged/ (merge_and_unload +
+// save_causal_lm) and logits.safetensors (galvani's logits with the trained adapter).
+// tools/check_lora_roundtrip.py then loads both with peft and transformers and compares.
+TEST_CASE("export a galvani-trained adapter and its merged model for tools/check_lora_roundtrip.py", "[lora]") {
+  const char* out = std::getenv("GALVANI_LORA_EXPORT");
+  if (!out) return;
+  for (const std::string arch : {"gpt2", "mistral"}) {
+    auto model = base_model(arch);
+    LoraConfig cfg = load_adapter(*model, kLora / arch / "adapter", /*is_trainable=*/true);
+    Tensor ids = io::load_safetensors(kLora / arch / "ref.safetensors").at("input_ids");
+    causal_lm_loss(model->forward(ids), ids).backward();
+    AdamWOptions o;
+    o.lr = 1e-2;
+    AdamW opt(model->trainable_parameters(), o);
+    opt.step();
+    const fs::path dir = fs::path(out) / arch;
+    fs::create_directories(dir);
+    save_adapter(*model, cfg, dir / "adapter");
+    io::StateDict logits;
+    {
+      NoGradGuard ng;
+      logits.insert("input_ids", ids);
+      logits.insert("logits", model->forward(ids));
+    }
+    io::save_safetensors(dir / "logits.safetensors", logits);
+    merge_and_unload(*model);
+    save_causal_lm(*model, dir / "merged");
+  }
+}
