@@ -75,6 +75,9 @@ class CausalLM : public Module {
   virtual nlohmann::json config_json() const = 0;  // what save_pretrained writes as config.json
   // Reseed the dropout masks, so a training run is reproducible from its seed.
   virtual void set_seed(uint64_t seed) = 0;
+  // The model's generator (initialisation, then dropout masks). Layers added later (a LoRA
+  // adapter's dropout, nn/lora.hpp) draw from it too, so set_seed() reseeds them all.
+  virtual Generator& generator() = 0;
 };
 
 // Hugging Face's ForCausalLMLoss: position t predicts labels[t + 1]; labels of

@@ -140,6 +140,7 @@ class GPT2LMHeadModel : public CausalLM {
 
   // Reseed the dropout masks (the Trainer does this from its seed).
   void set_seed(uint64_t seed) override { gen_ = Generator(seed); }
+  Generator& generator() override { return gen_; }
 
   Tensor forward(const Tensor& input_ids, const Tensor& attention_mask = Tensor(), KVCache* cache = nullptr) override {
     GALVANI_CHECK(input_ids.dim() == 2, "GPT2: input_ids must be (B, T), got ", shape_str(input_ids.shape()));

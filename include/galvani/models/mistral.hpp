@@ -258,6 +258,7 @@ class MistralForCausalLM : public CausalLM {
 
   // Reseed the attention-dropout masks (as GPT2LMHeadModel::set_seed).
   void set_seed(uint64_t seed) override { gen_ = Generator(seed); }
+  Generator& generator() override { return gen_; }
 
   // Stream a checkpoint (file, index or directory) into this model's parameters.
   LoadReport load_weights_streaming(const std::filesystem::path& path, bool strict = true) {

@@ -141,6 +141,41 @@ class Module {
     return module;
   }
 
+  // Take the module at `name` out and put `wrap(old)` in its place — how peft's
+  // get_peft_model puts a LoRA layer around the Linear it then owns. `wrap` receives the old
+  // module as `std::unique_ptr<Module>&` and moves from it only once it is sure to succeed:
+  // if it throws, or returns a module the slot's kind refuses, whatever is left in `old` goes
+  // back into the slot (the tree is unchanged). Returns the new module.
+  template <class Wrap>
+  Module& wrap_submodule(const std::string& name, Wrap&& wrap) {
+    GALVANI_CHECK(!name.empty(), "wrap_submodule: the root module cannot wrap itself");
+    const auto dot = name.rfind('.');
+    Module& parent = dot == std::string::npos ? *this : get_submodule(name.substr(0, dot));
+    const std::string last = dot == std::string::npos ? name : name.substr(dot + 1);
+    Child* c = parent.find_child(last);
+    GALVANI_CHECK(c, "wrap_submodule: '", name, "': ", parent.type_name(), " has no child '", last, "'",
+                  parent.children_hint());
+    const bool training = c->module->training_;
+    const std::string old_type = c->module->type_name();
+    std::unique_ptr<Module> old = std::move(c->module);
+    std::unique_ptr<Module> fresh;
+    try {
+      fresh = wrap(old);
+    } catch (...) {
+      c->module = std::move(old);
+      throw;
+    }
+    if (!fresh || !c->accepts(*fresh)) {
+      c->module = std::move(old);
+      GALVANI_CHECK(fresh, "wrap_submodule: '", name, "': the wrapper returned no module");
+      throw Error("wrap_submodule: '" + name + "' holds a " + c->kind + " slot (was a " + old_type + "); a " +
+                  fresh->type_name() + " cannot take its place");
+    }
+    fresh->training_ = training;
+    c->module = std::move(fresh);
+    return *c->module;
+  }
+
   // ------------------------------------------------------------ tensors
   // Every parameter, depth first in registration order, with dotted names. A tensor
   // registered under two names (tied weights) is listed once, under its first name

@@ -57,6 +57,8 @@ class TargetModules {
   static TargetModules parse(const std::string& s) { return s == "all-linear" ? all_linear() : regex(s); }
 
   Kind kind() const { return kind_; }
+  const std::vector<std::string>& name_list() const { return names_; }  // the names form's entries
+  const std::string& pattern() const { return pattern_; }                // the regex form's pattern
 
   // The full names of the modules of `root` this selects, in named_modules() order.
   // `output_layer` is the name excluded by "all-linear" (the model's lm_head).
