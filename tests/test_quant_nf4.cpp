@@ -179,3 +179,110 @@ TEST_CASE("quant-state JSON: Python's float repr and clear errors", "[quant][nf4
   CHECK_THAT(err(R"({"quant_type": "nf4", "blocksize": 64, "dtype": "bfloat16", "shape": [4, 64], "nested_blocksize": 256})"),
              Catch::Contains("nested_dtype"));
 }
+
+// ------------------------------------------------------------------ Linear4bit
+
+#include <galvani/nn/linear4bit.hpp>
+#include <galvani/ops/elementwise.hpp>
+#include <galvani/ops/reduction.hpp>
+
+namespace {
+// The fixture case `c` as the state dict of one Linear4bit (keys "weight", "weight.absmax", …).
+io::StateDict layer_state(const io::StateDict& q, const std::string& c) {
+  io::StateDict sd;
+  for (const auto& e : q)
+    if (e.name.starts_with(c + ".weight")) sd.insert(e.name.substr(c.size() + 1), e.tensor);
+  return sd;
+}
+float max_abs_diff(const Tensor& a, const Tensor& b) {
+  const Tensor x = a.contiguous(), y = b.contiguous();
+  float m = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) m = std::max(m, std::fabs(x.data<float>()[i] - y.data<float>()[i]));
+  return m;
+}
+}  // namespace
+
+TEST_CASE("Linear4bit loads bnb's tensors, saves them byte for byte, and multiplies fused", "[quant][nf4][linear4bit]") {
+  io::StateDict q = io::load_safetensors(kDir / "quantize_4bit.safetensors");
+  for (const char* c : {"nf4_bs64_dq", "nf4_odd_dq", "nf4_bs64"}) {
+    INFO(c);
+    const Tensor& input = q.at(std::string(c) + ".input");
+    const int64_t out = input.size(0), in = input.size(1);
+    Linear4bitOptions opt;
+    opt.quant.double_quant = std::string(c).ends_with("_dq");
+    Linear4bit layer(in, out, false, opt);
+    io::StateDict sd = layer_state(q, c);
+    LoadReport r = layer.load_state_dict(sd);
+    CHECK(r.unexpected_keys.empty());
+    io::StateDict saved = layer.state_dict();
+    CHECK(saved.size() == sd.size());
+    for (const auto& e : sd) CHECK(same_bytes(saved.at(e.name), e.tensor));
+    CHECK(same_bytes(layer.dequantized(DType::f32), q.at(std::string(c) + ".dequantized_flat").to(DType::f32)));
+
+    // Quantizing on arrival (a float checkpoint) gives the same bytes.
+    Linear4bitOptions fopt = opt;
+    fopt.expect_packed = false;
+    Linear4bit fresh(in, out, false, fopt);
+    io::StateDict fsd;
+    fsd.insert("weight", input);
+    fresh.load_state_dict(fsd);
+    io::StateDict fsaved = fresh.state_dict();
+    for (const auto& e : sd) CHECK(same_bytes(fsaved.at(e.name), e.tensor));
+
+    // Fused GEMV (M = 1, 3) and GEMM (M = 9) against dequantize-then-linear, forward and dX.
+    const Tensor W = layer.dequantized(DType::f32);
+    Generator gen(7);
+    for (int64_t M : {1, 3, 9}) {
+      Tensor x = rand_normal({M, in}, 0, 1, gen).requires_grad_();
+      Tensor x2 = x.detach().clone().requires_grad_();
+      Tensor y = layer.forward(x), y_ref = linear(x2, W);
+      CHECK(max_abs_diff(y, y_ref) < 1e-4f);
+      Tensor g = rand_normal({M, out}, 0, 1, gen);
+      sum(y * g).backward();
+      sum(y_ref * g).backward();
+      CHECK(max_abs_diff(x.grad(), x2.grad()) < 1e-4f);
+    }
+  }
+}
+
+TEST_CASE("malformed 4-bit tensors give errors naming the tensor", "[quant][nf4][linear4bit]") {
+  io::StateDict q = io::load_safetensors(kDir / "quantize_4bit.safetensors");
+  const std::string c = "nf4_bs64_dq";
+  auto load = [&](const std::function<void(io::StateDict&)>& edit) {
+    Linear4bitOptions opt;
+    opt.quant.double_quant = true;
+    Linear4bit layer(128, 24, false, opt);
+    io::StateDict sd = layer_state(q, c);
+    edit(sd);
+    try {
+      layer.load_state_dict(sd);
+      layer.validate();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  auto json_tensor = [](const std::string& s) {
+    Tensor t = Tensor::empty({int64_t(s.size())}, DType::u8);
+    std::memcpy(t.raw_data(), s.data(), s.size());
+    return t;
+  };
+  const std::string key = "weight.quant_state.bitsandbytes__nf4";
+  CHECK(load([](io::StateDict&) {}).empty());
+  CHECK_THAT(load([&](io::StateDict& sd) {
+               sd.set(key, json_tensor(R"({"quant_type": "nf4", "dtype": "float32", "shape": [24, 128], "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": 1.0})"));
+             }),
+             Catch::Contains("weight") && Catch::Contains("blocksize"));
+  CHECK_THAT(load([&](io::StateDict& sd) {
+               sd.set(key, json_tensor(R"({"quant_type": "nf4", "blocksize": 100, "dtype": "float32", "shape": [24, 128], "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": 1.0})"));
+             }),
+             Catch::Contains("blocksize 100"));
+  CHECK_THAT(load([&](io::StateDict& sd) {
+               sd.set(key, json_tensor(R"({"quant_type": "nf5", "blocksize": 64, "dtype": "float32", "shape": [24, 128]})"));
+             }),
+             Catch::Contains("unknown quant_type"));
+  CHECK_THAT(load([&](io::StateDict& sd) { sd.set("weight.absmax", sd.at("weight.absmax").narrow(0, 0, 10).clone()); }),
+             Catch::Contains("weight.absmax has 10 entries"));
+  CHECK_THAT(load([&](io::StateDict& sd) { sd.set("weight", sd.at("weight").narrow(0, 0, 100).clone()); }),
+             Catch::Contains("packed weight has 100 bytes"));
+}
