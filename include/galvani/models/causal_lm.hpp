@@ -7,6 +7,7 @@
 #include "../nn/layers.hpp"
 #include "../nn/module.hpp"
 #include "../ops/cross_entropy.hpp"
+#include "../quant/bnb_config.hpp"
 
 namespace galvani {
 
@@ -75,6 +76,10 @@ class CausalLM : public Module {
   virtual nlohmann::json config_json() const = 0;  // what save_pretrained writes as config.json
   // Reseed the dropout masks, so a training run is reproducible from its seed.
   virtual void set_seed(uint64_t seed) = 0;
+
+  // Set when the linears are 4-bit (models/quantize.hpp); save_causal_lm writes it into
+  // config.json as "quantization_config", as transformers does.
+  std::optional<BitsAndBytesConfig> quantization_config;
 };
 
 // Hugging Face's ForCausalLMLoss: position t predicts labels[t + 1]; labels of
