@@ -126,6 +126,7 @@ TEST_CASE("4-bit models load, quantize on load and save as transformers does", "
     const Tensor logits = logits_of(*m, ref.at("input_ids"));
     CHECK(max_abs_diff(logits, ref.at("logits")) < 1e-5f);
     CHECK(get_memory_footprint(*m) == refj["memory_footprint"].get<int64_t>());
+    CHECK(get_memory_footprint(*load_causal_lm(dir / "f32")) == refj["f32_memory_footprint"].get<int64_t>());
 
     // The f32 checkpoint, quantized tensor by tensor as it streams in.
     LoadCausalLMOptions lo;

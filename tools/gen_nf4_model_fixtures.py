@@ -15,7 +15,7 @@ is not a whole number of 64-blocks) it writes, under tests/fixtures/nf4/<model>/
      logits      (2, T, V) f32: the 4-bit model's logits with every Linear4bit computing
                  linear(x, dequantize_4bit(W).float(), b) — the plain path, so the numbers
                  do not depend on which fused CPU kernel bitsandbytes picks
-  reference.json  get_memory_footprint() of the 4-bit model, and how far transformers' own
+  reference.json  get_memory_footprint() of the 4-bit model (and of the f32 one), and how far transformers' own
                   forward (bnb's CPU gemm_4bit kernel) is from the plain path
 The forward runs *after* save_pretrained: bnb's Linear4bit.forward casts a bias to the
 compute dtype in place (bias.data = bias.data.to(x.dtype)), so a forward before saving can
@@ -67,7 +67,7 @@ def make(name, model):
             m.forward = plain_forward(m)
         logits = q(input_ids=ids).logits
     save_file({"input_ids": ids.contiguous(), "logits": logits.contiguous()}, os.path.join(d, "reference.safetensors"))
-    ref = {"memory_footprint": footprint, "linear4bit_layers": len(layers),
+    ref = {"memory_footprint": footprint, "f32_memory_footprint": model.get_memory_footprint(), "linear4bit_layers": len(layers),
            "native_vs_plain_max_abs_diff": (native - logits).abs().max().item()}
     with open(os.path.join(d, "reference.json"), "w") as f:
         json.dump(ref, f, indent=2)
