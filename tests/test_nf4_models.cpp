@@ -109,6 +109,9 @@ TEST_CASE("which modules become 4-bit: transformers' rules", "[nf4][models]") {
 
   auto g = make_causal_lm(io::load_model_config(kDir / "gpt2/f32/config.json"), BuildOptions{0, ModuleInit::Mode::empty});
   CHECK(bnb_targets(*g, BitsAndBytesConfig::qlora()).size() == 8);  // c_attn, c_proj, c_fc, c_proj × 2; lm_head tied
+  // transformers quantizes even GPT-2's tied lm_head when a skip list leaves it out; galvani refuses.
+  c.llm_int8_skip_modules = std::vector<std::string>{"c_fc"};
+  CHECK_THROWS_WITH(bnb_targets(*g, c), Catch::Contains("'lm_head' shares its weight") && Catch::Contains("llm_int8_skip_modules"));
 }
 
 TEST_CASE("4-bit models load, quantize on load and save as transformers does", "[nf4][models]") {

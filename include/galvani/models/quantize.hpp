@@ -20,7 +20,8 @@
 //   llm_int8_skip_modules == null: the output layer (lm_head), the module of the model's last
 //       parameter, and tied weights' modules (get_keys_to_not_convert);
 //   llm_int8_skip_modules == [...]: that list *only* — transformers then adds no default, so a
-//       list without "lm_head" quantizes the lm_head too.
+//       list without "lm_head" quantizes the lm_head too (galvani refuses a *tied* lm_head,
+//       GPT-2's, with an error naming the fix; transformers quantizes it).
 // A name is skipped when a pattern matches it (quantizers_utils.py::should_convert_module):
 // as a regex from the start, ending on a module boundary ("layers.1" skips "layers.1.mlp",
 // not "layers.11.mlp"), or as a plain suffix of the name (no boundary: "proj" skips
@@ -75,10 +76,17 @@ inline std::vector<std::string> modules_to_not_convert(const Module& model, cons
 // The Linear / Conv1D modules the config converts, in named_modules() order.
 inline std::vector<std::string> bnb_targets(const Module& model, const BitsAndBytesConfig& config) {
   const std::vector<std::string> skip = modules_to_not_convert(model, config);
+  std::set<std::string> own;  // parameters under their first name: a tied lm_head.weight is not one
+  for (auto& [name, t] : model.named_parameters()) own.insert(name);
   std::vector<std::string> out;
   for (auto& [name, m] : model.named_modules())
-    if ((dynamic_cast<const Linear*>(m) || dynamic_cast<const Conv1D*>(m)) && should_convert_module(name, skip))
+    if ((dynamic_cast<const Linear*>(m) || dynamic_cast<const Conv1D*>(m)) && should_convert_module(name, skip)) {
+      // transformers would quantize a tied lm_head here (a skip list without "lm_head");
+      // galvani keeps the tie and refuses, naming the fix.
+      GALVANI_CHECK(own.count(name + ".weight"), "quantization: '", name,
+                    "' shares its weight with the embedding (tied); add \"", name, "\" to llm_int8_skip_modules");
       out.push_back(name);
+    }
   return out;
 }
 
