@@ -36,13 +36,17 @@ double mib(int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
 int main(int argc, char** argv) {
   CLI::App app{"Course step 3: quantize a model to 4-bit NF4 (bitsandbytes' format) and measure what it costs"};
-  std::string model_name = "tiny", out = "runs/step3", quant_type = "nf4";
+  std::string model_name = "tiny", out = "runs/step3", quant_type = "nf4", compute_dtype = "bfloat16";
   bool no_double_quant = false;
   uint64_t seed = 42;
   app.add_option("--model", model_name, "tiny (random, --seed), distilgpt2 or a Hugging Face model directory")
       ->capture_default_str();
   app.add_option("--out", out, "where to save the 4-bit checkpoint (empty: do not save)")->capture_default_str();
   app.add_option("--quant-type", quant_type, "nf4 or fp4 (bnb_4bit_quant_type)")->capture_default_str();
+  app.add_option("--compute-dtype", compute_dtype,
+                 "bnb_4bit_compute_dtype written to the config: transformers computes the 4-bit layers in it "
+                 "(galvani always uses float32; float32 here makes the two agree)")
+      ->capture_default_str();
   app.add_flag("--no-double-quant", no_double_quant, "keep absmax in float32 (bnb_4bit_use_double_quant=False)");
   app.add_option("--seed", seed, "seed of tiny's initialisation")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -51,6 +55,7 @@ int main(int argc, char** argv) {
     BitsAndBytesConfig config = BitsAndBytesConfig::qlora();  // the course's GPU setting
     config.bnb_4bit_quant_type = quant_type;
     config.bnb_4bit_use_double_quant = !no_double_quant;
+    config.bnb_4bit_compute_dtype = compute_dtype;
     std::unique_ptr<CausalLM> model = load_model(model_name, seed);
     model->eval();
 

@@ -10,6 +10,11 @@ config.json makes transformers build bnb Linear4bit layers and read the packed k
 run on the reference's input_ids, both with bitsandbytes' own forward and with the plain
 dequantize-then-linear path the reference logits were made with
 (tools/gen_nf4_model_fixtures.py). Exit status 1 when a difference exceeds 1e-5.
+Every bnb Linear4bit gets support_avx512bf16_for_cpu = False first: on a CPU with AVX-512 BF16,
+bitsandbytes 0.50.2 otherwise repacks the weight and multiplies in bf16 whatever
+bnb_4bit_compute_dtype says (docs/quantization.md, "Traps"). Save DIR with
+bnb_4bit_compute_dtype float32 (step3_quantize --compute-dtype float32), or transformers
+computes the layers in bf16.
 """
 import sys
 
