@@ -149,6 +149,27 @@ TEST_CASE("4-bit models load, quantize on load and save as transformers does", "
   }
 }
 
+TEST_CASE("a bf16 checkpoint is quantized in the model's dtype, as transformers does", "[nf4][models]") {
+  // transformers 5.24: from_pretrained(bf16 dir, quantization_config=…, dtype=torch.float32)
+  // casts each weight to float32 before quantizing (quant state "dtype": "float32");
+  // without dtype the model stays bf16 and the quant state says "bfloat16".
+  const fs::path src = kDir / "mistral/f32", d = io::testing::scratch_dir("galvani_nf4_bf16");
+  for (const char* f : {"config.json", "generation_config.json"}) fs::copy_file(src / f, d / f);
+  io::StateDict sd;
+  for (const auto& e : io::load_safetensors(src / "model.safetensors")) sd.insert(e.name, e.tensor.to(DType::bf16));
+  io::save_safetensors(d / "model.safetensors", sd);
+  const std::string js = "model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__nf4";
+  for (DType dt : {DType::f32, DType::bf16}) {
+    LoadCausalLMOptions lo;
+    lo.dtype = dt;
+    lo.quantization_config = BitsAndBytesConfig::from_json(quantization_config(kDir / "mistral/bnb4"));
+    const io::StateDict q = load_causal_lm(d, lo)->state_dict();
+    const Tensor b = q.at(js).contiguous();
+    const std::string text(reinterpret_cast<const char*>(b.raw_data()), size_t(b.numel()));
+    CHECK_THAT(text, Catch::Contains(dt == DType::f32 ? "\"dtype\": \"float32\"" : "\"dtype\": \"bfloat16\""));
+  }
+}
+
 TEST_CASE("a 4-bit model quantized in memory is the one quantized on load", "[nf4][models]") {
   const fs::path dir = kDir / "gpt2";
   auto m = load_causal_lm(dir / "f32");

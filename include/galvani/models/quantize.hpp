@@ -99,6 +99,7 @@ inline std::vector<std::string> replace_with_bnb_linear(Module& model, const Bit
   Linear4bitOptions opt;
   opt.quant = config.quantize_options();
   opt.expect_packed = pre_quantized;
+  opt.weight_dtype = dtype;  // transformers quantizes the weight in the model's dtype
   for (const std::string& name : names) {
     const auto& base = model.get_submodule_as<LinearLayer>(name);
     Linear4bitOptions o = opt;

@@ -17,6 +17,7 @@
 #pragma once
 #include "../quant/nf4_matmul.hpp"
 #include <cstring>
+#include <optional>
 
 #include "layers.hpp"
 
@@ -26,6 +27,10 @@ struct Linear4bitOptions {
   quant::Quantize4bitOptions quant;  // quant type, block size, double quantization
   bool from_conv1d = false;          // a float weight arrives (in, out): transpose before quantizing
   bool expect_packed = true;         // the checkpoint holds the bnb keys (else a float weight)
+  // The dtype a float weight is cast to before quantizing: the model's, as transformers'
+  // from_pretrained(dtype=…) casts a bf16 checkpoint to float32 first (the quant state's JSON
+  // then says "float32"). Unset: the weight's own dtype.
+  std::optional<DType> weight_dtype;
 };
 
 class Linear4bit : public LinearLayer {
@@ -179,7 +184,8 @@ class Linear4bit : public LinearLayer {
     const Shape want = opt_.from_conv1d ? Shape{in_, out_} : Shape{out_, in_};
     GALVANI_CHECK(t.shape() == want, "tensor '", name, "' has shape ", shape_str(t.shape()), "; a Linear4bit (", out_,
                   ", ", in_, ")", opt_.from_conv1d ? " from a Conv1D" : "", " wants ", shape_str(want));
-    const Tensor w = opt_.from_conv1d ? t.transpose(0, 1).contiguous() : t;
+    Tensor w = opt_.from_conv1d ? t.transpose(0, 1).contiguous() : t;
+    if (opt_.weight_dtype && w.dtype() != *opt_.weight_dtype) w = w.to(*opt_.weight_dtype);
     quant::Quantized4bit q = quant::quantize_4bit(w, opt_.quant, name);
     packed_ = q.packed;
     state_ = std::move(q.state);
