@@ -130,6 +130,10 @@ TEST_CASE("4-bit models load, quantize on load and save as transformers does", "
     CHECK(max_abs_diff(logits, ref.at("logits")) < 1e-5f);
     CHECK(get_memory_footprint(*m) == refj["memory_footprint"].get<int64_t>());
     CHECK(get_memory_footprint(*load_causal_lm(dir / "f32")) == refj["f32_memory_footprint"].get<int64_t>());
+    const fs::path resaved = io::testing::scratch_dir(std::string("galvani_nf4_resave_") + name);
+    save_causal_lm(*m, resaved);  // the loaded 4-bit model, saved again: transformers' file, tensor for tensor
+    check_same_tensors(file, io::load_safetensors(resaved / "model.safetensors"));
+    CHECK(quantization_config(resaved) == quantization_config(dir / "bnb4"));
 
     // The f32 checkpoint, quantized tensor by tensor as it streams in.
     LoadCausalLMOptions lo;
