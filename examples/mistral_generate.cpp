@@ -21,6 +21,7 @@
 #include <galvani/core/paths.hpp>
 #include <galvani/eval/generate.hpp>
 #include <galvani/io/config.hpp>
+#include <galvani/models/auto.hpp>
 #include <galvani/models/mistral.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
@@ -74,7 +75,11 @@ int main(int argc, char** argv) {
     auto t0 = Clock::now();
     std::unique_ptr<MistralForCausalLM> model;
     if (!model_dir.empty()) {
-      model = MistralForCausalLM::from_pretrained(model_dir);
+      // load_causal_lm reads a 4-bit (bitsandbytes) directory too: its config.json's
+      // quantization_config turns the linears into Linear4bit layers before the load.
+      std::unique_ptr<CausalLM> loaded = load_causal_lm(model_dir);
+      GALVANI_CHECK(dynamic_cast<MistralForCausalLM*>(loaded.get()), model_dir, ": not a Mistral or Llama model");
+      model.reset(static_cast<MistralForCausalLM*>(loaded.release()));
     } else {
       // Mistral-7B-v0.1's config.json when the shared data has it (else the class defaults,
       // which are the same numbers), shrunk to a toy.

@@ -101,6 +101,7 @@ struct SavePretrainedOptions {
   uint64_t max_shard_size = 5'000'000'000;           // "5GB", transformers' default
   std::optional<GenerationConfig> generation_config; // default: derived from the model config
   std::filesystem::path tokenizer_dir;               // copy tokenizer files from here (empty: none)
+  json quantization_config;                          // config.json's "quantization_config" (null: none)
 };
 
 // The tokenizer files save_pretrained copies when they exist in tokenizer_dir.
@@ -132,6 +133,7 @@ inline std::vector<std::filesystem::path> save_pretrained(const std::filesystem:
   }
 
   json cj = config_to_json(config);
+  if (!opts.quantization_config.is_null()) cj["quantization_config"] = opts.quantization_config;
   if (!cj.contains("torch_dtype"))
     for (const auto& e : out)
       if (!e.is_raw() && is_floating(e.tensor.dtype())) {

@@ -13,6 +13,7 @@
 #include "gpt2.hpp"
 #include "load.hpp"
 #include "mistral.hpp"
+#include "quantize.hpp"
 
 namespace galvani {
 
@@ -27,6 +28,28 @@ inline std::unique_ptr<CausalLM> make_causal_lm(const io::ModelConfig& config, u
   return make_causal_lm(config, BuildOptions{seed});
 }
 
+// How load_causal_lm builds the model.
+struct LoadCausalLMOptions {
+  DType dtype = DType::f32;  // the float parameters' dtype
+  // Quantize a float checkpoint on load, as from_pretrained(quantization_config=...) does.
+  // A checkpoint whose config.json has a "quantization_config" is 4-bit already and loads as
+  // such without this (transformers, too, lets the checkpoint's own config win).
+  std::optional<BitsAndBytesConfig> quantization_config;
+};
+
+namespace detail {
+// The file of a model directory that holds tensor `name` (for errors).
+inline std::filesystem::path file_of_tensor(const std::filesystem::path& dir, const std::string& name) {
+  const auto index = dir / io::kSafetensorsIndex;
+  if (std::filesystem::exists(index)) {
+    const io::ShardIndex ix = io::read_shard_index(index);
+    if (auto it = ix.weight_map.find(name); it != ix.weight_map.end()) return dir / it->second;
+    return index;
+  }
+  return dir / io::kSafetensorsWeights;
+}
+}  // namespace detail
+
 // A model directory (config.json + model.safetensors or shards with their index) → the model,
 // built uninitialised in `dtype` and filled by load_checkpoint with canonical names
 // (io::canonical_key: a bare GPT2Model's names gain "transformer.", the attn.bias mask
@@ -34,28 +57,60 @@ inline std::unique_ptr<CausalLM> make_causal_lm(const io::ModelConfig& config, u
 // checkpoint, with its shape; the errors name the tensor (and both shapes). Tensors the model
 // has no place for are ignored. A tied lm_head loads from either name; when both are present
 // the embedding's values win, as when transformers re-ties the head on load.
-inline std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& dir, DType dtype = DType::f32) {
+//
+// 4-bit: when config.json has a bitsandbytes "quantization_config" (or opts asks for one),
+// the linears are replaced by empty Linear4bit layers before the load
+// (models/quantize.hpp): each reads bnb's packed keys, or quantizes its float weight as it
+// arrives, so peak memory is the 4-bit model plus one float tensor. Every 4-bit layer is then
+// validated (shapes of the packed weight, absmax, nested absmax); errors name the tensor and
+// its file.
+inline std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& dir, const LoadCausalLMOptions& lo) {
   namespace fs = std::filesystem;
   GALVANI_CHECK(fs::is_directory(dir), dir.string(), ": not a directory (load_causal_lm wants a model directory)");
   GALVANI_CHECK(fs::exists(dir / "config.json"), dir.string(), ": no config.json");
-  const io::ModelConfig config = io::load_model_config(dir / "config.json");
+  const io::json cj = io::read_json_file(dir / "config.json");
+  const io::ModelConfig config = io::parse_model_config(cj, (dir / "config.json").string());
+  std::optional<BitsAndBytesConfig> bnb = lo.quantization_config;
+  const bool pre_quantized = cj.contains("quantization_config") && !cj["quantization_config"].is_null();
+  if (pre_quantized)
+    bnb = BitsAndBytesConfig::from_json(cj["quantization_config"], (dir / "config.json").string() + ": quantization_config");
   BuildOptions opts;
   opts.init = ModuleInit::Mode::empty;
-  opts.dtype = dtype;
+  opts.dtype = lo.dtype;
   auto model = make_causal_lm(config, opts);
+  if (bnb) replace_with_bnb_linear(*model, *bnb, pre_quantized, lo.dtype);
   load_checkpoint(*model, dir, io::model_type_of(config));
+  if (bnb) {
+    for (auto& [name, m] : model->named_modules())
+      if (auto* q = dynamic_cast<Linear4bit*>(m)) {
+        try {
+          q->validate();
+        } catch (const Error& e) {
+          throw Error(detail::file_of_tensor(dir, name + ".weight").string() + ": " + e.what());
+        }
+      }
+    model->quantization_config = bnb;
+  }
   return model;
+}
+inline std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& dir, DType dtype = DType::f32) {
+  LoadCausalLMOptions lo;
+  lo.dtype = dtype;
+  return load_causal_lm(dir, lo);
 }
 
 // model.state_dict() (tied weights under both names; save_pretrained keeps one) → a model
-// directory. Views are made contiguous for the writer.
+// directory. Views are made contiguous for the writer. A 4-bit model's layers write bnb's
+// keys (Linear4bit::save_own_tensors) and config.json gets its "quantization_config".
 inline std::vector<std::filesystem::path> save_causal_lm(const CausalLM& model, const std::filesystem::path& dir,
-                                                         const io::SavePretrainedOptions& opts = {}) {
+                                                         io::SavePretrainedOptions opts = {}) {
   io::StateDict sd;
   for (const auto& e : model.state_dict()) {
     if (e.is_raw()) sd.insert_raw(e.name, e.raw_dtype, e.raw_shape, e.tensor);
     else sd.insert(e.name, e.tensor.is_contiguous() ? e.tensor : e.tensor.contiguous());
   }
+  if (model.quantization_config && opts.quantization_config.is_null())
+    opts.quantization_config = model.quantization_config->to_json();
   return io::save_pretrained(dir, io::parse_model_config(model.config_json()), sd, opts);
 }
 

@@ -7,6 +7,7 @@
 #include "../nn/layers.hpp"
 #include "../nn/module.hpp"
 #include "../ops/cross_entropy.hpp"
+#include "../quant/bnb_config.hpp"
 
 namespace galvani {
 
@@ -78,6 +79,10 @@ class CausalLM : public Module {
   // The model's generator (initialisation, then dropout masks). Layers added later (a LoRA
   // adapter's dropout, nn/lora.hpp) draw from it too, so set_seed() reseeds them all.
   virtual Generator& generator() = 0;
+
+  // Set when the linears are 4-bit (models/quantize.hpp); save_causal_lm writes it into
+  // config.json as "quantization_config", as transformers does.
+  std::optional<BitsAndBytesConfig> quantization_config;
 };
 
 // Hugging Face's ForCausalLMLoss: position t predicts labels[t + 1]; labels of

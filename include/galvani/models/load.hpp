@@ -107,6 +107,7 @@ inline LoadReport load_checkpoint(Module& model, const std::filesystem::path& pa
     // quantized layer) takes them, the default loader refuses them with the dtype's name.
     io::StateEntry e = v.dtype() ? io::StateEntry{name, v.to_tensor(), {}, {}}
                                  : io::StateEntry{name, v.bytes(), v.dtype_name(), v.shape()};
+    loader.set_origin(v.file());  // errors name the file the tensor came from
     loader.feed(e);
     // safetensors' save_model() writes each of a group of shared tensors once and records
     // the others in __metadata__ as {removed name: kept name}; the removed names are the
@@ -117,6 +118,7 @@ inline LoadReport load_checkpoint(Module& model, const std::filesystem::path& pa
       loader.feed(e);
     }
   }, opt);
+  loader.set_origin(path.string());  // what is missing is missing from the whole checkpoint
   return loader.finish(strict);
 }
 

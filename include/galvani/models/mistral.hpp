@@ -77,7 +77,9 @@ inline Tensor stop_padding_grad(const Tensor& x, const Tensor& ids, int64_t pad)
 struct RotaryEmbedding : Module {
   double theta;  // rope_theta
   std::string type;
-  RotaryEmbedding(double theta_, std::string type_) : theta(theta_), type(std::move(type_)) {}
+  int64_t head_dim = 0;  // D; transformers keeps inv_freq (D/2) as buffers (get_memory_footprint counts them)
+  RotaryEmbedding(double theta_, std::string type_, int64_t head_dim_ = 0)
+      : theta(theta_), type(std::move(type_)), head_dim(head_dim_) {}
   std::string type_name() const override { return type; }
   // x (B, H, T, D), positions (T) or (B, T) → x rotated by pos · theta^(−2i/D) (ops/rope.hpp).
   Tensor forward(const Tensor& x, const Tensor& positions) const { return rope(x, positions, theta); }
@@ -199,7 +201,8 @@ struct MistralModel : Module {
         norm(add_module<RMSNorm>("norm", MistralDecoderLayer::make_norm(cfg, init))),
         rotary_emb(add_module<RotaryEmbedding>(
             "rotary_emb", std::make_unique<RotaryEmbedding>(cfg.rope_theta, cfg.is_llama() ? "LlamaRotaryEmbedding"
-                                                                                          : "MistralRotaryEmbedding"))),
+                                                                                          : "MistralRotaryEmbedding",
+                                                             cfg.head_dim()))),
         type(cfg.is_llama() ? "LlamaModel" : "MistralModel") {
     // Layers are listed before norm and rotary_emb, as in HF; those draw nothing at
     // initialisation, so building the layers last gives the same random weights.

@@ -459,6 +459,8 @@ class StateLoader {
  public:
   // `origin` names the source in errors (a file, a directory, "state dict").
   StateLoader(const Module& root, std::string origin) : router_(root), origin_(std::move(origin)) {}
+  // Name a more precise source for the tensors fed next (the shard a tensor comes from).
+  void set_origin(const std::string& origin) { origin_ = origin; }
 
   void feed(const io::StateEntry& e) {
     const TensorRouter::Slot* s = router_.find(e.name);
