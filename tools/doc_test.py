@@ -45,7 +45,7 @@ import time
 SHELL_LANGS = {"sh", "bash", "shell", "console"}
 MARKER = re.compile(r"<!--\s*doc-test:\s*(run|output|help|skip)\s*(?:\((.*?)\))?\s*-->")
 FILE_DEFAULTS = {
-    # Another engineer owns this page; its commands are benchmarks (minutes, their own build folders).
+    # Its commands are benchmarks: minutes each, with build folders of their own.
     "docs/benchmarks.md": ("skip", "benchmarks: minutes each, and their own build folders"),
 }
 # What a development machine's paths look like (split so this file does not match itself).
