@@ -41,6 +41,7 @@
 
 #include "../autograd/grad_mode.hpp"
 #include "../core/tensor.hpp"
+#include "../quant/nf4_format.hpp"
 #include "adamw.hpp"
 
 namespace galvani {
@@ -75,35 +76,13 @@ class TorchAdamW : public Optimizer {
 
 // ------------------------------------------------------------------ the dynamic maps
 
-// bitsandbytes' create_dynamic_map(signed, max_exponent_bits = 7, total_bits = 8): a sign bit
-// (signed map), a run of zero bits giving the exponent 10^−(6−i), and the remaining bits a
-// linear fraction between 0.1 and 1 (bin midpoints); plus 0 and 1, sorted. Computed in f32
-// from torch.linspace's values, so the table equals bitsandbytes' bit for bit.
+// bitsandbytes' create_dynamic_map(signed, max_exponent_bits = 7, total_bits = 8), the codes of
+// the 8-bit states: the signed map for Adam's first moment, the unsigned one for the second.
+// The 256 values are the tables of quant/nf4_format.hpp (the signed one also codes the
+// double-quantized absmax of 4-bit weights), which equal bitsandbytes' bit for bit.
 inline std::vector<float> dynamic_map(bool is_signed) {
-  std::vector<float> data;
-  const int max_exp = 7, non_sign = 7;
-  const auto linspace = [](int n) {  // torch.linspace(0.1, 1, n) in f32
-    std::vector<float> v(static_cast<size_t>(n));
-    const float start = 0.1f, end = 1.0f, step = (end - start) / float(n - 1);
-    const int half = n / 2;
-    for (int k = 0; k < n; ++k) v[size_t(k)] = k < half ? start + step * float(k) : end - step * float(n - 1 - k);
-    return v;
-  };
-  for (int i = 0; i < max_exp; ++i) {
-    const int items = is_signed ? (1 << (i + non_sign - max_exp)) + 1 : (1 << (i + non_sign - max_exp + 1)) + 1;
-    const std::vector<float> b = linspace(items);
-    // torch multiplies an f32 tensor by a Python scalar in f32.
-    const float scale = float(std::pow(10.0, double(-(max_exp - 1) + i)));
-    for (int k = 0; k + 1 < items; ++k) {
-      const float mean = (b[size_t(k)] + b[size_t(k) + 1]) / 2.0f;
-      data.push_back(scale * mean);
-      if (is_signed) data.push_back(-scale * mean);
-    }
-  }
-  data.push_back(0.0f);
-  data.push_back(1.0f);
-  data.resize(256, 0.0f);
-  std::sort(data.begin(), data.end());
+  std::vector<float> data(256);
+  for (int i = 0; i < 256; ++i) data[size_t(i)] = is_signed ? quant::dynamic_map_value(i) : quant::dynamic_map_unsigned_value(i);
   return data;
 }
 
