@@ -3,6 +3,7 @@
 #include <galvani/io/safetensors.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -32,6 +33,13 @@ inline std::string fnv1a64(const Tensor& t) {
     copy_into(c, t);
   }
   return fnv1a64(c.raw_data(), c.nbytes());
+}
+
+// Same dtype, same element count and the same bytes (any layout): bit-exact parity checks.
+inline bool same_bytes(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.numel() != b.numel()) return false;
+  const Tensor x = a.contiguous(), y = b.contiguous();
+  return std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
 }
 
 inline std::filesystem::path scratch_dir(const std::string& name) {

@@ -19,15 +19,11 @@
 
 using namespace galvani;
 namespace fs = std::filesystem;
+using galvani::io::testing::same_bytes;
 
 namespace {
 const fs::path kDir = fs::path(GALVANI_SOURCE_DIR) / "tests/fixtures/nf4";
 
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.numel() != b.numel()) return false;
-  const Tensor x = a.contiguous(), y = b.contiguous();
-  return std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
-}
 float max_abs_diff(const Tensor& a, const Tensor& b) {
   const Tensor x = a.contiguous(), y = b.contiguous();
   REQUIRE(x.numel() == y.numel());

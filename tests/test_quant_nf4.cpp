@@ -9,18 +9,16 @@
 #include <galvani/io/safetensors.hpp>
 #include <galvani/quant/quantize_4bit.hpp>
 
+#include "io_test_util.hpp"
+
 using namespace galvani;
 using namespace galvani::quant;
 namespace fs = std::filesystem;
+using galvani::io::testing::same_bytes;
 
 namespace {
 const fs::path kDir = fs::path(GALVANI_SOURCE_DIR) / "tests/fixtures/nf4";
 
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.numel() != b.numel()) return false;
-  const Tensor x = a.contiguous(), y = b.contiguous();
-  return std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
-}
 std::string as_string(const Tensor& u8) {
   const Tensor t = u8.contiguous();
   return std::string(reinterpret_cast<const char*>(t.raw_data()), size_t(t.numel()));
