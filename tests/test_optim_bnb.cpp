@@ -1,11 +1,8 @@
 // bitsandbytes' AdamW8bit / PagedAdamW8bit / PagedAdamW32bit (optim/bnb_adamw.hpp) against
 // bitsandbytes 0.50.2 on CPU tensors (fixture from tools/gen_adamw8bit_fixtures.py), and
 // make_optimizer's Hugging Face names.
-// KNOWN FAILING (hidden tag [.known-failing], run with: test_optim_bnb "[known-failing]"): the
-// 8-bit step is not yet bitsandbytes' to the byte. The dynamic maps are (the first test), so
-// the difference is in the update or the requantization: ~0.5% of the 8-bit state bytes
-// differ after a step (some by more than one code) and parameters drift by ~5e-4 after two
-// steps. The 32-bit path, paging and make_optimizer pass.
+// The 8-bit state bytes and absmax equal bitsandbytes' after every step (its CPU table quantizer,
+// its f32 arithmetic); parameters agree to an ulp (torch's sqrt, see below).
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -40,7 +37,7 @@ TEST_CASE("the dynamic maps are bitsandbytes' create_dynamic_map, bit for bit", 
   CHECK(dynamic_map(false) == j["qmap2"].get<std::vector<float>>());
 }
 
-TEST_CASE("adamw_8bit and paged_adamw_32bit steps match bitsandbytes on the CPU", "[optim][bnb][.known-failing]") {
+TEST_CASE("adamw_8bit and paged_adamw_32bit steps match bitsandbytes on the CPU", "[optim][bnb]") {
   const auto j = meta();
   io::StateDict ref = io::load_safetensors(kOptim / "bnb_adamw.safetensors");
   const int steps = j["steps"].get<int>();
@@ -63,7 +60,10 @@ TEST_CASE("adamw_8bit and paged_adamw_32bit steps match bitsandbytes on the CPU"
         INFO("step " << t << " param " << i);
         const auto& s = bnb.states()[size_t(i)];
         CHECK(s.quantized == (name == "adamw_8bit" && i < 2));
-        CHECK(max_abs(params[size_t(i)], ref.at(k + "param" + si)) < 1e-6);
+        // Parameters agree to an ulp, not bit for bit: torch's vectorized sqrt on this CPU is not
+        // IEEE's correctly rounded one (16% of 100,000 random f32 values differ by an ulp from
+        // std::sqrt, measured with torch 2.15), and √v enters the update's denominator.
+        CHECK(max_abs(params[size_t(i)], ref.at(k + "param" + si)) < 2.5e-7);
         if (!s.quantized) {
           CHECK(max_abs(s.state1, ref.at(k + "state1" + si)) < 1e-7);
           CHECK(max_abs(s.state2, ref.at(k + "state2" + si)) < 1e-9);
@@ -71,18 +71,10 @@ TEST_CASE("adamw_8bit and paged_adamw_32bit steps match bitsandbytes on the CPU"
         }
         CHECK(s.absmax1.to_vector<float>() == ref.at(k + "absmax1" + si).to_vector<float>());
         CHECK(s.absmax2.to_vector<float>() == ref.at(k + "absmax2" + si).to_vector<float>());
-        // The state bytes: equal, but for elements whose f32 value sits within an ulp of the
-        // midpoint between two codes (a different rounding of one product flips them).
-        const auto a = s.state1.to_vector<uint8_t>(), b = ref.at(k + "state1" + si).to_vector<uint8_t>();
-        const auto c = s.state2.to_vector<uint8_t>(), d = ref.at(k + "state2" + si).to_vector<uint8_t>();
-        size_t differ = 0, off_by_more = 0;
-        for (size_t e = 0; e < a.size(); ++e) {
-          differ += (a[e] != b[e]) + (c[e] != d[e]);
-          off_by_more += (std::abs(int(a[e]) - int(b[e])) > 1) + (std::abs(int(c[e]) - int(d[e])) > 1);
-        }
-        CHECK(off_by_more == 0);
-        CHECK(differ <= a.size() / 1000);
-        if (differ) WARN(differ << " of " << 2 * a.size() << " state bytes differ by one code");
+        // The state bytes: equal — the same table quantizer and the same f32 arithmetic as
+        // bitsandbytes' CPU update (dequantize, f32 Adam, re-quantize).
+        CHECK(s.state1.to_vector<uint8_t>() == ref.at(k + "state1" + si).to_vector<uint8_t>());
+        CHECK(s.state2.to_vector<uint8_t>() == ref.at(k + "state2" + si).to_vector<uint8_t>());
       }
     }
   }

@@ -9,9 +9,10 @@
 //   v_i ≈ qmap2[state2_i] · absmax2[i / 256]    qmap2: the unsigned dynamic map ([0, 1])
 //
 // A step dequantizes m and v to f32, does an f32 AdamW step, and quantizes them again:
-// absmax = max |x| over the block, x / absmax is rounded to the nearest entry of the map (a
-// binary search, then the closer of the two neighbours, ties to the lower index). A block
-// whose absmax is 0 stores code 0. Parameters with fewer than min_8bit_size (4096) elements
+// absmax = max |x| over the block, and x · (1/absmax) is coded through bitsandbytes' CPU table
+// (65,536 points of [−1, 1], each mapped to the nearest entry of the map; see
+// quant/blockwise8.hpp) — its CPU optimizer re-quantizes that way, its CUDA kernel by a
+// binary search. A block whose absmax is 0 stores code 0. Parameters with fewer than min_8bit_size (4096) elements
 // keep f32 states — tiny tensors gain nothing from 8 bits.
 //
 // The update, in bitsandbytes' CPU order (backends/cpu/ops.py; weight decay *before* the
@@ -24,7 +25,7 @@
 //
 // Floating-point details followed so that the state bytes come out equal: torch's
 // `add_(x, alpha=a)` is a fused multiply-add on its vectorized path (fmaf here), its
-// addcmul is (value·g)·g + v and its addcdiv is (value·m)/denom + p, all in f32.
+// addcmul is fma(value·g, g, v) (checked against torch 2.15 on this CPU) and its addcdiv is (value·m)/denom + p, all in f32.
 //
 // Paging. bitsandbytes' paged optimizers keep states in CUDA unified memory, which the driver
 // moves between host and GPU on demand, and prefetch them to the GPU before each update. On
@@ -41,6 +42,7 @@
 
 #include "../autograd/grad_mode.hpp"
 #include "../core/tensor.hpp"
+#include "../quant/blockwise8.hpp"
 #include "../quant/nf4_format.hpp"
 #include "adamw.hpp"
 
@@ -86,29 +88,24 @@ inline std::vector<float> dynamic_map(bool is_signed) {
   return data;
 }
 
-// bitsandbytes' CPU blockwise quantizer (csrc/common.cpp quantize_block): x (n) → codes (n),
-// absmax (ceil(n / block)). `code` is sorted; its first entry is taken as −1 (bitsandbytes
-// overwrites code[0] with −1.0 for its binary search, and dequantizes with the overwritten map).
-inline void quantize_blockwise(const float* code, const float* x, uint8_t* q, float* absmax, int64_t n,
+// bitsandbytes' CPU blockwise quantizer (cquantize_blockwise_cpu_fp32, what its CPU optimizer
+// calls to re-quantize the states): x (n) → codes (n), absmax (ceil(n / block)). The scale is
+// x · (1 / absmax), the reciprocal taken once per block, and the code is looked up in a
+// 65,536-point table of [−1, 1] built from `code` (quant::build_lut8) — not always the nearest
+// code, but the one bitsandbytes picks. A block whose absmax is 0 stores code 0.
+inline void quantize_blockwise(const std::vector<uint8_t>& lut, const float* x, uint8_t* q, float* absmax, int64_t n,
                                int64_t block = 256) {
-  const float* lo = code;
-  const float* hi = code + 256;
   for (int64_t b0 = 0; b0 < n; b0 += block) {
     const int64_t b1 = std::min(n, b0 + block);
     float amax = 0.0f;
     for (int64_t i = b0; i < b1; ++i) amax = std::max(amax, std::fabs(x[i]));
     absmax[b0 / block] = amax;
-    for (int64_t i = b0; i < b1; ++i) {
-      if (amax == 0.0f) {  // 0 / 0: bitsandbytes' search lands on code 0
-        q[i] = 0;
-        continue;
-      }
-      const float v = x[i] / amax;  // a division, as bitsandbytes' CPU code (its CUDA kernel multiplies)
-      int64_t idx = std::upper_bound(lo, hi, v) - lo - 1;  // code[idx] <= v < code[idx + 1]
-      idx = std::clamp<int64_t>(idx, 0, 255);
-      if (idx < 255 && std::fabs(v - code[idx + 1]) < std::fabs(v - code[idx])) ++idx;
-      q[i] = uint8_t(idx);
+    if (amax == 0.0f) {
+      std::fill(q + b0, q + b1, uint8_t(0));
+      continue;
     }
+    const float inv = 1.0f / amax;
+    for (int64_t i = b0; i < b1; ++i) q[i] = lut[quant::lut8_index(x[i] * inv)];
   }
 }
 inline void dequantize_blockwise(const float* code, const uint8_t* q, const float* absmax, float* x, int64_t n,
@@ -150,11 +147,10 @@ class BnbAdamW : public Optimizer {
   };
 
   BnbAdamW(std::vector<Tensor> params, BnbAdamWOptions opt, std::shared_ptr<StatePager> pager = nullptr)
-      : opt_(opt), qmap1_(dynamic_map(true)), qmap2_(dynamic_map(false)), pager_(std::move(pager)) {
+      : opt_(opt), qmap1_(dynamic_map(true)), qmap2_(dynamic_map(false)), lut1_(quant::build_lut8(qmap1_.data())),
+        lut2_(quant::build_lut8(qmap2_.data())), pager_(std::move(pager)) {
     GALVANI_CHECK(opt.optim_bits == 8 || opt.optim_bits == 32, "BnbAdamW: optim_bits must be 8 or 32, got ",
                   opt.optim_bits);
-    qmap1_[0] = -1.0f;  // bitsandbytes' CPU quantizer overwrites it (see quantize_blockwise)
-    qmap2_[0] = -1.0f;
     if (!pager_) pager_ = std::make_shared<StatePager>();
     for (Tensor& p : params) {
       GALVANI_CHECK(p.dtype() == DType::f32, "BnbAdamW: parameter '", p.name(), "' is ", dtype_name(p.dtype()),
@@ -218,7 +214,7 @@ class BnbAdamW : public Optimizer {
     const float decay = float(1.0 - opt_.lr * opt_.weight_decay);
     for (int64_t i = 0; i < n; ++i) {
       m[i] = std::fmaf(g[i], a1, m[i] * b1);
-      v[i] = v[i] * b2 + (a2 * g[i]) * g[i];
+      v[i] = std::fmaf(a2 * g[i], g[i], v[i] * b2);
       if (opt_.weight_decay > 0) p[i] *= decay;
       const float update = m[i] / (std::sqrt(v[i]) + eps_c2);
       p[i] = std::fmaf(update, step_size, p[i]);
@@ -238,17 +234,18 @@ class BnbAdamW : public Optimizer {
     const float decay = float(1.0 - opt_.lr * opt_.weight_decay);
     for (int64_t i = 0; i < n; ++i) {
       m[size_t(i)] = std::fmaf(g[i], a1, m[size_t(i)] * b1);
-      v[size_t(i)] = v[size_t(i)] * b2 + (a2 * g[i]) * g[i];
+      v[size_t(i)] = std::fmaf(a2 * g[i], g[i], v[size_t(i)] * b2);
       const float denom = std::sqrt(v[size_t(i)]) / fc2 + eps;
       if (opt_.weight_decay > 0) p[i] *= decay;
       p[i] = p[i] + (value * m[size_t(i)]) / denom;
     }
-    quantize_blockwise(qmap1_.data(), m.data(), s.state1.data<uint8_t>(), s.absmax1.data<float>(), n, opt_.block_size);
-    quantize_blockwise(qmap2_.data(), v.data(), s.state2.data<uint8_t>(), s.absmax2.data<float>(), n, opt_.block_size);
+    quantize_blockwise(lut1_, m.data(), s.state1.data<uint8_t>(), s.absmax1.data<float>(), n, opt_.block_size);
+    quantize_blockwise(lut2_, v.data(), s.state2.data<uint8_t>(), s.absmax2.data<float>(), n, opt_.block_size);
   }
 
   BnbAdamWOptions opt_;
   std::vector<float> qmap1_, qmap2_;
+  std::vector<uint8_t> lut1_, lut2_;  // the quantizer's tables for qmap1_, qmap2_
   std::shared_ptr<StatePager> pager_;
   std::vector<State> states_;
   int64_t step_ = 0;
