@@ -58,12 +58,20 @@ class Optimizer {
   virtual void set_lr(double lr) = 0;
   virtual int64_t step_count() const = 0;
   virtual std::string name() const = 0;  // the HF --optim name
+  // What a checkpoint keeps so that a resumed run continues bit for bit: the state tensors by
+  // name, sharing storage with the optimizer (saving reads them; resuming copies into them),
+  // numbered by the parameter's position as given, as torch's optimizer.state_dict() numbers
+  // them — AdamW: state.{i}.exp_avg, state.{i}.exp_avg_sq; bitsandbytes: state.{i}.state1,
+  // state2 (u8 codes or f32), absmax1, absmax2. Parameters not yet stepped have zero state.
+  virtual std::vector<std::pair<std::string, Tensor>> named_state() const = 0;
+  virtual void set_step_count(int64_t step) = 0;
 };
 
 // torch.optim.AdamW (adamw_torch) or transformers' legacy AdamW (adamw_hf): optim/adamw.hpp.
 class TorchAdamW : public Optimizer {
  public:
   TorchAdamW(std::vector<Tensor> params, AdamWOptions opt) : inner_(std::move(params), opt) {}
+  TorchAdamW(std::vector<ParamGroup> groups, AdamWOptions opt) : inner_(std::move(groups), opt) {}
   void step() override { inner_.step(); }
   void zero_grad() override { inner_.zero_grad(); }
   double lr() const override { return inner_.lr(); }
@@ -71,6 +79,16 @@ class TorchAdamW : public Optimizer {
   int64_t step_count() const override { return inner_.step_count(); }
   std::string name() const override { return inner_.options().legacy_hf ? "adamw_hf" : "adamw_torch"; }
   AdamW& adamw() { return inner_; }
+  std::vector<std::pair<std::string, Tensor>> named_state() const override {
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (size_t i = 0; i < inner_.states().size(); ++i) {
+      const auto& s = inner_.states()[i];
+      out.emplace_back("state." + std::to_string(i) + ".exp_avg", s.m);
+      out.emplace_back("state." + std::to_string(i) + ".exp_avg_sq", s.v);
+    }
+    return out;
+  }
+  void set_step_count(int64_t step) override { inner_.set_step_count(step); }
 
  private:
   AdamW inner_;
@@ -144,31 +162,39 @@ class BnbAdamW : public Optimizer {
     bool quantized = false;
     Tensor state1, state2;    // u8 codes (quantized) or f32 m, v — same shape as the parameter
     Tensor absmax1, absmax2;  // f32 (blocks), quantized only
+    double weight_decay = 0;  // the parameter's group's
   };
 
   BnbAdamW(std::vector<Tensor> params, BnbAdamWOptions opt, std::shared_ptr<StatePager> pager = nullptr)
+      : BnbAdamW(std::vector<ParamGroup>{{std::move(params), opt.weight_decay}}, opt, std::move(pager)) {}
+  // Parameter groups (the Trainer's: no weight decay for biases and norms); each group's
+  // weight_decay replaces opt.weight_decay for its parameters.
+  BnbAdamW(std::vector<ParamGroup> groups, BnbAdamWOptions opt, std::shared_ptr<StatePager> pager = nullptr)
       : opt_(opt), qmap1_(dynamic_map(true)), qmap2_(dynamic_map(false)), lut1_(quant::build_lut8(qmap1_.data())),
         lut2_(quant::build_lut8(qmap2_.data())), pager_(std::move(pager)) {
     GALVANI_CHECK(opt.optim_bits == 8 || opt.optim_bits == 32, "BnbAdamW: optim_bits must be 8 or 32, got ",
                   opt.optim_bits);
     if (!pager_) pager_ = std::make_shared<StatePager>();
-    for (Tensor& p : params) {
-      GALVANI_CHECK(p.dtype() == DType::f32, "BnbAdamW: parameter '", p.name(), "' is ", dtype_name(p.dtype()),
-                    "; galvani's CPU optimizer updates f32 parameters");
-      State s;
-      s.param = p;
-      s.quantized = opt.optim_bits == 8 && p.numel() >= opt.min_8bit_size;
-      if (s.quantized) {
-        const int64_t blocks = (p.numel() + opt.block_size - 1) / opt.block_size;
-        s.state1 = Tensor::zeros(p.shape(), DType::u8);
-        s.state2 = Tensor::zeros(p.shape(), DType::u8);
-        s.absmax1 = Tensor::zeros({blocks}, DType::f32);
-        s.absmax2 = Tensor::zeros({blocks}, DType::f32);
-      } else {
-        s.state1 = Tensor::zeros(p.shape(), DType::f32);
-        s.state2 = Tensor::zeros(p.shape(), DType::f32);
+    for (ParamGroup& group : groups) {
+      for (Tensor& p : group.params) {
+        GALVANI_CHECK(p.dtype() == DType::f32, "BnbAdamW: parameter '", p.name(), "' is ", dtype_name(p.dtype()),
+                      "; galvani's CPU optimizer updates f32 parameters");
+        State s;
+        s.param = p;
+        s.weight_decay = group.weight_decay;
+        s.quantized = opt.optim_bits == 8 && p.numel() >= opt.min_8bit_size;
+        if (s.quantized) {
+          const int64_t blocks = (p.numel() + opt.block_size - 1) / opt.block_size;
+          s.state1 = Tensor::zeros(p.shape(), DType::u8);
+          s.state2 = Tensor::zeros(p.shape(), DType::u8);
+          s.absmax1 = Tensor::zeros({blocks}, DType::f32);
+          s.absmax2 = Tensor::zeros({blocks}, DType::f32);
+        } else {
+          s.state1 = Tensor::zeros(p.shape(), DType::f32);
+          s.state2 = Tensor::zeros(p.shape(), DType::f32);
+        }
+        states_.push_back(std::move(s));
       }
-      states_.push_back(std::move(s));
     }
   }
 
@@ -183,6 +209,21 @@ class BnbAdamW : public Optimizer {
     for (State& s : states_) s.param.zero_grad();
   }
   const std::vector<State>& states() const { return states_; }
+  std::vector<std::pair<std::string, Tensor>> named_state() const override {
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (size_t i = 0; i < states_.size(); ++i) {
+      const State& s = states_[i];
+      const std::string k = "state." + std::to_string(i) + ".";
+      out.emplace_back(k + "state1", s.state1);
+      out.emplace_back(k + "state2", s.state2);
+      if (s.quantized) {
+        out.emplace_back(k + "absmax1", s.absmax1);
+        out.emplace_back(k + "absmax2", s.absmax2);
+      }
+    }
+    return out;
+  }
+  void set_step_count(int64_t step) override { step_ = step; }
   const std::vector<float>& qmap1() const { return qmap1_; }
   const std::vector<float>& qmap2() const { return qmap2_; }
 
@@ -211,11 +252,11 @@ class BnbAdamW : public Optimizer {
     const double c1 = 1.0 - std::pow(opt_.beta1, double(step_)), c2 = std::sqrt(1.0 - std::pow(opt_.beta2, double(step_)));
     const float b1 = float(opt_.beta1), a1 = float(1.0 - opt_.beta1), b2 = float(opt_.beta2), a2 = float(1.0 - opt_.beta2);
     const float step_size = float(-opt_.lr * c2 / c1), eps_c2 = float(opt_.eps * c2);
-    const float decay = float(1.0 - opt_.lr * opt_.weight_decay);
+    const float decay = float(1.0 - opt_.lr * s.weight_decay);
     for (int64_t i = 0; i < n; ++i) {
       m[i] = std::fmaf(g[i], a1, m[i] * b1);
       v[i] = std::fmaf(a2 * g[i], g[i], v[i] * b2);
-      if (opt_.weight_decay > 0) p[i] *= decay;
+      if (s.weight_decay > 0) p[i] *= decay;
       const float update = m[i] / (std::sqrt(v[i]) + eps_c2);
       p[i] = std::fmaf(update, step_size, p[i]);
     }
@@ -231,12 +272,12 @@ class BnbAdamW : public Optimizer {
     const double c1 = 1.0 - std::pow(opt_.beta1, double(step_)), c2 = std::sqrt(1.0 - std::pow(opt_.beta2, double(step_)));
     const float b1 = float(opt_.beta1), a1 = float(1.0 - opt_.beta1), b2 = float(opt_.beta2), a2 = float(1.0 - opt_.beta2);
     const float fc2 = float(c2), eps = float(opt_.eps), value = float(-opt_.lr / c1);
-    const float decay = float(1.0 - opt_.lr * opt_.weight_decay);
+    const float decay = float(1.0 - opt_.lr * s.weight_decay);
     for (int64_t i = 0; i < n; ++i) {
       m[size_t(i)] = std::fmaf(g[i], a1, m[size_t(i)] * b1);
       v[size_t(i)] = std::fmaf(a2 * g[i], g[i], v[size_t(i)] * b2);
       const float denom = std::sqrt(v[size_t(i)]) / fc2 + eps;
-      if (opt_.weight_decay > 0) p[i] *= decay;
+      if (s.weight_decay > 0) p[i] *= decay;
       p[i] = p[i] + (value * m[size_t(i)]) / denom;
     }
     quantize_blockwise(lut1_, m.data(), s.state1.data<uint8_t>(), s.absmax1.data<float>(), n, opt_.block_size);
@@ -257,12 +298,12 @@ class BnbAdamW : public Optimizer {
 //   adamw_8bit         bitsandbytes AdamW, 8-bit states (bnb.optim.AdamW8bit)
 //   paged_adamw_8bit   the same, paged (bnb.optim.PagedAdamW8bit)
 //   paged_adamw_32bit  bitsandbytes AdamW, f32 states, paged (the QLoRA recipe's)
-inline std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
+inline std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<ParamGroup> groups,
                                                  const AdamWOptions& o, std::shared_ptr<StatePager> pager = nullptr) {
   if (name == "adamw_torch" || name == "adamw_hf") {
     AdamWOptions a = o;
     a.legacy_hf = name == "adamw_hf";
-    return std::make_unique<TorchAdamW>(std::move(params), a);
+    return std::make_unique<TorchAdamW>(std::move(groups), a);
   }
   BnbAdamWOptions b;
   b.lr = o.lr;
@@ -276,7 +317,12 @@ inline std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::v
   else
     throw Error("--optim \"" + name +
                 "\" is not one galvani has (adamw_torch, adamw_hf, adamw_8bit, paged_adamw_8bit, paged_adamw_32bit)");
-  return std::make_unique<BnbAdamW>(std::move(params), b, std::move(pager));
+  return std::make_unique<BnbAdamW>(std::move(groups), b, std::move(pager));
+}
+// One group: every parameter with o.weight_decay.
+inline std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
+                                                 const AdamWOptions& o, std::shared_ptr<StatePager> pager = nullptr) {
+  return make_optimizer(name, std::vector<ParamGroup>{{std::move(params), o.weight_decay}}, o, std::move(pager));
 }
 
 }  // namespace galvani

@@ -31,6 +31,8 @@ class ProgressBar {
         start_(Clock::now()), last_draw_(start_ - std::chrono::seconds(1)) {}
 
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  // A resumed run starts at `done`: the ETA counts only the work done since.
+  void resume_from(int64_t done) { first_ = done; }
 
   // `info` is appended after the counter, e.g. "loss 4.213 lr 1.3e-05 1520 tok/s".
   void update(int64_t done, const std::string& info = "") {
@@ -47,7 +49,7 @@ class ProgressBar {
     last_draw_ = now;
     const double frac = double(done) / double(total_);
     const double el = elapsed();
-    const double eta = done > 0 ? el / double(done) * double(total_ - done) : -1;
+    const double eta = done > first_ ? el / double(done - first_) * double(total_ - done) : -1;
     std::string bar;
     if (tty_) {
       constexpr int width = 20;
@@ -76,6 +78,7 @@ class ProgressBar {
   bool tty_;
   Clock::time_point start_, last_draw_;
   int64_t last_bucket_ = -1;
+  int64_t first_ = 0;
 };
 
 }  // namespace galvani

@@ -3,12 +3,25 @@
 // One optimizer update ("global step") is:
 //   for each of gradient_accumulation_steps micro-batches:
 //       collate (pad with EOS, labels −100 on pads) → forward → loss → backward
-//   clip the global gradient norm → lr ← schedule(step) → AdamW step → zero grads
+//   clip the global gradient norm → lr ← schedule(step) → optimizer step → zero grads
 // The loss of an update is Σ NLL over the update's predicted tokens / their
 // count (transformers' num_items_in_batch), so accumulating 2×1 rows gives the
 // same gradient as one batch of 2. Rows are shuffled each epoch from the seed.
-// Checkpoints are written to a temporary folder and renamed into place, so an
-// interrupted run never leaves a half-written checkpoint-N behind.
+// The optimizer is chosen by its Hugging Face name (args.optim: adamw_torch, adamw_hf,
+// adamw_8bit, paged_adamw_8bit, paged_adamw_32bit — optim/bnb_adamw.hpp).
+//
+// Checkpoints. output_dir/checkpoint-N holds what the save function writes (the model, or a
+// peft adapter for a LoRA run), plus
+//   optimizer.safetensors   the optimizer's state (Optimizer::named_state; 8-bit codes as U8),
+//                           galvani's stand-in for the Trainer's pickled optimizer.pt
+//   trainer_state.json      global_step, epoch, log_history (train and eval entries), the
+//                           batch settings, and rng_state: the dropout generator's seed and counter
+// written to a temporary folder and renamed into place, so an interrupted run never leaves a
+// half-written checkpoint-N behind. args.resume_from_checkpoint ("latest" or a folder)
+// continues such a run: weights, optimizer state, step, log and dropout stream are restored,
+// and the data order (a permutation per epoch from the seed) is replayed up to the step, so a
+// resumed run makes the same updates an uninterrupted one makes. The LR schedule is a function
+// of the step and needs no state.
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -20,6 +33,10 @@
 #include <vector>
 
 #include "../core/memory.hpp"
+#include "../io/json.hpp"
+#include "../io/safetensors.hpp"
+#include "../models/load.hpp"
+#include "../models/peft.hpp"
 #include "../data/batch_tensors.hpp"
 #include "../data/collator.hpp"
 #include "../data/rng.hpp"
@@ -28,6 +45,7 @@
 #include "../eval/perplexity.hpp"
 #include "../models/causal_lm.hpp"
 #include "../optim/adamw.hpp"
+#include "../optim/bnb_adamw.hpp"
 #include "../optim/clip_grad.hpp"
 #include "../optim/lr_schedule.hpp"
 #include "progress.hpp"
@@ -52,7 +70,9 @@ struct TrainingArguments {
   int64_t save_steps = 200;                  // course (HF: 500); 0 disables
   int64_t save_total_limit = 2;              // keep the newest N checkpoints (0: all)
   uint64_t seed = 42;
-  std::string optim = "adamw_torch";         // or "adamw_hf" (the course's legacy choice)
+  std::string optim = "adamw_torch";         // adamw_hf (the course's CPU run), adamw_8bit, paged_adamw_8bit
+                                             // (the course's QLoRA run), paged_adamw_32bit
+  std::string resume_from_checkpoint;        // "", "latest" (the newest output_dir/checkpoint-N) or a folder
   int64_t max_length = 0;                    // truncate rows to this many tokens (0: the model's context)
   bool eval_on_start = true;                 // evaluate the test rows before the first update too
   bool progress_bar = true;
@@ -84,6 +104,8 @@ class Trainer {
   // Writes a model into a folder (save_pretrained); the Trainer adds the
   // temporary-folder-and-rename around it.
   using SaveFn = std::function<void(const CausalLM&, const std::filesystem::path&)>;
+  // Reads a checkpoint's weights back into the model (resume); load_checkpoint_weights by default.
+  using LoadFn = std::function<void(CausalLM&, const std::filesystem::path&)>;
 
   Trainer(CausalLM& model, TrainingArguments args, Rows train_rows, int64_t pad_id, Rows eval_rows = {},
           SaveFn save = nullptr)
@@ -109,6 +131,36 @@ class Trainer {
     return int64_t(std::ceil(args_.num_train_epochs * double(per_epoch)));
   }
   int64_t truncated_rows() const { return truncated_; }
+  void set_checkpoint_loader(LoadFn load) { load_ = std::move(load); }
+
+  // The weights of a checkpoint folder into `model`: a peft adapter (adapter_model.safetensors)
+  // into the model's LoRA layers, else the model's own tensors (model.safetensors or shards).
+  static void load_checkpoint_weights(CausalLM& model, const std::filesystem::path& dir) {
+    if (std::filesystem::exists(dir / kAdapterWeightsFile)) {
+      const std::filesystem::path f = dir / kAdapterWeightsFile;
+      load_adapter_weights(model, io::load_safetensors(f), f.string());
+    } else {
+      load_checkpoint(model, dir, model_type_of(model));
+    }
+  }
+
+  // The folder "latest" names: output_dir's checkpoint-N with the largest N.
+  static std::filesystem::path latest_checkpoint(const std::filesystem::path& output_dir) {
+    namespace fs = std::filesystem;
+    int64_t best = -1;
+    fs::path found;
+    if (fs::is_directory(output_dir))
+      for (const auto& e : fs::directory_iterator(output_dir)) {
+        const std::string n = e.path().filename().string();
+        if (!e.is_directory() || n.rfind("checkpoint-", 0) != 0) continue;
+        char* end = nullptr;
+        const long long step = std::strtoll(n.c_str() + 11, &end, 10);
+        if (*end == 0 && step > best) best = step, found = e.path();
+      }
+    GALVANI_CHECK(best >= 0, "resume_from_checkpoint=latest: no checkpoint-N folder in ", output_dir.string(),
+                  " (the run saved none yet: see --save-steps)");
+    return found;
+  }
 
   TrainResult train() {
     namespace fs = std::filesystem;
@@ -122,10 +174,8 @@ class Trainer {
     aopt.beta1 = args_.adam_beta1;
     aopt.beta2 = args_.adam_beta2;
     aopt.eps = args_.adam_epsilon;
-    GALVANI_CHECK(args_.optim == "adamw_torch" || args_.optim == "adamw_hf", "Trainer: optim \"", args_.optim,
-                  "\" is not supported here (adamw_torch, adamw_hf)");
-    aopt.legacy_hf = args_.optim == "adamw_hf";
-    AdamW opt(decay_groups(), aopt);
+    aopt.weight_decay = args_.weight_decay;
+    std::unique_ptr<Optimizer> opt = make_optimizer(args_.optim, decay_groups(), aopt);
     LRSchedule sched{LRSchedule::parse(args_.lr_scheduler_type), args_.warmup_steps, total_steps()};
     std::vector<Tensor> params = model_.trainable_parameters();
 
@@ -134,7 +184,10 @@ class Trainer {
     const int64_t B = args_.per_device_train_batch_size, accum = args_.gradient_accumulation_steps;
     ProgressBar bar("train", total, stderr, args_.progress_bar);
     model_.set_seed(args_.seed);  // dropout masks follow the run's seed, like transformers' set_seed
-    if (!eval_.empty() && args_.eval_on_start) evaluate(0, 0, res, jsonl);
+    history_.clear();
+    const int64_t start = args_.resume_from_checkpoint.empty() ? 0 : resume(*opt, res, jsonl);
+    bar.resume_from(start);
+    if (!eval_.empty() && args_.eval_on_start && start == 0) evaluate(0, 0, res, jsonl);
     model_.train();
     double window_loss = 0;
     int64_t window_steps = 0;
@@ -144,6 +197,10 @@ class Trainer {
       const int64_t nb = batches_per_epoch();
       for (int64_t first = 0; first < nb && step < total; first += accum) {
         const int64_t last = std::min(nb, first + accum);
+        if (step < start) {  // resuming: this update is in the checkpoint already
+          ++step;
+          continue;
+        }
         // Collate the update's micro-batches first, to count its predicted tokens.
         std::vector<BatchTensors> micro;
         int64_t items = 0, tokens = 0;
@@ -167,9 +224,9 @@ class Trainer {
         }
         const double grad_norm = clip_grad_norm(params, args_.max_grad_norm);
         const double lr = args_.learning_rate * sched.factor(step);
-        opt.set_lr(lr);
-        opt.step();
-        opt.zero_grad();
+        opt->set_lr(lr);
+        opt->step();
+        opt->zero_grad();
         ++step;
         const double dt = std::chrono::duration<double>(ProgressBar::Clock::now() - t0).count();
         window_loss += update_loss;
@@ -189,15 +246,16 @@ class Trainer {
           window_loss = 0;
           window_steps = 0;
           res.log.push_back(e);
-          jsonl << e.to_json().dump() << "\n" << std::flush;
+          log_line(e.to_json(), jsonl);
         }
         char info[160];
         std::snprintf(info, sizeof info, "loss %.4f lr %.2e %.0f tok/s", update_loss, lr, e.tokens_per_second);
         bar.update(step, info);
         res.final_loss = update_loss;
-        if (args_.save_steps > 0 && step % args_.save_steps == 0) save_checkpoint(step, res);
+        if (args_.save_steps > 0 && step % args_.save_steps == 0) save_checkpoint(step, double(epoch) + double(last) / double(nb), *opt);
       }
-      if (!eval_.empty()) evaluate(step, epoch + 1, res, jsonl);
+      // An epoch that ended before the resumed step was evaluated before its checkpoint.
+      if (!eval_.empty() && step >= start) evaluate(step, epoch + 1, res, jsonl);
     }
     res.global_step = step;
     res.seconds = bar.elapsed();
@@ -209,12 +267,12 @@ class Trainer {
   void evaluate(int64_t step, int64_t epoch, TrainResult& res, std::ofstream& jsonl) {
     PerplexityResult p = perplexity(model_, eval_);
     res.eval_loss.emplace_back(step, p.total_nll / double(std::max<int64_t>(p.predicted_tokens, 1)));
-    jsonl << nlohmann::json{{"step", step}, {"epoch", epoch}, {"eval_loss", res.eval_loss.back().second}}.dump() << "\n"
-          << std::flush;
+    log_line({{"step", step}, {"epoch", epoch}, {"eval_loss", res.eval_loss.back().second}}, jsonl);
   }
 
-  // Save into output_dir/checkpoint-STEP via a temporary folder and a rename.
-  void save_checkpoint(int64_t step, const TrainResult& res) const {
+  // Save into output_dir/checkpoint-STEP via a temporary folder and a rename: the weights (the
+  // save function's), the optimizer state and trainer_state.json.
+  void save_checkpoint(int64_t step, double epoch, const Optimizer& opt) const {
     if (!save_) return;
     namespace fs = std::filesystem;
     const fs::path dir = fs::path(args_.output_dir) / ("checkpoint-" + std::to_string(step));
@@ -222,15 +280,103 @@ class Trainer {
     fs::remove_all(tmp);
     fs::create_directories(tmp);
     save_(model_, tmp);
-    nlohmann::json state = {{"global_step", step}, {"log_history", nlohmann::json::array()}};
-    for (const auto& e : res.log) state["log_history"].push_back(e.to_json());
-    std::ofstream(tmp / "trainer_state.json") << state.dump(2) << "\n";
+    io::StateDict sd;
+    for (auto& [name, t] : opt.named_state()) sd.insert(name, t);
+    io::save_safetensors(tmp / "optimizer.safetensors", sd,
+                         io::Metadata{{"optim", opt.name()}, {"step", std::to_string(opt.step_count())}});
+    nlohmann::json state = {{"global_step", step},
+                            {"epoch", epoch},
+                            {"max_steps", total_steps()},
+                            {"num_train_epochs", args_.num_train_epochs},
+                            {"logging_steps", args_.logging_steps},
+                            {"save_steps", args_.save_steps},
+                            {"train_batch_size", args_.per_device_train_batch_size},
+                            {"gradient_accumulation_steps", args_.gradient_accumulation_steps},
+                            {"num_train_rows", int64_t(train_.size())},
+                            {"seed", args_.seed},
+                            {"optim", opt.name()},
+                            {"rng_state", {{"seed", model_.generator().seed()}, {"counter", model_.generator().counter()}}},
+                            {"log_history", history_}};
+    io::write_json_file(tmp / "trainer_state.json", state);
     fs::remove_all(dir);
     fs::rename(tmp, dir);  // atomic on one filesystem: the checkpoint appears whole or not at all
     prune_checkpoints();
   }
 
  private:
+  void log_line(const nlohmann::json& j, std::ofstream& jsonl) {
+    history_.push_back(j);
+    jsonl << j.dump() << "\n" << std::flush;
+  }
+
+  // Restore a checkpoint (see the header comment); returns its global step. Every mismatch
+  // between the checkpoint and this run is an error naming the field: replaying the data
+  // order is only right for the same rows, batch size, accumulation and seed.
+  int64_t resume(Optimizer& opt, TrainResult& res, std::ofstream& jsonl) {
+    namespace fs = std::filesystem;
+    const fs::path dir = args_.resume_from_checkpoint == "latest" ? latest_checkpoint(args_.output_dir)
+                                                                  : fs::path(args_.resume_from_checkpoint);
+    GALVANI_CHECK(fs::is_directory(dir), "resume_from_checkpoint: ", dir.string(), " is not a folder");
+    const fs::path state_file = dir / "trainer_state.json";
+    GALVANI_CHECK(fs::exists(state_file), "resume_from_checkpoint: ", dir.string(),
+                  " has no trainer_state.json (is it a checkpoint-N folder of a galvani run?)");
+    const nlohmann::json st = io::read_json_file(state_file);
+    const auto expect = [&](const char* key, const nlohmann::json& mine) {
+      GALVANI_CHECK(st.contains(key) && st[key] == mine, state_file.string(), ": ", key, " is ",
+                    st.contains(key) ? st[key].dump() : std::string("missing"), " but this run has ", mine.dump(),
+                    "; resume with the settings of the run that wrote the checkpoint");
+    };
+    expect("train_batch_size", args_.per_device_train_batch_size);
+    expect("gradient_accumulation_steps", args_.gradient_accumulation_steps);
+    expect("num_train_rows", int64_t(train_.size()));
+    expect("seed", args_.seed);
+    expect("optim", opt.name());
+    int64_t step = 0;
+    try {
+      step = st.at("global_step").get<int64_t>();
+      const auto& rng = st.at("rng_state");
+      model_.generator() = Generator(rng.at("seed").get<uint64_t>());
+      model_.generator().advance(rng.at("counter").get<uint64_t>());
+      history_ = st.at("log_history").get<std::vector<nlohmann::json>>();
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(state_file.string() + ": " + e.what());
+    }
+    (load_ ? load_ : LoadFn(load_checkpoint_weights))(model_, dir);
+
+    const fs::path opt_file = dir / "optimizer.safetensors";
+    GALVANI_CHECK(fs::exists(opt_file), "resume_from_checkpoint: ", dir.string(), " has no optimizer.safetensors");
+    const io::StateDict sd = io::load_safetensors(opt_file);
+    for (auto& [name, t] : opt.named_state()) {
+      const io::StateEntry* e = sd.find(name);
+      GALVANI_CHECK(e && !e->is_raw(), opt_file.string(), ": no optimizer state '", name,
+                    "' (was the checkpoint written for another model or adapter?)");
+      GALVANI_CHECK(e->tensor.dtype() == t.dtype() && e->shape() == t.shape(), opt_file.string(), ": '", name, "' is ",
+                    dtype_name(e->tensor.dtype()), " ", shape_str(e->shape()), " but this run's optimizer needs ",
+                    dtype_name(t.dtype()), " ", shape_str(t.shape()));
+      NoGradGuard no_grad;
+      copy_into(t, e->tensor);
+    }
+    opt.set_step_count(step);
+
+    for (const auto& j : history_) {  // log.jsonl and the result as they were at the checkpoint
+      jsonl << j.dump() << "\n";
+      if (j.contains("eval_loss")) {
+        res.eval_loss.emplace_back(j.value("step", int64_t(0)), j.value("eval_loss", 0.0));
+      } else if (j.contains("loss")) {
+        LogEntry e;
+        e.step = j.value("step", int64_t(0));
+        e.epoch = j.value("epoch", 0.0);
+        e.loss = j.value("loss", 0.0);
+        e.learning_rate = j.value("learning_rate", 0.0);
+        e.grad_norm = j.value("grad_norm", 0.0);
+        res.log.push_back(e);
+      }
+    }
+    jsonl << std::flush;
+    std::fprintf(stderr, "resuming from %s at step %lld\n", dir.string().c_str(), (long long)step);
+    return step;
+  }
+
   // HF's get_decay_parameter_names: no weight decay for biases and norm weights.
   std::vector<ParamGroup> decay_groups() const {
     ParamGroup decay{{}, args_.weight_decay}, no_decay{{}, 0.0};
@@ -249,7 +395,10 @@ class Trainer {
     std::vector<std::pair<int64_t, fs::path>> found;
     for (const auto& e : fs::directory_iterator(args_.output_dir)) {
       const std::string n = e.path().filename().string();
-      if (e.is_directory() && n.rfind("checkpoint-", 0) == 0) found.emplace_back(std::stoll(n.substr(11)), e.path());
+      if (!e.is_directory() || n.rfind("checkpoint-", 0) != 0) continue;
+      char* end = nullptr;
+      const long long step = std::strtoll(n.c_str() + 11, &end, 10);
+      if (*end == 0) found.emplace_back(step, e.path());  // checkpoint-<digits> only: leave other folders alone
     }
     std::sort(found.begin(), found.end());
     for (size_t i = 0; i + size_t(args_.save_total_limit) < found.size(); ++i) fs::remove_all(found[i].second);
@@ -283,6 +432,8 @@ class Trainer {
   Rows train_, eval_;
   int64_t pad_id_;
   SaveFn save_;
+  LoadFn load_;
+  std::vector<nlohmann::json> history_;  // every line of log.jsonl: trainer_state.json's log_history
   int64_t truncated_ = 0;
 };
 

@@ -1,0 +1,269 @@
+// The Trainer (train/trainer.hpp) beyond the pipeline test: QLoRA on a tiny Llama (NF4 base,
+// LoRA on q_proj/v_proj, paged_adamw_8bit) — the loss falls, only the LoRA weights change, the
+// checkpoints are peft adapters that load back — and resume_from_checkpoint, which must give
+// the weights and optimizer state of an uninterrupted run bit for bit (a full finetune with
+// dropout and adamw_torch, and the QLoRA run with 8-bit states).
+#include <catch2/catch.hpp>
+
+#include <galvani/galvani.hpp>
+#include <galvani/models/peft.hpp>
+#include <galvani/models/quantize.hpp>
+#include <galvani/train/trainer.hpp>
+
+#include "io_test_util.hpp"
+
+using namespace galvani;
+using galvani::io::testing::same_bytes;
+using galvani::io::testing::scratch_dir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// 40 rows of 24 tokens that follow a rule a model can learn (each token a function of the
+// previous two), over a vocabulary of 256.
+Trainer::Rows pattern_rows(int64_t n = 40, int64_t len = 24) {
+  Trainer::Rows rows;
+  for (int64_t r = 0; r < n; ++r) {
+    std::vector<int32_t> row = {int32_t(r % 7), int32_t(1 + r % 5)};
+    while (int64_t(row.size()) < len) row.push_back((row[row.size() - 1] * 3 + row[row.size() - 2] + 1) % 256);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+MistralConfig tiny_llama() {
+  MistralConfig c = MistralConfig::defaults("llama");
+  c.vocab_size = 256;
+  c.hidden_size = 128;
+  c.intermediate_size = 256;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 64;
+  c.initializer_range = 0.2;  // a random base with some reach: LoRA on q/v can then steer it within 40 steps
+  return c;
+}
+
+// The course's QLoRA set-up at toy size: NF4 with double quantization, LoRA r=32 (alpha 64,
+// dropout 0.05) on q_proj and v_proj. r=32 makes q_proj's A and B and v_proj's A 4,096
+// elements: 8-bit optimizer states; v_proj's B (64×32) keeps f32 states.
+std::unique_ptr<CausalLM> qlora_model(LoraConfig& lc) {
+  auto m = std::make_unique<MistralForCausalLM>(tiny_llama(), uint64_t(7));
+  BitsAndBytesConfig bnb = BitsAndBytesConfig::qlora();
+  quantize_model(*m, bnb);
+  lc.r = 32;
+  lc.lora_alpha = 64;
+  lc.lora_dropout = 0.05;
+  lc.target_modules = TargetModules::names({"q_proj", "v_proj"});
+  get_peft_model(*m, lc);
+  return m;
+}
+
+TrainingArguments qlora_args(const fs::path& out) {
+  TrainingArguments a;
+  a.output_dir = out.string();
+  a.num_train_epochs = 2;
+  a.per_device_train_batch_size = 2;
+  a.learning_rate = 1e-2;
+  a.warmup_steps = 2;
+  a.save_steps = 0;
+  a.optim = "paged_adamw_8bit";
+  a.progress_bar = false;
+  a.eval_on_start = false;
+  return a;
+}
+
+std::map<std::string, Tensor> snapshot(const Module& m) {
+  std::map<std::string, Tensor> out;
+  for (const auto& e : m.state_dict()) out[e.name] = e.tensor.clone();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("QLoRA on a tiny Llama: the loss falls and only the LoRA weights change", "[trainer][qlora]") {
+  const fs::path out = scratch_dir("galvani_test_trainer_qlora");
+  LoraConfig lc;
+  auto model = qlora_model(lc);
+  const auto before = snapshot(*model);
+  TrainingArguments args = qlora_args(out);
+  args.save_steps = 10;
+  Trainer trainer(*model, args, pattern_rows(), 0, pattern_rows(8), [&](const CausalLM& m, const fs::path& d) {
+    save_adapter(m, lc, d);
+  });
+  const TrainResult r = trainer.train();
+  REQUIRE(r.global_step == 40);
+  double first = 0, last = 0;
+  for (int i = 0; i < 5; ++i) first += r.log[size_t(i)].loss, last += r.log[r.log.size() - 1 - size_t(i)].loss;
+  CHECK(last < 0.8 * first);
+  REQUIRE(r.eval_loss.size() == 2);
+  CHECK(r.eval_loss[1].second < r.eval_loss[0].second);
+
+  // Every tensor but the LoRA A and B is byte-identical: the 4-bit weights, their quant state,
+  // norms, embeddings and the head.
+  size_t changed_lora = 0, base_tensors = 0;
+  for (const auto& e : model->state_dict()) {
+    INFO(e.name);
+    if (e.name.find(".lora_") != std::string::npos) {
+      changed_lora += !same_bytes(e.tensor, before.at(e.name));
+      continue;
+    }
+    ++base_tensors;
+    CHECK(same_bytes(e.tensor, before.at(e.name)));
+  }
+  CHECK(changed_lora == 8);  // A and B of q_proj and v_proj in 2 layers (B leaves 0 at step 1)
+  CHECK(base_tensors > 20);
+
+  // A checkpoint is a peft adapter plus the optimizer state; it loads over a fresh base and
+  // gives the trained model's logits.
+  const fs::path ckpt = out / "checkpoint-40";
+  CHECK(fs::exists(ckpt / "adapter_config.json"));
+  CHECK(fs::exists(ckpt / "adapter_model.safetensors"));
+  CHECK(fs::exists(ckpt / "optimizer.safetensors"));
+  const auto opt_state = io::load_safetensors(ckpt / "optimizer.safetensors");
+  CHECK(opt_state.at("state.0.state1").dtype() == DType::u8);  // q_proj's A: 8-bit states
+  CHECK(opt_state.at("state.1.state1").dtype() == DType::u8);  // q_proj's B
+  CHECK(opt_state.at("state.3.state1").dtype() == DType::f32);  // v_proj's B: 2,048 elements
+  auto fresh = std::make_unique<MistralForCausalLM>(tiny_llama(), uint64_t(7));
+  quantize_model(*fresh, BitsAndBytesConfig::qlora());
+  load_adapter(*fresh, ckpt);
+  model->eval();
+  fresh->eval();
+  NoGradGuard ng;
+  const Tensor ids = Tensor::from_vector(std::vector<int64_t>{1, 2, 5, 16, 54}, {1, 5});
+  CHECK(same_bytes(model->forward(ids), fresh->forward(ids)));
+}
+
+namespace {
+// What a run ends with: its weights, the optimizer state of its last checkpoint, its log.
+struct RunOutcome {
+  std::map<std::string, Tensor> weights;
+  io::StateDict optimizer;
+  std::vector<LogEntry> log;
+  std::vector<std::pair<int64_t, double>> eval_loss;
+};
+
+template <class Make, class Save>
+RunOutcome run(Make make, Save save, TrainingArguments args, const Trainer::Rows& rows, const Trainer::Rows& eval) {
+  auto model = make();
+  Trainer t(*model, args, rows, 0, eval, save);
+  TrainResult r = t.train();
+  RunOutcome o;
+  o.weights = snapshot(*model);
+  o.log = r.log;
+  o.eval_loss = r.eval_loss;
+  const fs::path last = Trainer::latest_checkpoint(args.output_dir);
+  o.optimizer = io::load_safetensors(last / "optimizer.safetensors");
+  return o;
+}
+
+void check_same(const RunOutcome& a, const RunOutcome& b) {
+  REQUIRE(a.weights.size() == b.weights.size());
+  for (const auto& [name, t] : a.weights) {
+    INFO(name);
+    CHECK(same_bytes(t, b.weights.at(name)));
+  }
+  REQUIRE(a.optimizer.size() == b.optimizer.size());
+  for (const auto& e : a.optimizer) {
+    INFO(e.name);
+    CHECK(same_bytes(e.tensor, b.optimizer.at(e.name)));
+  }
+  REQUIRE(a.log.size() == b.log.size());
+  for (size_t i = 0; i < a.log.size(); ++i) CHECK(a.log[i].loss == b.log[i].loss);
+  CHECK(a.eval_loss == b.eval_loss);
+}
+
+// Train make()'s model straight through, and again with a kill and a resume from "latest"
+// (a new model and a new Trainer, as a new process would): both end the same, bit for bit.
+template <class Make, class Save>
+void check_resume(Make make, Save save, TrainingArguments args, int64_t stop, const std::string& tag) {
+  const Trainer::Rows rows = pattern_rows(22), eval = pattern_rows(4);
+  args.output_dir = scratch_dir("galvani_test_trainer_straight_" + tag).string();
+  const RunOutcome straight = run(make, save, args, rows, eval);
+
+  // The interrupted run: killed while writing the checkpoint after checkpoint-`stop` (its save
+  // function throws there), which leaves checkpoint-`stop` as the newest whole one.
+  TrainingArguments cut = args;
+  cut.output_dir = scratch_dir("galvani_test_trainer_resumed_" + tag).string();
+  struct Killed {};
+  try {
+    auto model = make();
+    Trainer killed(*model, cut, rows, 0, eval, [&](const CausalLM& m, const fs::path& d) {
+      if (d.filename().string() == ".checkpoint-" + std::to_string(stop + cut.save_steps) + ".tmp") throw Killed{};
+      save(m, d);
+    });
+    REQUIRE(killed.total_steps() > stop + cut.save_steps);
+    killed.train();
+    FAIL("the run was not interrupted");
+  } catch (const Killed&) {
+  }
+  REQUIRE(fs::exists(fs::path(cut.output_dir) / ("checkpoint-" + std::to_string(stop))));
+  TrainingArguments resumed = cut;
+  resumed.resume_from_checkpoint = "latest";
+  const RunOutcome after = run(make, save, resumed, rows, eval);
+  check_same(straight, after);
+}
+}  // namespace
+
+TEST_CASE("resume_from_checkpoint continues a full finetune bit for bit (dropout, adamw_torch)", "[trainer][resume]") {
+  GPT2Config c;
+  c.vocab_size = 256;
+  c.n_positions = 32;
+  c.n_embd = 32;
+  c.n_layer = 2;
+  c.n_head = 2;
+  const auto make = [&] { return std::make_unique<GPT2LMHeadModel>(c, uint64_t(3)); };
+  const auto save = [](const CausalLM& m, const fs::path& d) {
+    io::StateDict sd = m.state_dict();
+    io::save_safetensors(d / "model.safetensors", sd, io::Metadata{{"format", "pt"}});
+  };
+  TrainingArguments a;
+  a.num_train_epochs = 2;
+  a.per_device_train_batch_size = 2;
+  a.gradient_accumulation_steps = 2;
+  a.learning_rate = 1e-3;
+  a.weight_decay = 0.01;
+  a.warmup_steps = 2;
+  a.save_steps = 2;
+  a.progress_bar = false;
+  check_resume(make, save, a, 4, "full");
+}
+
+TEST_CASE("resume_from_checkpoint continues a QLoRA run bit for bit (adapter, 8-bit optimizer states)",
+          "[trainer][resume][qlora]") {
+  LoraConfig lc;
+  const auto make = [&] { return qlora_model(lc); };
+  const auto save = [&](const CausalLM& m, const fs::path& d) { save_adapter(m, lc, d); };
+  TrainingArguments a = qlora_args("unused");
+  a.save_steps = 3;
+  a.eval_on_start = true;
+  check_resume(make, save, a, 9, "qlora");
+}
+
+TEST_CASE("resume_from_checkpoint: a checkpoint of another run is refused, naming the setting", "[trainer][resume]") {
+  const fs::path out = scratch_dir("galvani_test_trainer_mismatch");
+  LoraConfig lc;
+  auto model = qlora_model(lc);
+  TrainingArguments a = qlora_args(out);
+  a.max_steps = 2;
+  a.save_steps = 2;
+  const auto save = [&](const CausalLM& m, const fs::path& d) { save_adapter(m, lc, d); };
+  Trainer(*model, a, pattern_rows(8), 0, {}, save).train();
+
+  TrainingArguments b = a;
+  b.resume_from_checkpoint = "latest";
+  b.per_device_train_batch_size = 4;
+  CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(),
+                    Catch::Contains("train_batch_size is 2 but this run has 4"));
+  b.per_device_train_batch_size = 2;
+  b.optim = "adamw_torch";
+  CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(),
+                    Catch::Contains("optim is \"paged_adamw_8bit\" but this run has \"adamw_torch\""));
+  b.optim = a.optim;
+  b.output_dir = scratch_dir("galvani_test_trainer_empty").string();
+  CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(),
+                    Catch::Contains("no checkpoint-N folder"));
+  b.resume_from_checkpoint = (out / "checkpoint-2").string();
+  fs::remove(out / "checkpoint-2" / "adapter_model.safetensors");
+  CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(), Catch::Contains("model.safetensors"));
+}
