@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -19,6 +20,8 @@
 #include <galvani/data/split.hpp>
 #include <galvani/data/svg_plot.hpp>
 #include <galvani/models/auto.hpp>
+#include <galvani/models/peft.hpp>
+#include <galvani/models/quantize.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
 #include "cli.hpp"
@@ -155,11 +158,106 @@ inline GenerationOptions generation_for(const std::string& name, const CausalLM&
   return name == "tiny" ? cli::resolve(f, model) : cli::resolve(f, model_dir(name));
 }
 
-// The course's TrainingArguments for DistilGPT-2, and settings that let the
-// from-scratch tiny model learn in minutes (a random model needs a far larger
-// learning rate than a pretrained one being nudged).
-inline TrainingArguments training_defaults(const std::string& model) {
+// ------------------------------------------------------------------ steps 3–4: 4 bits and LoRA
+
+// --method: what trains.
+//   full    every weight (the course's CPU run, DistilGPT-2)
+//   lora    LoRA adapters over the float model; the base is frozen
+//   qlora   step 3 + step 4, the course's GPU recipe: the base quantized to NF4 with double
+//           quantization (BitsAndBytesConfig::qlora()), frozen, LoRA adapters over it
+// and the course's LoraConfig(r=32, lora_alpha=64, lora_dropout=0.05, task_type="CAUSAL_LM"),
+// target_modules peft's default for the model type (q_proj, v_proj; GPT-2: c_attn).
+struct MethodFlags {
+  std::string method = "full";
+  int64_t r = 32;
+  double alpha = 64, dropout = 0.05;
+  std::vector<std::string> target_modules;  // empty: peft's default
+  bool rslora = false;
+
+  void add_to(CLI::App& app) {
+    app.add_option("--method", method, "full (every weight trains), lora (adapters over the float model) or qlora "
+                                       "(adapters over an NF4 4-bit base: steps 3 and 4)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"full", "lora", "qlora"}));
+    app.add_option("--lora-r", r, "LoRA rank r (course: 32)")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--lora-alpha", alpha, "lora_alpha; scaling = alpha / r (course: 64)")
+        ->capture_default_str()
+        ->check(cli::kPositive);
+    app.add_option("--lora-dropout", dropout, "dropout on the LoRA input (course: 0.05)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 0.99));
+    app.add_option("--target-modules", target_modules,
+                   "module names to adapt (peft's target_modules: names like q_proj v_proj, or all-linear); "
+                   "default: peft's for the model type");
+    app.add_flag("--rslora", rslora, "rank-stabilised LoRA: scaling = alpha / sqrt(r)");
+  }
+  bool uses_adapter() const { return method != "full"; }
+  bool load_in_4bit() const { return method == "qlora"; }
+  LoraConfig lora_config(const std::string& base) const {
+    LoraConfig c;
+    c.r = r;
+    c.lora_alpha = alpha;
+    c.lora_dropout = dropout;
+    c.use_rslora = rslora;
+    if (target_modules.size() == 1 && target_modules[0] == "all-linear") c.target_modules = TargetModules::all_linear();
+    else if (!target_modules.empty()) c.target_modules = TargetModules::names(target_modules);
+    if (base != "tiny") c.base_model_name_or_path = model_dir(base).string();
+    return c;
+  }
+};
+
+// The model --model names, 4-bit when `load_in_4bit`: a float checkpoint is quantized as it
+// loads (from_pretrained(quantization_config=BitsAndBytesConfig(...)) — peak memory the 4-bit
+// model plus one float tensor); tiny is built at random from `seed` and then quantized.
+inline std::unique_ptr<CausalLM> load_model(const std::string& name, uint64_t seed, bool load_in_4bit) {
+  if (!load_in_4bit) return load_model(name, seed);
+  if (name == "tiny") {
+    auto m = load_model(name, seed);
+    quantize_model(*m, BitsAndBytesConfig::qlora());
+    m->quantization_config = BitsAndBytesConfig::qlora();
+    return m;
+  }
+  check_model_name(name);
+  LoadCausalLMOptions lo;
+  lo.quantization_config = BitsAndBytesConfig::qlora();
+  return load_causal_lm(model_dir(name), lo);
+}
+
+// Step 4 on a loaded model: LoRA adapters where `f` says, every other weight frozen (peft's
+// get_peft_model), and peft's trainable-parameters line printed. Returns the config as applied.
+inline LoraConfig add_adapters(CausalLM& model, const MethodFlags& f, const std::string& base) {
+  LoraConfig c = f.lora_config(base);
+  const std::vector<std::string> wrapped = get_peft_model(model, c);
+  std::printf("LoRA r=%lld alpha=%g dropout=%g on %zu modules (", (long long)c.r, c.lora_alpha, c.lora_dropout,
+              wrapped.size());
+  std::set<std::string> kinds;
+  for (const std::string& w : wrapped) kinds.insert(w.substr(w.rfind('.') + 1));
+  for (auto it = kinds.begin(); it != kinds.end(); ++it) std::printf("%s%s", it == kinds.begin() ? "" : ", ", it->c_str());
+  std::printf(")\n");
+  print_trainable_parameters(model);
+  return c;
+}
+
+// The float model a LoRA run ends with, for anyone without peft: every adapter merged into
+// its (dequantized) base weight, every other 4-bit layer dequantized, saved as a plain
+// Hugging Face directory (peft's merge_and_unload + transformers' dequantize()).
+inline void save_merged(CausalLM& model, const fs::path& dir, const io::SavePretrainedOptions& so) {
+  merge_and_unload(model, dequantize_linear);
+  dequantize_model(model);
+  model.quantization_config.reset();
+  save_causal_lm(model, dir, so);
+}
+
+// The course's TrainingArguments for DistilGPT-2 (full) and for its QLoRA run
+// (optim="paged_adamw_8bit", warmup_steps=2), and settings that let the from-scratch
+// tiny model learn in minutes (a random model needs a far larger learning rate than a
+// pretrained one being nudged).
+inline TrainingArguments training_defaults(const std::string& model, const std::string& method = "full") {
   TrainingArguments a;  // course: warmup 200, lr 2e-5, batch 2, 2 epochs, logging 1, save 200
+  if (method != "full") {
+    a.optim = "paged_adamw_8bit";
+    a.warmup_steps = 2;
+  }
   if (model == "tiny") {
     a.learning_rate = 2e-3;
     a.warmup_steps = 30;

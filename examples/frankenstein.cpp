@@ -2,9 +2,12 @@
 //
 //   build-native/frankenstein --out runs/frankenstein            # tiny GPT-2 from scratch, offline
 //   build-native/frankenstein --model distilgpt2 --out runs/d2   # the course's real DistilGPT-2
+//   build-native/frankenstein --model weights/smollm2-135m-instruct --method qlora --half --out runs/q
+//                                                                # steps 3–4 too: NF4 base + LoRA
 //
 // Writes into --out: eda.md and char_lengths.svg (step 1), the trained model
-// (final/, a Hugging Face directory), log.jsonl and loss.svg (step 5),
+// (final/: a Hugging Face directory, or the peft adapter for --method lora/qlora), log.jsonl
+// and loss.svg (step 5),
 // report.md with base vs finetuned perplexity and generations, and
 // metrics.json with the same numbers for scripts (step 6).
 #include <CLI/CLI.hpp>
@@ -22,6 +25,8 @@ int main(int argc, char** argv) {
   uint64_t seed = 42;
   bool half = false;
   TrainingFlags train_flags;
+  MethodFlags method;
+  std::string optim, resume;
   cli::GenerationFlags gen_flags;
   app.add_option("--model", model_name, "tiny (trained from scratch), distilgpt2 (weights/distilgpt2), or a model directory")
       ->capture_default_str();
@@ -31,6 +36,11 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the split, the shuffling and the initialisation")->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
   train_flags.add_to(app);
+  method.add_to(app);
+  app.add_option("--optim", optim, "the optimizer's Hugging Face name (default: adamw_torch for full, "
+                                   "paged_adamw_8bit for lora/qlora)")
+      ->check(CLI::IsMember({"adamw_torch", "adamw_hf", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"}));
+  app.add_option("--resume-from-checkpoint", resume, "continue an interrupted training: latest or a checkpoint folder");
   gen_flags.add_to(app, 100);  // the course's generate_text: max_new_tokens=100
   CLI11_PARSE(app, argc, argv);
 
@@ -41,7 +51,8 @@ int main(int argc, char** argv) {
     GALVANI_CHECK(fs::exists(tok_file), "--tokenizer ", tok_file.string(), ": no such file");
     const fs::path dir = out;
     fs::create_directories(dir);
-    nlohmann::json metrics = {{"model", model_name}, {"seed", seed}, {"seconds", nlohmann::json::object()}};
+    nlohmann::json metrics = {{"model", model_name}, {"method", method.method}, {"seed", seed},
+                              {"seconds", nlohmann::json::object()}};
 
     // Step 1 — EDA.
     auto t = Clock::now();
@@ -64,9 +75,9 @@ int main(int argc, char** argv) {
                        {"dropped_rows", data.dropped.total()}};
     metrics["seconds"]["dataset"] = since(t);
 
-    // Step 6 (before) — the base model.
+    // Step 6 (before) — the base model (step 3 for qlora: in 4 bits, quantized as it loads).
     t = Clock::now();
-    std::unique_ptr<CausalLM> model = load_model(model_name, seed);
+    std::unique_ptr<CausalLM> model = load_model(model_name, seed, method.load_in_4bit());
     cli::check_vocab_fits(tok, tok_file, model->vocab_size(), model_name);
     Evaluation base = evaluate(*model, tok, data.test, generation_for(model_name, *model, gen_flags));
     const double unigram = unigram_perplexity(data.train.rows, data.test.rows, model->vocab_size());
@@ -74,11 +85,24 @@ int main(int argc, char** argv) {
                 base.ppl.row_mean_ppl, unigram);
     metrics["seconds"]["evaluate_base"] = since(t);
 
+    // Step 4 (lora, qlora) — adapters on the frozen base.
+    LoraConfig lora;
+    if (method.uses_adapter()) {
+      std::printf("step 4: ");
+      lora = add_adapters(*model, method, model_name);
+      const ParameterCount pc = count_parameters(*model);
+      metrics["lora"] = lora_config_to_json(lora, {});
+      metrics["trainable_params"] = pc.trainable;
+      metrics["all_params"] = pc.all;
+    }
+
     // Step 5 — finetune.
     t = Clock::now();
-    TrainingArguments args = training_defaults(model_name);
+    TrainingArguments args = training_defaults(model_name, method.method);
     args.output_dir = dir.string();
     args.seed = seed;
+    if (!optim.empty()) args.optim = optim;
+    args.resume_from_checkpoint = resume;
     train_flags.apply(args);
     // Checkpoints and the final model carry the tokenizer, so step6_evaluate reads
     // each with its own tokenizer.json.
@@ -86,28 +110,44 @@ int main(int argc, char** argv) {
     save_opt.tokenizer_dir = tok_file.parent_path();
     // ... and the base model's generation defaults (an EOS list in its generation_config.json).
     if (model_name != "tiny") save_opt.generation_config = generation_config_of(model_dir(model_name));
-    Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
-                    [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d, save_opt); });
-    std::printf("step 5: %lld updates (%g epochs of %lld batches of %lld), lr %.1e, warmup %lld\n",
+    const auto save = [&](const CausalLM& m, const fs::path& d) {
+      if (method.uses_adapter()) save_adapter(m, lora, d);  // a PeftModel's checkpoint: the adapter
+      else save_causal_lm(m, d, save_opt);
+    };
+    Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows, save);
+    std::printf("step 5: %lld updates (%g epochs of %lld batches of %lld), lr %.1e, warmup %lld, %s\n",
                 (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
-                (long long)args.per_device_train_batch_size, args.learning_rate, (long long)args.warmup_steps);
+                (long long)args.per_device_train_batch_size, args.learning_rate, (long long)args.warmup_steps,
+                args.optim.c_str());
     TrainResult tr = trainer.train();
-    save_causal_lm(*model, dir / "final", save_opt);
+    save(*model, dir / "final");
     metrics["training"] = {{"steps", tr.global_step}, {"final_loss", tr.final_loss},
                            {"truncated_rows", trainer.truncated_rows()}, {"seconds", tr.seconds}};
     metrics["seconds"]["train"] = since(t);
 
-    // Step 6 (after) — the finetuned model, reloaded from disk as a user would.
+    // Step 6 (after) — the finetuned model, reloaded from disk as a user would (an adapter
+    // over a freshly loaded base, as PeftModel.from_pretrained does).
     t = Clock::now();
-    std::unique_ptr<CausalLM> tuned_model = load_causal_lm(dir / "final");
-    Evaluation tuned = evaluate(*tuned_model, tok, data.test, cli::resolve(gen_flags, dir / "final"));
+    model.reset();
+    std::unique_ptr<CausalLM> tuned_model;
+    if (method.uses_adapter()) {
+      tuned_model = load_model(model_name, seed, method.load_in_4bit());
+      load_adapter(*tuned_model, dir / "final");
+    } else {
+      tuned_model = load_causal_lm(dir / "final");
+    }
+    const fs::path gen_dir = method.uses_adapter() ? model_dir(model_name) : dir / "final";
+    Evaluation tuned = evaluate(*tuned_model, tok, data.test,
+                                method.uses_adapter() ? generation_for(model_name, *tuned_model, gen_flags)
+                                                      : cli::resolve(gen_flags, gen_dir));
     metrics["seconds"]["evaluate_finetuned"] = since(t);
 
     metrics["perplexity"] = {{"base", ppl_json(base.ppl)}, {"finetuned", ppl_json(tuned.ppl)}, {"unigram", unigram}};
     metrics["generation"] = {{"prompt", kPrompt}, {"base", base.text}, {"finetuned", tuned.text},
                              {"base_sampled", base.sampled}, {"finetuned_sampled", tuned.sampled}};
     write_text(dir / "metrics.json", metrics.dump(2) + "\n");
-    write_text(dir / "report.md", "# Frankenstein: base vs finetuned (" + model_name + ")\n\n" +
+    write_text(dir / "report.md", "# Frankenstein: base vs finetuned (" + model_name +
+                                      (method.uses_adapter() ? ", " + method.method : std::string()) + ")\n\n" +
                                       comparison_report(base, tuned, unigram) +
                                       "\n![training loss](loss.svg)\n\nEDA: [eda.md](eda.md)\n");
     std::printf("\ntest perplexity: base %.1f → finetuned %.1f (row mean %.1f → %.1f); unigram %.1f\n",

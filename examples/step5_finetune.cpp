@@ -8,7 +8,13 @@
 //
 //   build-native/step5_finetune --model distilgpt2 --out runs/step5   # real weights (tools/fetch_weights.sh)
 //   build-native/step5_finetune --model tiny --out runs/step5         # from scratch, offline
-// Writes checkpoints (checkpoint-N/), log.jsonl, loss.svg and the final model (final/).
+//
+// The GPU run's QLoRA (steps 3–5) is --method qlora: the model quantized to NF4 on load,
+// LoRA r=32 on peft's default modules, optim="paged_adamw_8bit", warmup_steps=2:
+//   build-native/step5_finetune --model weights/smollm2-135m-instruct --method qlora --out runs/qlora
+// Writes checkpoints (checkpoint-N/), log.jsonl, loss.svg and final/: the model (full), or
+// the peft adapter (lora, qlora) — with --merge also merged/, the adapter folded into a plain
+// float model. --resume-from-checkpoint latest continues an interrupted run.
 #include <CLI/CLI.hpp>
 
 #include "course.hpp"
@@ -19,8 +25,10 @@ int main(int argc, char** argv) {
   CLI::App app{"Course step 5: finetune with Hugging Face Trainer semantics (AdamW, linear warmup, clipping)"};
   std::string model_name = "tiny", out = "runs/step5", csv = kChunksCsv, tok_path;
   TrainingFlags train_flags;
+  MethodFlags method;
   int64_t save_steps = -1, accum = 1;
-  std::string optim = "adamw_torch";
+  std::string optim, resume;
+  bool merge = false;
   uint64_t seed = 42;
   bool half = false;
   app.add_option("--model", model_name, "tiny, distilgpt2 (weights/distilgpt2) or a model directory")->capture_default_str();
@@ -28,10 +36,16 @@ int main(int argc, char** argv) {
   app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
   train_flags.add_to(app);
+  method.add_to(app);
   app.add_option("--grad-accum", accum, "gradient_accumulation_steps")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--save-steps", save_steps, "checkpoint every N updates (course: 200; 0: never)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--optim", optim, "adamw_torch, or adamw_hf (the course's legacy choice)")->capture_default_str();
+  app.add_option("--optim", optim, "adamw_torch (full's default), adamw_hf (the course's CPU run), adamw_8bit, "
+                                   "paged_adamw_8bit (lora/qlora default), paged_adamw_32bit")
+      ->check(CLI::IsMember({"adamw_torch", "adamw_hf", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"}));
+  app.add_option("--resume-from-checkpoint", resume, "continue a run: latest (the newest <out>/checkpoint-N) or a "
+                                                     "checkpoint folder; the other flags must be the run's");
+  app.add_flag("--merge", merge, "lora/qlora: also write <out>/merged, the adapter merged into a float model");
   app.add_option("--seed", seed, "seed of the split, shuffling, initialisation and dropout")->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
   CLI11_PARSE(app, argc, argv);
@@ -42,15 +56,19 @@ int main(int argc, char** argv) {
     const fs::path tok_file = find_tokenizer(tok_path, model_name);
     Tokenizer tok = Tokenizer::from_file(tok_file.string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
-    std::unique_ptr<CausalLM> model = load_model(model_name, seed);
+    std::unique_ptr<CausalLM> model = load_model(model_name, seed, method.load_in_4bit());
     cli::check_vocab_fits(tok, tok_file, model->vocab_size(), model_name);
-    std::printf("model %s: %.2fM parameters; train %lld rows, test %lld rows\n", model_name.c_str(),
-                double(model->num_parameters()) / 1e6, (long long)data.train.size(), (long long)data.test.size());
+    std::printf("model %s%s: %.2fM parameters; train %lld rows, test %lld rows\n", model_name.c_str(),
+                method.load_in_4bit() ? " (NF4)" : "", double(model->num_parameters()) / 1e6,
+                (long long)data.train.size(), (long long)data.test.size());
+    LoraConfig lora;
+    if (method.uses_adapter()) lora = add_adapters(*model, method, model_name);
 
-    TrainingArguments args = training_defaults(model_name);
+    TrainingArguments args = training_defaults(model_name, method.method);
     args.output_dir = out;
     args.seed = seed;
-    args.optim = optim;
+    if (!optim.empty()) args.optim = optim;
+    args.resume_from_checkpoint = resume;
     args.gradient_accumulation_steps = accum;
     train_flags.apply(args);
     if (save_steps >= 0) args.save_steps = save_steps;
@@ -59,19 +77,27 @@ int main(int argc, char** argv) {
     save_opt.tokenizer_dir = tok_file.parent_path();
     // ... and the base model's generation defaults (an EOS list in its generation_config.json).
     if (model_name != "tiny") save_opt.generation_config = generation_config_of(model_dir(model_name));
-    Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows,
-                    [&](const CausalLM& m, const fs::path& d) { save_causal_lm(m, d, save_opt); });
+    // Checkpoints hold what the run trains: the model, or the adapter (as the Trainer saves a PeftModel).
+    const auto save = [&](const CausalLM& m, const fs::path& d) {
+      if (method.uses_adapter()) save_adapter(m, lora, d);
+      else save_causal_lm(m, d, save_opt);
+    };
+    Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows, save);
     std::printf("%lld updates: %g epochs x %lld batches of %lld (x%lld accumulation), lr %.1e, warmup %lld, %s\n",
                 (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
                 (long long)args.per_device_train_batch_size, (long long)accum, args.learning_rate,
                 (long long)args.warmup_steps, args.optim.c_str());
     TrainResult r = trainer.train();
-    save_causal_lm(*model, fs::path(out) / "final", save_opt);
+    save(*model, fs::path(out) / "final");
+    if (method.uses_adapter() && merge) save_merged(*model, fs::path(out) / "merged", save_opt);
     std::printf("done: %lld updates in %s, final loss %.4f", (long long)r.global_step,
                 format_duration(r.seconds).c_str(), r.final_loss);
     if (!r.eval_loss.empty()) std::printf(", test loss %.4f", r.eval_loss.back().second);
-    std::printf("\nmodel: %s/final   log: %s/log.jsonl   loss curve: %s/loss.svg\n", out.c_str(), out.c_str(),
-                out.c_str());
+    std::printf("\n%s: %s/final   log: %s/log.jsonl   loss curve: %s/loss.svg\n",
+                method.uses_adapter() ? "adapter" : "model", out.c_str(), out.c_str(), out.c_str());
+    if (method.uses_adapter())
+      std::printf("evaluate: step6_evaluate --base %s%s --adapter %s/final\n", model_name.c_str(),
+                  method.load_in_4bit() ? " --load-in-4bit" : "", out.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

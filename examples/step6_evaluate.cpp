@@ -5,6 +5,9 @@
 //   calc_perplexity(model, test)                     # mean over rows of exp(loss of the row)
 //
 //   build-native/step6_evaluate --base tiny --finetuned runs/step5/final --out runs/step6
+// A LoRA/QLoRA run's adapter is evaluated over its base, as peft does it: one model with the
+// adapter loaded, evaluated with the adapter switched off (base) and on (finetuned):
+//   build-native/step6_evaluate --base weights/smollm2-135m-instruct --load-in-4bit --adapter runs/qlora/final
 // Writes report.md (both models side by side) and metrics.json. Generation takes each
 // model's generation_config.json (eos ids, sampling settings); the flags override it.
 #include <CLI/CLI.hpp>
@@ -19,10 +22,14 @@ int main(int argc, char** argv) {
   std::string prompt = kPrompt;
   cli::GenerationFlags gen_flags;
   uint64_t seed = 42;
-  bool half = false;
+  bool half = false, load_in_4bit = false;
+  std::string adapter;
   app.add_option("--base", base_name, "the model before finetuning: tiny (random, --seed), distilgpt2 or a directory")
       ->capture_default_str();
   app.add_option("--finetuned", tuned_dir, "the finetuned model directory (step5's <out>/final)")->capture_default_str();
+  app.add_option("--adapter", adapter, "a peft adapter directory (step5 --method lora/qlora's <out>/final): the "
+                                       "finetuned model is --base with it, instead of --finetuned");
+  app.add_flag("--load-in-4bit", load_in_4bit, "quantize --base to NF4 as it loads (the base of a --method qlora run)");
   app.add_option("--out", out, "folder for report.md and metrics.json")->capture_default_str();
   app.add_option("--csv", csv, "frankenstein_chunks.csv")->capture_default_str();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the finetuned model's own, else the shared GPT-2 one)");
@@ -35,21 +42,42 @@ int main(int argc, char** argv) {
 
   try {
     // Inputs first, so a wrong path fails before minutes of work.
-    if (!fs::exists(tuned_dir))
-      throw Error(tuned_dir + " does not exist: run step 5 first (build/step5_finetune writes <out>/final), "
-                  "or pass the finetuned model directory with --finetuned");
-    cli::check_model_dir(tuned_dir, "--finetuned");
     check_model_name(base_name, "--base");
+    if (!adapter.empty()) {
+      read_adapter_config(adapter);  // a clear error now if it is not an adapter directory
+    } else {
+      if (!fs::exists(tuned_dir))
+        throw Error(tuned_dir + " does not exist: run step 5 first (build/step5_finetune writes <out>/final), "
+                    "or pass the finetuned model directory with --finetuned (an adapter with --adapter)");
+      GALVANI_CHECK(!fs::exists(fs::path(tuned_dir) / kAdapterConfigFile), "--finetuned ", tuned_dir,
+                    " is a peft adapter, not a model: pass it as --adapter ", tuned_dir, " with its base as --base");
+      cli::check_model_dir(tuned_dir, "--finetuned");
+    }
     ensure_chunks_csv(csv);
-    const fs::path tok_file = find_tokenizer(tok_path, tuned_dir);
+    const fs::path tok_file = find_tokenizer(tok_path, adapter.empty() ? tuned_dir : base_name);
     Tokenizer tok = Tokenizer::from_file(tok_file.string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
-    std::unique_ptr<CausalLM> base = load_model(base_name, seed);
-    std::unique_ptr<CausalLM> tuned = load_causal_lm(tuned_dir);
-    cli::check_vocab_fits(tok, tok_file, base->vocab_size(), "--base " + base_name);
-    cli::check_vocab_fits(tok, tok_file, tuned->vocab_size(), tuned_dir);
-    Evaluation b = evaluate(*base, tok, data.test, generation_for(base_name, *base, gen_flags), prompt);
-    Evaluation t = evaluate(*tuned, tok, data.test, cli::resolve(gen_flags, tuned_dir), prompt);
+    Evaluation b, t;
+    std::unique_ptr<CausalLM> tuned;
+    if (!adapter.empty()) {
+      tuned = load_model(base_name, seed, load_in_4bit);
+      cli::check_vocab_fits(tok, tok_file, tuned->vocab_size(), "--base " + base_name);
+      load_adapter(*tuned, adapter);
+      std::printf("adapter %s over %s%s\n", adapter.c_str(), base_name.c_str(), load_in_4bit ? " (NF4)" : "");
+      const GenerationOptions gen = generation_for(base_name, *tuned, gen_flags);
+      {
+        DisabledAdapters off(*tuned);  // peft's disable_adapter(): the base model
+        b = evaluate(*tuned, tok, data.test, gen, prompt);
+      }
+      t = evaluate(*tuned, tok, data.test, gen, prompt);
+    } else {
+      std::unique_ptr<CausalLM> base = load_model(base_name, seed, load_in_4bit);
+      tuned = load_causal_lm(tuned_dir);
+      cli::check_vocab_fits(tok, tok_file, base->vocab_size(), "--base " + base_name);
+      cli::check_vocab_fits(tok, tok_file, tuned->vocab_size(), tuned_dir);
+      b = evaluate(*base, tok, data.test, generation_for(base_name, *base, gen_flags), prompt);
+      t = evaluate(*tuned, tok, data.test, cli::resolve(gen_flags, tuned_dir), prompt);
+    }
     const double unigram = unigram_perplexity(data.train.rows, data.test.rows, tuned->vocab_size());
 
     std::printf("test perplexity (row mean, the course's)   base %10.2f   finetuned %10.2f\n", b.ppl.row_mean_ppl,

@@ -130,6 +130,41 @@ inline std::vector<std::string> quantize_model(Module& model, const BitsAndBytes
   return names;
 }
 
+// The float twin of a 4-bit layer: a Linear with the dequantized weight (out, in), or a Conv1D
+// (in, out) where the layer was one (GPT-2), f32, with the bias — so that a merged export
+// saves the names and orientation the original checkpoint had. transformers' model.dequantize()
+// does the same per layer. Pass it to merge_and_unload as the to_dense function.
+inline std::unique_ptr<LinearLayer> dequantize_linear(const LinearLayer& layer) {
+  const auto* q = dynamic_cast<const Linear4bit*>(&layer);
+  GALVANI_CHECK(q, "dequantize_linear: a ", layer.type_name(), " is not a 4-bit layer");
+  NoGradGuard no_grad;
+  const Tensor w = q->dequantized(DType::f32);  // (out, in)
+  const ModuleInit empty{ModuleInit::Mode::empty};
+  if (q->options().from_conv1d) {
+    auto c = std::make_unique<Conv1D>(q->in_features(), q->out_features(), empty);
+    copy_into(c->weight, w.transpose(0, 1));
+    if (q->bias.defined()) copy_into(c->bias, q->bias.to(DType::f32));
+    else copy_into(c->bias, Tensor::zeros({q->out_features()}, DType::f32));
+    return c;
+  }
+  auto l = std::make_unique<Linear>(q->in_features(), q->out_features(), q->bias.defined(), empty);
+  copy_into(l->weight, w);
+  if (q->bias.defined()) copy_into(l->bias, q->bias.to(DType::f32));
+  return l;
+}
+
+// transformers' model.dequantize(): every 4-bit layer back to a float one (dequantize_linear).
+// Returns the names replaced. The caller clears quantization_config (a CausalLM's) so that a
+// save writes a plain float checkpoint.
+inline std::vector<std::string> dequantize_model(Module& model) {
+  std::vector<std::string> names;
+  for (auto& [name, m] : model.named_modules())
+    if (dynamic_cast<const Linear4bit*>(m)) names.push_back(name);
+  for (const std::string& name : names)
+    model.replace_submodule(name, dequantize_linear(model.get_submodule_as<Linear4bit>(name)));
+  return names;
+}
+
 // transformers' get_memory_footprint() (return_buffers=True), in bytes. galvani keeps two
 // things outside its registered tensors that torch counts: a Linear4bit's packed weight (a
 // Params4bit parameter in torch) and the rotary embedding's inv_freq and original_inv_freq

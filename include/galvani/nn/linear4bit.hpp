@@ -56,6 +56,7 @@ class Linear4bit : public LinearLayer {
   }
 
   std::string type_name() const override { return "Linear4bit"; }
+  const Linear4bitOptions& options() const { return opt_; }
   int64_t in_features() const override { return in_; }
   int64_t out_features() const override { return out_; }
 
