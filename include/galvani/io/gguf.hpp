@@ -45,8 +45,7 @@
 // Dequantization covers the types published models use: F32, F16, BF16, Q4_0, Q4_1, Q5_0,
 // Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K. Each follows ggml's `dequantize_row_*`
 // (ggml/src/ggml-quants.c) and gguf-py's `quants.py`; the arithmetic is done in f32 in the
-// same order as gguf-py's numpy code (a product is rounded before a min is subtracted —
-// never fused into an FMA), so the result is bit-identical to `gguf.quants.dequantize`
+// same order as gguf-py's numpy code, so the result is bit-identical to `gguf.quants.dequantize`
 // (tests/test_gguf.cpp checks every type against fixtures written by tools/gen_gguf_fixtures.py).
 // Other ggml types (IQ*, Q8_K, TQ*, MXFP4, I8…) are read as tensor infos and raw bytes;
 // dequantizing one is an Error that names the type and the tensor.
@@ -758,24 +757,13 @@ inline GgufHeader parse_gguf(const uint8_t* file, size_t file_size, const std::s
 // block is element (block index × block size + e) of the row. Blocks are copied out of
 // the file with memcpy, so a file whose alignment leaves them unaligned is read safely.
 //
-// Formula notation: d, m, dmin are f16 scales/mins widened to f32; every product is
-// rounded to f32 before the next operation, as in gguf-py's numpy code and ggml's C.
+// Formula notation: d, m, dmin are f16 scales/mins widened to f32, and the products are
+// taken in the order gguf-py's numpy code takes them. Every product of a scale and a code
+// except Q6_K's last is exact in f32 (an f16 scale has an 11-bit significand, a code at
+// most 6 bits, and sub-block scale × code stays within 24 bits), so a compiler that fuses
+// `dl * q - ml` into an FMA (-ffp-contract=fast with -mfma) still gives gguf-py's bits.
 
 namespace detail::gguf {
-
-// An f32 value that the compiler may not fuse into a later add (no FMA contraction):
-// gguf-py rounds d*q to f32 before it subtracts the min, so must we for bit-exactness.
-inline float rounded(float x) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  asm("" : "+x"(x));
-#elif defined(__GNUC__) && defined(__aarch64__)
-  asm("" : "+w"(x));
-#else
-  volatile float v = x;
-  x = v;
-#endif
-  return x;
-}
 
 inline float h2f(uint16_t bits) { return f16::to_float(bits); }
 
@@ -876,8 +864,8 @@ inline void dequantize_block(const BlockQ4_0& b, float* y) {
 inline void dequantize_block(const BlockQ4_1& b, float* y) {
   const float d = h2f(b.d), m = h2f(b.m);
   for (int j = 0; j < 16; ++j) {
-    y[j] = rounded(d * float(b.qs[j] & 15)) + m;
-    y[j + 16] = rounded(d * float(b.qs[j] >> 4)) + m;
+    y[j] = (d * float(b.qs[j] & 15)) + m;
+    y[j + 16] = (d * float(b.qs[j] >> 4)) + m;
   }
 }
 
@@ -898,8 +886,8 @@ inline void dequantize_block(const BlockQ5_1& b, float* y) {
   for (int j = 0; j < 16; ++j) {
     const int lo = (b.qs[j] & 15) | int((qh >> j) & 1) << 4;
     const int hi = (b.qs[j] >> 4) | int((qh >> (j + 16)) & 1) << 4;
-    y[j] = rounded(d * float(lo)) + m;
-    y[j + 16] = rounded(d * float(hi)) + m;
+    y[j] = (d * float(lo)) + m;
+    y[j + 16] = (d * float(hi)) + m;
   }
 }
 
@@ -915,7 +903,7 @@ inline void dequantize_block(const BlockQ2_K& b, float* y) {
     const float dl = d * float(b.scales[g] & 15);
     const float ml = dmin * float(b.scales[g] >> 4);
     const int q = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-    y[e] = rounded(dl * float(q)) - ml;
+    y[e] = (dl * float(q)) - ml;
   }
 }
 
@@ -953,7 +941,7 @@ inline void dequantize_block(const BlockQ4_K& b, float* y) {
     const float dl = d * float(sc), ml = dmin * float(m);
     const uint8_t* qs = b.qs + 32 * (g / 2);
     const int shift = 4 * (g % 2);
-    for (int l = 0; l < 32; ++l) y[32 * g + l] = rounded(dl * float((qs[l] >> shift) & 15)) - ml;
+    for (int l = 0; l < 32; ++l) y[32 * g + l] = (dl * float((qs[l] >> shift) & 15)) - ml;
   }
 }
 
@@ -967,7 +955,7 @@ inline void dequantize_block(const BlockQ5_K& b, float* y) {
     const int shift = 4 * (g % 2);
     for (int l = 0; l < 32; ++l) {
       const int q = ((qs[l] >> shift) & 15) | ((b.qh[l] >> g) & 1) << 4;
-      y[32 * g + l] = rounded(dl * float(q)) - ml;
+      y[32 * g + l] = (dl * float(q)) - ml;
     }
   }
 }
