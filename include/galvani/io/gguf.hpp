@@ -40,7 +40,7 @@
 // the stricter on safety (gguf-py accepts overlapping and misaligned tensors) and the more
 // lenient on limits that are only llama.cpp's (ggml refuses names of 64 bytes or more and
 // nested arrays; ggml also wants tensors stored back to back in info order — here any order
-// without overlap is read). It refuses zero-length dimensions, which ggml accepts.
+// without overlap is read). It refuses zero-length dimensions, which ggml's checks let through.
 //
 // Dequantization covers the types published models use: F32, F16, BF16, Q4_0, Q4_1, Q5_0,
 // Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K. Each follows ggml's `dequantize_row_*`
