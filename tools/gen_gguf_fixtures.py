@@ -5,7 +5,7 @@ the reference: the `gguf` Python package (gguf-py, llama.cpp's own writer and re
     ../refenv/bin/python tools/gen_gguf_fixtures.py      # (re)write tests/fixtures/gguf/
 
 Needs numpy and gguf (`pip install gguf`, 0.19.0 here). Deterministic (seeded); about
-100 KB in all.
+160 KB in all.
 
 What it writes, under tests/fixtures/gguf/:
   all_types.gguf     gguf.GGUFWriter (GGUF v3): metadata of every value type (each scalar
@@ -34,7 +34,8 @@ What it writes, under tests/fixtures/gguf/:
                      key it must name, and what gguf-py's GGUFReader made of it.
   expected_values.f32  those dequantized values, all tensors back to back (little-endian
                      f32; each tensor's "values_at" is its first element's index).
-  malformed/         bad files, one defect each, hand-built.
+  malformed/         bad files, one defect each, hand-built from base.gguf (valid: an F32
+                     and a Q8_0 tensor), which sits beside them.
 
 The expected values come from reading each written file back with gguf.GGUFReader and
 passing each tensor's bytes to gguf.quants.dequantize, so they are what the reference makes
