@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build the libFuzzer targets and run each for a short time (CI): tools/fuzz/run_fuzz.sh [seconds=20]
+# Build the libFuzzer targets and run them for a short time (CI): tools/fuzz/run_fuzz.sh [seconds=20]
+# The seconds are the whole run's budget, shared equally by the targets.
 #
-# Seeds: tools/fuzz/corpus/<target>/ (committed) plus the malformed checkpoint fixtures.
+# Seeds: tools/fuzz/corpus/<target>/ (committed) plus the malformed fixtures of its format.
 # New inputs go to a scratch corpus, so the committed one never changes. A crash
 # leaves crash-* in build-fuzz/ and exits non-zero.
 set -euo pipefail
@@ -16,10 +17,14 @@ if ! command -v "$CXX" >/dev/null || ! [ -e /usr/lib/llvm-14/lib/clang/14.0.6/li
 fi
 cmake -S tools/fuzz -B build-fuzz -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)"
-for target in fuzz_safetensors_header; do
+declare -A seeds=([fuzz_safetensors_header]=../tests/fixtures/checkpoints/malformed
+                  [fuzz_gguf]=../tests/fixtures/gguf/malformed)
+targets=(fuzz_safetensors_header fuzz_gguf)
+each=$(( SECS / ${#targets[@]} )); [ "$each" -ge 1 ] || each=1
+for target in "${targets[@]}"; do
   work=$(mktemp -d)
-  echo "== $target for ${SECS}s"
-  (cd build-fuzz && ./"$target" -max_total_time="$SECS" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
-     "$work" "../tools/fuzz/corpus/$target" ../tests/fixtures/checkpoints/malformed)
+  echo "== $target for ${each}s"
+  (cd build-fuzz && ./"$target" -max_total_time="$each" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+     "$work" "../tools/fuzz/corpus/$target" "${seeds[$target]}")
   rm -rf "$work"
 done
