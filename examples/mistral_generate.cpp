@@ -22,6 +22,8 @@
 #include <galvani/eval/generate.hpp>
 #include <galvani/io/config.hpp>
 #include <galvani/models/auto.hpp>
+#include <galvani/models/peft.hpp>
+#include <galvani/models/quantize.hpp>
 #include <galvani/models/mistral.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
@@ -42,7 +44,8 @@ static void print_ids(const char* label, const std::vector<int64_t>& ids) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Generate text with a Mistral (a tiny random one by default) and Mistral's tokenizer"};
-  std::string prompt = "I'm afraid I've created a ", tokenizer_path, model_dir;
+  std::string prompt = "I'm afraid I've created a ", tokenizer_path, model_dir, adapter;
+  bool load_in_4bit = false;
   int64_t layers = 2, hidden = 64, heads = 4, kv_heads = 2, intermediate = 128;
   uint64_t seed = 0;
   cli::GenerationFlags gen_flags;
@@ -51,6 +54,8 @@ int main(int argc, char** argv) {
                  "tokenizer.json (default: the --model directory's own; for the tiny model, "
                  "tokenizers/mistral/tokenizer.json in the shared data)");
   app.add_option("--model", model_dir, "a Mistral/Llama model directory (default: a tiny random Mistral)");
+  app.add_option("--adapter", adapter, "a peft adapter directory applied over --model (PeftModel.from_pretrained)");
+  app.add_flag("--load-in-4bit", load_in_4bit, "quantize --model to NF4 as it loads (BitsAndBytesConfig: nf4, double quant)");
   app.add_option("--layers", layers, "tiny model: decoder layers")->capture_default_str();
   app.add_option("--hidden", hidden, "tiny model: hidden size")->capture_default_str();
   app.add_option("--heads", heads, "tiny model: query heads")->capture_default_str();
@@ -77,7 +82,9 @@ int main(int argc, char** argv) {
     if (!model_dir.empty()) {
       // load_causal_lm reads a 4-bit (bitsandbytes) directory too: its config.json's
       // quantization_config turns the linears into Linear4bit layers before the load.
-      std::unique_ptr<CausalLM> loaded = load_causal_lm(model_dir);
+      LoadCausalLMOptions lo;
+      if (load_in_4bit) lo.quantization_config = BitsAndBytesConfig::qlora();
+      std::unique_ptr<CausalLM> loaded = load_causal_lm(model_dir, lo);
       GALVANI_CHECK(dynamic_cast<MistralForCausalLM*>(loaded.get()), model_dir, ": not a Mistral or Llama model");
       model.reset(static_cast<MistralForCausalLM*>(loaded.release()));
     } else {
@@ -93,6 +100,14 @@ int main(int argc, char** argv) {
       cfg.intermediate_size = intermediate;
       cfg.head_dim_override.reset();
       model = std::make_unique<MistralForCausalLM>(cfg, seed);
+      if (load_in_4bit) {
+        quantize_model(*model, BitsAndBytesConfig::qlora());
+        model->quantization_config = BitsAndBytesConfig::qlora();
+      }
+    }
+    if (!adapter.empty()) {
+      load_adapter(*model, adapter);
+      std::printf("adapter: %s (%s)\n", adapter.c_str(), trainable_parameters_line(*model).c_str());
     }
     const MistralConfig& c = model->config;
     std::printf("model: %s%s, %lld layers, hidden %lld, %lld heads / %lld kv heads, vocab %lld, window %s, %.2f M params (%.2f s)\n",

@@ -2,6 +2,7 @@
 // against another runtime (tools/check_logits.py compares them with transformers).
 //
 //   build/lm_logits --model weights/smollm2-135m-instruct --prompt "The capital of France is" > out.json
+//   build/lm_logits --model BASE --load-in-4bit --adapter runs/qlora/final --prompt "…"   # base + peft adapter
 // Output: {"model": DIR, "prompts": [{"text", "ids", "logits": [last position's V floats],
 //          "argmax": [per position]}]}
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 #include <iostream>
 #include <galvani/galvani.hpp>
 #include <galvani/models/auto.hpp>
+#include <galvani/models/peft.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
 #include "../examples/cli.hpp"
@@ -19,21 +21,28 @@ int main(int argc, char** argv) {
   CLI::App app{"Print a model's logits for prompts as JSON (last position in full, argmax at every position)"};
   std::string model_dir, tok_path;
   std::vector<std::string> prompts;
-  bool special = true;
+  std::string adapter;
+  bool special = true, load_in_4bit = false;
   app.add_option("--model", model_dir, "a Hugging Face model directory (config.json + safetensors)")->required();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's)");
   app.add_option("--prompt", prompts, "prompt text (repeatable)")->required();
+  app.add_option("--adapter", adapter, "a peft adapter directory applied over --model (PeftModel.from_pretrained)");
+  app.add_flag("--load-in-4bit", load_in_4bit, "quantize --model to NF4 as it loads (BitsAndBytesConfig: nf4, double quant)");
   app.add_option("--add-special-tokens", special, "let the tokenizer add BOS etc. (true/false)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     cli::check_model_dir(model_dir);  // a typo in --model names the folder, not tokenizer.json
     tok_path = cli::model_tokenizer(tok_path, model_dir).string();
     Tokenizer tok = Tokenizer::from_file(tok_path);
-    auto model = load_causal_lm(model_dir);
+    LoadCausalLMOptions lo;
+    if (load_in_4bit) lo.quantization_config = BitsAndBytesConfig::qlora();
+    auto model = load_causal_lm(model_dir, lo);
+    if (!adapter.empty()) load_adapter(*model, adapter);
     cli::check_vocab_fits(tok, tok_path, model->vocab_size(), model_dir);
     model->eval();
     NoGradGuard no_grad;
     nlohmann::json out = {{"model", model_dir}, {"prompts", nlohmann::json::array()}};
+    if (!adapter.empty()) out["adapter"] = adapter;
     for (const std::string& p : prompts) {
       std::vector<int32_t> ids32 = tok.encode(p, special).ids;
       GALVANI_CHECK(!ids32.empty(), "lm_logits: the prompt \"", p, "\" has no tokens");
