@@ -14,7 +14,7 @@
 //   core/      DType, Device, allocators and Storage, Tensor (shape/strides/offset views),
 //              dispatch (one device/dtype choice per op), host_values (reading on the host),
 //              RNG, printing
-//   autograd/  Node, record(), the backward engine, NoGradGuard
+//   autograd/  Node, record(), the backward engine, NoGradGuard, checkpoint()
 //   ops/       one header per op family: forward kernel, backward kernel, autograd glue
 //   nn/ models/ io/ tokenizer/ data/ optim/ train/ eval/  — the layers that build on these
 #pragma once
@@ -34,6 +34,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "autograd/engine.hpp"
+#include "autograd/checkpoint.hpp"
 
 #include "ops/shape.hpp"
 #include "ops/elementwise.hpp"

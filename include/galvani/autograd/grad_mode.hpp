@@ -1,4 +1,4 @@
-// autograd/grad_mode.hpp — whether ops record the graph, and NoGradGuard.
+// autograd/grad_mode.hpp — whether ops record the graph: NoGradGuard, EnableGradGuard.
 //
 // Evaluation, generation and optimizer updates run under a NoGradGuard: ops then
 // build no nodes and keep no saved tensors, which is what torch.no_grad() does.
@@ -22,6 +22,19 @@ class NoGradGuard {
   ~NoGradGuard() { GradMode::set_enabled(prev_); }
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// RAII: gradient recording is on inside the scope (torch.enable_grad) and restored after it.
+// Gradient checkpointing recomputes a forward inside backward(), which runs with it off.
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : prev_(GradMode::is_enabled()) { GradMode::set_enabled(true); }
+  ~EnableGradGuard() { GradMode::set_enabled(prev_); }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
 
  private:
   bool prev_;

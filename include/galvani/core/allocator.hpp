@@ -11,6 +11,10 @@
 #pragma once
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <utility>
@@ -62,6 +66,51 @@ inline std::vector<std::pair<Device, Allocator*>>& allocator_registry() {
   return registry;
 }
 }  // namespace detail
+
+// ------------------------------------------------------------------ memory statistics
+// How many bytes of tensor storage are allocated on a device now, and the most there were
+// since the last reset — torch.cuda.memory_allocated / max_memory_allocated /
+// reset_peak_memory_stats, for every device. Storage::allocate counts each block it gets
+// from a device's allocator (the bytes asked for, not the allocator's rounding) until the
+// block is freed; memory a tensor borrows (an mmapped checkpoint) is not counted. So the
+// difference between two readings is what tensors hold: e.g. the activations a forward pass
+// keeps for backward (tests/test_grad_checkpoint.cpp measures gradient checkpointing so).
+// Counters are process-wide atomics, like torch's per-device allocator statistics.
+struct MemoryStats {
+  int64_t allocated = 0;  // bytes held by live tensor storage
+  int64_t peak = 0;       // the most `allocated` reached since the last reset
+};
+
+namespace detail {
+struct MemoryCounter {
+  std::atomic<int64_t> allocated{0}, peak{0};
+  void add(int64_t n) {
+    const int64_t now = allocated.fetch_add(n, std::memory_order_relaxed) + n;
+    int64_t p = peak.load(std::memory_order_relaxed);
+    while (now > p && !peak.compare_exchange_weak(p, now, std::memory_order_relaxed)) {
+    }
+  }
+  void sub(int64_t n) { allocated.fetch_sub(n, std::memory_order_relaxed); }
+};
+// One counter per device: the CPU, then cuda:0 … cuda:62 (a larger index shares the last).
+inline MemoryCounter& memory_counter(Device d) {
+  static std::array<MemoryCounter, 64> counters;
+  const size_t i = d.is_cpu() ? 0 : size_t(std::min(d.index + 1, 63));
+  return counters[i];
+}
+}  // namespace detail
+
+inline MemoryStats memory_stats(Device device = Device::cpu()) {
+  const detail::MemoryCounter& c = detail::memory_counter(device);
+  return {c.allocated.load(std::memory_order_relaxed), c.peak.load(std::memory_order_relaxed)};
+}
+inline int64_t memory_allocated(Device device = Device::cpu()) { return memory_stats(device).allocated; }
+inline int64_t max_memory_allocated(Device device = Device::cpu()) { return memory_stats(device).peak; }
+// Start a new peak from what is allocated now.
+inline void reset_peak_memory_stats(Device device = Device::cpu()) {
+  detail::MemoryCounter& c = detail::memory_counter(device);
+  c.peak.store(c.allocated.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
 
 // Makes `allocator` the one for `device` (replacing any earlier one). The allocator must
 // outlive every tensor made with it. Passing nullptr unregisters the device.

@@ -21,6 +21,19 @@ class Generator {
   uint64_t seed() const { return seed_; }
   uint64_t counter() const { return counter_; }
 
+  // The whole state is (seed, counter): saving it and setting it back replays the same
+  // draws — torch's get_rng_state / set_rng_state. Gradient checkpointing does this so that
+  // the recomputed forward draws the dropout masks of the first one (autograd/checkpoint.hpp).
+  struct State {
+    uint64_t seed = 0, counter = 0;
+    bool operator==(const State&) const = default;
+  };
+  State state() const { return {seed_, counter_}; }
+  void set_state(const State& s) {
+    seed_ = s.seed;
+    counter_ = s.counter;
+  }
+
   // Reserve n counters; returns the first.
   uint64_t advance(uint64_t n) {
     uint64_t start = counter_;

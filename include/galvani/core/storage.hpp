@@ -20,13 +20,21 @@ class Storage {
 
   // Fresh, uninitialised memory on `device` (like torch.empty), from allocator_for(device).
   // Throws galvani::Error when the device has no allocator or is out of memory.
+  // The bytes are counted in memory_stats(device) until the storage is freed.
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device = Device::cpu()) {
     DataPtr p = allocator_for(device).allocate(nbytes);
     auto s = std::shared_ptr<Storage>(new Storage());
     s->data_ = p.get();
     s->nbytes_ = nbytes;
     s->device_ = device;
-    s->keepalive_ = std::shared_ptr<void>(std::move(p));
+    detail::memory_counter(device).add(int64_t(nbytes));
+    // The shared_ptr takes the block over (and frees it through its deleter, even if making
+    // the shared_ptr itself throws).
+    const auto free = p.get_deleter();
+    s->keepalive_ = std::shared_ptr<void>(p.release(), [free, nbytes, device](void* q) {
+      detail::memory_counter(device).sub(int64_t(nbytes));
+      free(q);
+    });
     return s;
   }
 

@@ -138,6 +138,11 @@ class Tensor {
   const std::shared_ptr<Node>& grad_fn() const;
   void set_grad_fn(std::shared_ptr<Node> fn) const;
   Tensor detach() const;             // same storage, cut from the graph
+  // torch's `t.data = src`: this tensor — every handle on it, e.g. a tied lm_head's — now
+  // reads src's memory, shape and dtype; requires_grad, grad_fn and the name stay. How a
+  // parameter changes dtype in place (peft's prepare_model_for_kbit_training casts bf16 → f32).
+  // A .grad that no longer fits (another dtype or shape) is dropped.
+  void set_data(const Tensor& src) const;
   // Backpropagate from this tensor. Without `grad` it must be a scalar (grad = 1).
   void backward(const Tensor& grad = Tensor()) const;
 
@@ -265,6 +270,20 @@ inline Tensor Tensor::detach() const {
   Tensor d = as_strided(shape(), strides(), offset());
   d.impl_->name = impl_->name;
   return d;
+}
+inline void Tensor::set_data(const Tensor& src) const {
+  check_defined("set_data");
+  src.check_defined("set_data (source)");
+  TensorImpl& d = *impl_;
+  const TensorImpl& from = *src.impl_;
+  GALVANI_CHECK(!d.requires_grad || is_floating(from.dtype), "set_data: '", d.name, "' requires grad but the new data is ",
+                dtype_name(from.dtype));
+  d.storage = from.storage;
+  d.shape = from.shape;
+  d.strides = from.strides;
+  d.offset = from.offset;
+  d.dtype = from.dtype;
+  if (d.grad.defined() && (d.grad.dtype() != d.dtype || d.grad.shape() != d.shape)) d.grad = Tensor();
 }
 inline const std::string& Tensor::name() const {
   static const std::string none;

@@ -1,9 +1,10 @@
 // models/causal_lm.hpp — what every decoder-only language model offers the
-// trainer, the evaluator and the generator: forward to logits, a KV cache, and
-// Hugging Face's causal-LM loss.
+// trainer, the evaluator and the generator: forward to logits, a KV cache,
+// gradient checkpointing per decoder layer, and Hugging Face's causal-LM loss.
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include "../autograd/checkpoint.hpp"
 #include "../nn/layers.hpp"
 #include "../nn/module.hpp"
 #include "../ops/cross_entropy.hpp"
@@ -80,9 +81,70 @@ class CausalLM : public Module {
   // adapter's dropout, nn/lora.hpp) draw from it too, so set_seed() reseeds them all.
   virtual Generator& generator() = 0;
 
+  // The token-embedding table (transformers' get_input_embeddings()): GPT-2's transformer.wte,
+  // Mistral's model.embed_tokens.
+  virtual Embedding& get_input_embeddings() const = 0;
+
   // Set when the linears are 4-bit (models/quantize.hpp); save_causal_lm writes it into
   // config.json as "quantization_config", as transformers does.
   std::optional<BitsAndBytesConfig> quantization_config;
+
+  // ------------------------------------------------------------ gradient checkpointing
+  // transformers' switches. While enabled, every decoder layer (transformer.h.{i},
+  // model.layers.{i}) runs through checkpoint() (autograd/checkpoint.hpp) whenever the layer
+  // is training and grad mode is on — as transformers' GradientCheckpointingLayer: eval() or a
+  // NoGradGuard run the layers plainly. A layer then keeps only its input for backward and is
+  // recomputed there, with the model's generator replayed so that its dropout masks repeat.
+  // A KV cache cannot be used while it is active (forward throws; transformers drops the cache
+  // with a warning and returns none). Enabling also calls enable_input_require_grads(), as
+  // transformers 5 does for a model fed input_ids; disabling leaves that on, as there.
+  void gradient_checkpointing_enable() {
+    gradient_checkpointing_ = true;
+    enable_input_require_grads();
+  }
+  void gradient_checkpointing_disable() { gradient_checkpointing_ = false; }
+  bool is_gradient_checkpointing() const { return gradient_checkpointing_; }
+
+  // transformers' enable_input_require_grads(): the input embeddings' output requires grad
+  // even when the table is frozen (there a forward hook calls output.requires_grad_(True)).
+  // Under torch's reentrant checkpoint a layer whose input needs no gradient sends none to
+  // the adapters inside it; galvani's checkpoint() also looks at the layer's parameters, so
+  // this is kept for transformers' and peft's semantics rather than needed.
+  void enable_input_require_grads() { input_require_grads_ = true; }
+  void disable_input_require_grads() { input_require_grads_ = false; }
+  bool input_require_grads() const { return input_require_grads_; }
+
+ protected:
+  // enable_input_require_grads()'s hook: the models pass the embeddings' output through it.
+  Tensor input_embeddings_hook(Tensor x) const {
+    if (input_require_grads_ && !x.requires_grad() && is_floating(x.dtype())) x.requires_grad_();
+    return x;
+  }
+  // Whether `layer` runs through checkpoint() now.
+  bool checkpointing(const Module& layer) const {
+    return gradient_checkpointing_ && layer.is_training() && GradMode::is_enabled();
+  }
+  // Run `layer` as fn(inputs) through checkpoint(): the model's generator is replayed in the
+  // recompute, and the layer's parameters decide (with the inputs) whether the output needs a
+  // gradient. fn is called again during backward: it must capture by value, or capture what
+  // outlives the step (the layer itself).
+  Tensor checkpointed(const Module& layer, CheckpointFn fn, std::vector<Tensor> inputs) {
+    CheckpointOptions opt;
+    opt.preserve_rng = {&generator()};
+    opt.params = layer.trainable_parameters();
+    return checkpoint(std::move(fn), std::move(inputs), std::move(opt));
+  }
+  // The error forward() gives for a cache while checkpointing.
+  static void check_no_cache_while_checkpointing(const KVCache* cache, const char* who) {
+    GALVANI_CHECK(!cache, who,
+                  ": a KV cache cannot be used while gradient checkpointing is active (the layers would be run "
+                  "twice and append to it twice); generate in eval() mode or under a NoGradGuard, or call "
+                  "gradient_checkpointing_disable() (transformers sets use_cache=False here)");
+  }
+
+ private:
+  bool gradient_checkpointing_ = false;
+  bool input_require_grads_ = false;
 };
 
 // Hugging Face's ForCausalLMLoss: position t predicts labels[t + 1]; labels of

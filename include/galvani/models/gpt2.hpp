@@ -3,7 +3,8 @@
 // transformer.h.{i}.attn.c_attn, … so a Hugging Face state dict maps by name.
 //
 //   x = wte[ids] + wpe[pos]                      (B, T, C), then dropout
-//   for each block:  x += attn(ln_1(x));  x += mlp(ln_2(x))
+//   for each block:  x += attn(ln_1(x));  x += mlp(ln_2(x))   (each block checkpointed
+//                                                               when gradient checkpointing is on)
 //   logits = ln_f(x) · wteᵀ                      (B, T, V) — lm_head is tied to wte
 #pragma once
 #include <cmath>
@@ -141,6 +142,7 @@ class GPT2LMHeadModel : public CausalLM {
   // Reseed the dropout masks (the Trainer does this from its seed).
   void set_seed(uint64_t seed) override { gen_ = Generator(seed); }
   Generator& generator() override { return gen_; }
+  Embedding& get_input_embeddings() const override { return *transformer->wte; }
 
   Tensor forward(const Tensor& input_ids, const Tensor& attention_mask = Tensor(), KVCache* cache = nullptr) override {
     GALVANI_CHECK(input_ids.dim() == 2, "GPT2: input_ids must be (B, T), got ", shape_str(input_ids.shape()));
@@ -153,9 +155,21 @@ class GPT2LMHeadModel : public CausalLM {
                   shape_str(attention_mask.shape()));
     // Positions count from the first cached token, as GPT2Model does with cache_position.
     Tensor pos = position_range(T, past);
-    Tensor x = transformer->drop->forward(transformer->wte->forward(input_ids) + transformer->wpe->forward(pos));
-    for (size_t i = 0; i < transformer->h->size(); ++i)
-      x = (*transformer->h)[i].forward(x, attention_mask, cache, int64_t(i));
+    Tensor x = input_embeddings_hook(transformer->wte->forward(input_ids));
+    x = transformer->drop->forward(x + transformer->wpe->forward(pos));
+    for (size_t i = 0; i < transformer->h->size(); ++i) {
+      const GPT2Block* block = &(*transformer->h)[i];
+      if (!checkpointing(*block)) {
+        x = block->forward(x, attention_mask, cache, int64_t(i));
+        continue;
+      }
+      // Gradient checkpointing: the block keeps only x (and the mask) for backward.
+      check_no_cache_while_checkpointing(cache, "GPT2");
+      x = checkpointed(
+          *block,
+          [block, i](const std::vector<Tensor>& in) { return block->forward(in[0], in[1], nullptr, int64_t(i)); },
+          {x, attention_mask});
+    }
     if (cache) cache->length += T;
     x = transformer->ln_f->forward(x);
     return lm_head->forward(x);  // tied: logits = x · wteᵀ

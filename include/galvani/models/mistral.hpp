@@ -3,7 +3,7 @@
 // model.layers.{i}.self_attn.q_proj, … so a Hugging Face state dict maps by name.
 //
 //   x = embed_tokens[ids]                                    (B, T, C)
-//   for each layer:
+//   for each layer (checkpointed when gradient checkpointing is on):
 //     x += o_proj(attn(rope(q_proj(n)), rope(k_proj(n)), v_proj(n)))   n = input_layernorm(x)
 //     x += down_proj(silu(gate_proj(n)) ⊙ up_proj(n))                    n = post_attention_layernorm(x)
 //   logits = lm_head(norm(x))                                (B, T, V)
@@ -262,6 +262,7 @@ class MistralForCausalLM : public CausalLM {
   // Reseed the attention-dropout masks (as GPT2LMHeadModel::set_seed).
   void set_seed(uint64_t seed) override { gen_ = Generator(seed); }
   Generator& generator() override { return gen_; }
+  Embedding& get_input_embeddings() const override { return *model->embed_tokens; }
 
   // Stream a checkpoint (file, index or directory) into this model's parameters.
   LoadReport load_weights_streaming(const std::filesystem::path& path, bool strict = true) {
@@ -298,8 +299,20 @@ class MistralForCausalLM : public CausalLM {
     Tensor x = model->embed_tokens->forward(input_ids);  // (B, T, C)
     if (auto pad = padding_idx(); pad && model->embed_tokens->weight.requires_grad())
       x = detail::stop_padding_grad(x, input_ids, *pad);
-    for (size_t i = 0; i < model->layers->size(); ++i)
-      x = (*model->layers)[i].forward(x, pos, attention_mask, cache, int64_t(i));
+    x = input_embeddings_hook(x);
+    for (size_t i = 0; i < model->layers->size(); ++i) {
+      const MistralDecoderLayer* layer = &(*model->layers)[i];
+      if (!checkpointing(*layer)) {
+        x = layer->forward(x, pos, attention_mask, cache, int64_t(i));
+        continue;
+      }
+      // Gradient checkpointing: the layer keeps only x (and positions, mask) for backward.
+      check_no_cache_while_checkpointing(cache, who);
+      x = checkpointed(
+          *layer,
+          [layer, i](const std::vector<Tensor>& in) { return layer->forward(in[0], in[1], in[2], nullptr, int64_t(i)); },
+          {x, pos, attention_mask});
+    }
     if (cache) cache->length += T;
     x = model->norm->forward(x);
     return lm_head->forward(x);  // (B, T, V)
