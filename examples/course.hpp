@@ -20,6 +20,7 @@
 #include <galvani/data/split.hpp>
 #include <galvani/data/svg_plot.hpp>
 #include <galvani/models/auto.hpp>
+#include <galvani/models/kbit.hpp>
 #include <galvani/models/peft.hpp>
 #include <galvani/models/quantize.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
@@ -173,6 +174,7 @@ struct MethodFlags {
   double alpha = 64, dropout = 0.05;
   std::vector<std::string> target_modules;  // empty: peft's default
   bool rslora = false;
+  bool gradient_checkpointing = true;  // qlora: prepare_model_for_kbit_training's default
 
   void add_to(CLI::App& app) {
     app.add_option("--method", method, "full (every weight trains), lora (adapters over the float model) or qlora "
@@ -190,6 +192,9 @@ struct MethodFlags {
                    "module names to adapt (peft's target_modules: names like q_proj v_proj, or all-linear); "
                    "default: peft's for the model type");
     app.add_flag("--rslora", rslora, "rank-stabilised LoRA: scaling = alpha / sqrt(r)");
+    app.add_flag("!--no-gradient-checkpointing", gradient_checkpointing,
+                 "qlora: do not recompute each decoder layer in backward (faster, more memory; "
+                 "prepare_model_for_kbit_training(use_gradient_checkpointing=False))");
   }
   bool uses_adapter() const { return method != "full"; }
   bool load_in_4bit() const { return method == "qlora"; }
@@ -223,9 +228,12 @@ inline std::unique_ptr<CausalLM> load_model(const std::string& name, uint64_t se
   return load_causal_lm(model_dir(name), lo);
 }
 
-// Step 4 on a loaded model: LoRA adapters where `f` says, every other weight frozen (peft's
-// get_peft_model), and peft's trainable-parameters line printed. Returns the config as applied.
+// Step 4 on a loaded model: for a 4-bit one peft's prepare_model_for_kbit_training (frozen,
+// float parameters f32, gradient checkpointing), then LoRA adapters where `f` says, every
+// other weight frozen (get_peft_model), and peft's trainable-parameters line printed.
+// Returns the config as applied.
 inline LoraConfig add_adapters(CausalLM& model, const MethodFlags& f, const std::string& base) {
+  if (is_loaded_in_kbit(model)) prepare_model_for_kbit_training(model, f.gradient_checkpointing);
   LoraConfig c = f.lora_config(base);
   const std::vector<std::string> wrapped = get_peft_model(model, c);
   std::printf("LoRA r=%lld alpha=%g dropout=%g on %zu modules (", (long long)c.r, c.lora_alpha, c.lora_dropout,

@@ -1,6 +1,7 @@
 // Course step 4 — LoRA: only a small subset of parameters trains.
 //
 // The notebook did, on the 4-bit model of step 3:
+//   model = prepare_model_for_kbit_training(model)  # frozen, float parts f32, gradient checkpointing
 //   config = LoraConfig(r=32, lora_alpha=64, lora_dropout=0.05, bias="none", task_type="CAUSAL_LM")
 //   model = get_peft_model(model, config)          # target_modules: peft's default for the model
 //   model.print_trainable_parameters()
@@ -46,8 +47,9 @@ int main(int argc, char** argv) {
       before = model->forward(ids);
     }
 
+    if (!float_base) prepare_model_for_kbit_training(*model, lora_flags.gradient_checkpointing);
     LoraConfig config = lora_flags.lora_config(model_name);
-    const std::vector<std::string> wrapped = get_peft_model(*model, config);
+    get_peft_model(*model, config);
     std::printf("%s%s, LoraConfig(r=%lld, lora_alpha=%g, lora_dropout=%g%s): scaling %.4g\n\n", model_name.c_str(),
                 float_base ? "" : " (NF4)", (long long)config.r, config.lora_alpha, config.lora_dropout,
                 config.use_rslora ? ", use_rslora=True" : "", config.scaling());

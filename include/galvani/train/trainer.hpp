@@ -73,6 +73,7 @@ struct TrainingArguments {
   std::string optim = "adamw_torch";         // adamw_hf (the course's CPU run), adamw_8bit, paged_adamw_8bit
                                              // (the course's QLoRA run), paged_adamw_32bit
   std::string resume_from_checkpoint;        // "", "latest" (the newest output_dir/checkpoint-N) or a folder
+  bool gradient_checkpointing = false;       // recompute each decoder layer in backward (model.gradient_checkpointing_enable())
   int64_t max_length = 0;                    // truncate rows to this many tokens (0: the model's context)
   bool eval_on_start = true;                 // evaluate the test rows before the first update too
   bool progress_bar = true;
@@ -165,6 +166,7 @@ class Trainer {
   TrainResult train() {
     namespace fs = std::filesystem;
     keep_freed_memory();  // reuse each step's big buffers instead of faulting in fresh pages
+    if (args_.gradient_checkpointing) model_.gradient_checkpointing_enable();  // as HF's Trainer does
     fs::create_directories(args_.output_dir);
     std::ofstream jsonl(fs::path(args_.output_dir) / "log.jsonl");
     GALVANI_CHECK(jsonl, "Trainer: cannot write ", (fs::path(args_.output_dir) / "log.jsonl").string());
