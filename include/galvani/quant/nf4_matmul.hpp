@@ -319,7 +319,12 @@ inline void gemv4_rows(const Codes4& d, const float* xs, float* y, int64_t N, in
   for (int64_t j0 = 0, b = 0; j0 < half; j0 += bs / 2, ++b) {  // j: byte = element pair
     __m512 scale[R];
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) scale[r] = _mm512_set1_ps(am[r][b]);
+    for (int r = 0; r < R; ++r) {
+      scale[r] = _mm512_set1_ps(am[r][b]);
+      // The next R rows' bytes at this offset: a decode step streams W from memory, and each
+      // call's rows are short (K/2 bytes), too short for the hardware prefetcher to ramp up.
+      _mm_prefetch(reinterpret_cast<const char*>(p[r] + R * half + j0), _MM_HINT_T0);
+    }
     for (int64_t j = j0; j < j0 + bs / 2; j += 16) {
       __m512 we[R], wo[R];
 #pragma GCC unroll 4
