@@ -1,13 +1,17 @@
 // LoRA (nn/lora.hpp) and peft's adapter files (models/peft.hpp) against peft 0.21.2
 // (fixtures from tools/gen_lora_fixtures.py): the module tree, logits, loss and LoRA gradients
 // over a GPT-2 (Conv1D, fan_in_fan_out) and a Mistral ("all-linear", rsLoRA) base, adapters
-// switched off, merge/unmerge and the merged export, adapter files both ways, bad adapters.
+// switched off, merge/unmerge and the merged export, adapter files both ways, bad adapters;
+// and over a bitsandbytes 4-bit base (fixtures from tools/gen_qlora_fixtures.py): the quantized
+// bytes, logits, loss and LoRA gradients, with gradient checkpointing on as peft sets it up.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <galvani/galvani.hpp>
+#include <galvani/io/sha256.hpp>
 #include <galvani/models/auto.hpp>
+#include <galvani/models/kbit.hpp>
 #include <galvani/models/peft.hpp>
 
 #include "support/gradcheck.hpp"
@@ -313,6 +317,150 @@ TEST_CASE("export a galvani-trained adapter and its merged model for tools/check
     }
     io::save_safetensors(dir / "logits.safetensors", logits);
     merge_and_unload(*model);
+    save_causal_lm(*model, dir / "merged");
+  }
+}
+
+// ------------------------------------------------------------------ LoRA over a 4-bit base
+// tools/gen_qlora_fixtures.py: the nf4 model fixtures' f32 checkpoints, quantized on load by
+// transformers + bitsandbytes 0.50.2 (NF4, double quantization, compute f32) on the CPU, then
+// prepare_model_for_kbit_training (gradient checkpointing on) and get_peft_model (r 4, alpha 8,
+// lora_dropout 0; GPT-2: c_attn, Mistral: all-linear), B set to seeded random values; one
+// forward/backward in train mode with labels (a few -100). galvani does the same steps.
+namespace {
+const fs::path kNf4 = fs::path(GALVANI_SOURCE_DIR) / "tests/fixtures/nf4";
+
+// The f32 base of `arch`, quantized on load as transformers did, ready for training as peft
+// made it: dropouts 0 (transformers' from_pretrained(..., resid_pdrop=0, ...) for GPT-2;
+// Mistral has none), prepare_model_for_kbit_training (gradient checkpointing on), train mode.
+std::unique_ptr<CausalLM> qlora_base(const std::string& arch, const json& ref) {
+  LoadCausalLMOptions lo;
+  lo.quantization_config = BitsAndBytesConfig::from_json(ref["quantization_config"]);
+  auto m = load_causal_lm(kNf4 / arch / "f32", lo);
+  for (auto& [name, mod] : m->named_modules())
+    if (auto* d = dynamic_cast<Dropout*>(mod)) d->p = 0.0;
+  prepare_model_for_kbit_training(*m);
+  m->train();
+  return m;
+}
+}  // namespace
+
+TEST_CASE("QLoRA: the 4-bit base is transformers' byte for byte; the LoRA tree and count are peft's", "[lora][nf4]") {
+  for (const std::string arch : {"gpt2", "mistral"}) {
+    INFO(arch);
+    const json ref = ref_json("qlora_" + arch);
+    auto model = qlora_base(arch, ref);
+    // Every 4-bit tensor (packed weight, absmax, nested absmax, both maps, the quant-state
+    // JSON) has the SHA-256 of transformers' quantized state dict.
+    const io::StateDict sd = model->state_dict();
+    int hashed = 0;
+    for (const auto& [key, digest] : ref["sha256"].items()) {
+      INFO(key);
+      const io::StateEntry* e = sd.find(key);
+      REQUIRE(e);
+      const Tensor t = e->tensor.contiguous();
+      CHECK(io::sha256_hex({static_cast<const uint8_t*>(t.raw_data()), t.nbytes()}) == digest.get<std::string>());
+      ++hashed;
+    }
+    CHECK(hashed == (arch == "gpt2" ? 8 : 14) * 6);
+    load_adapter(*model, kLora / ("qlora_" + arch) / "adapter", /*is_trainable=*/true);
+    std::vector<std::string> wrapped;
+    for (const auto& [name, l] : lora_layers(*model)) {
+      wrapped.push_back(name);
+      CHECK(l->base_layer->type_name() == "Linear4bit");
+    }
+    CHECK(wrapped == ref["wrapped"].get<std::vector<std::string>>());
+    std::vector<std::pair<std::string, std::string>> expected, got;
+    for (const auto& e : ref["named_modules"]) {
+      std::string name = e[0].get<std::string>().substr(std::string("base_model.model.").size());
+      if (name.find("lora_embedding_") != std::string::npos || name.find("lora_magnitude_vector") != std::string::npos)
+        continue;
+      expected.emplace_back(name, e[1].get<std::string>());
+    }
+    for (auto& [name, m] : model->named_modules())
+      if (name.find(".0.") != std::string::npos) got.emplace_back(name, m->type_name());
+    CHECK(got == expected);
+    // peft counts a packed 4-bit weight twice (two values a byte).
+    CHECK(trainable_parameters_line(*model) == ref["print_trainable_parameters"].get<std::string>());
+  }
+}
+
+// Tolerances. The base's dequantized weights are bit-identical (the bytes above, and the nf4
+// tests' dequantize parity); what differs is the summation order: bnb's training path is
+// F.linear(x, dequant(W)) (torch's f32 GEMM) for Y and dY·dequant(W) for dX, galvani's is its
+// fused NF4 GEMM (quant/nf4_matmul.hpp) — f32 accumulation in another order, ~1e-7 relative
+// per dot product of length ≤ 256. Over two layers that stays near 1e-6 of the largest logit;
+// 1e-5 (the f32 LoRA test's bound) keeps a 10x margin. Gradients are sums over all 24 tokens
+// of products of such values (and the Mistral all-linear grads come back through every layer),
+// so they get 1e-4 relative to each tensor's largest entry, as the f32 LoRA test.
+TEST_CASE("QLoRA forward and backward match peft over a bitsandbytes 4-bit base (GPT-2 c_attn, Mistral all-linear)",
+          "[lora][nf4]") {
+  for (const std::string arch : {"gpt2", "mistral"}) {
+    INFO(arch);
+    const json refj = ref_json("qlora_" + arch);
+    const io::StateDict ref = io::load_safetensors(kLora / ("qlora_" + arch) / "ref.safetensors");
+    auto model = qlora_base(arch, refj);
+    REQUIRE(model->is_gradient_checkpointing());
+    load_adapter(*model, kLora / ("qlora_" + arch) / "adapter", /*is_trainable=*/true);
+    const Tensor ids = ref.at("input_ids"), labels = ref.at("labels");
+    Tensor logits = model->forward(ids);
+    const double dlogits = max_rel_diff(logits, ref.at("logits"));
+    CHECK(dlogits < 1e-5);
+    Tensor loss = causal_lm_loss(logits, labels);
+    CHECK(loss.item() == Approx(ref.at("loss").item()).epsilon(1e-6));
+    loss.backward();
+    int checked = 0;
+    double worst = 0;
+    for (const auto& [name, l] : lora_layers(*model)) {
+      INFO(name);
+      for (const auto& [which, t] : {std::pair<std::string, Tensor>{"lora_A", l->A()}, {"lora_B", l->B()}}) {
+        REQUIRE(t.grad().defined());
+        const double d = max_rel_diff(t.grad(), ref.at("base_model.model." + name + "." + which + ".weight.grad"));
+        CHECK(d < 1e-4);
+        worst = std::max(worst, d);
+        ++checked;
+      }
+    }
+    CHECK(checked == int(ref.size()) - 4);  // all but input_ids, labels, logits, loss
+    for (auto& [name, p] : model->named_parameters())
+      if (name.find(".lora_") == std::string::npos) CHECK_FALSE(p.grad().defined());
+    WARN(arch << ": max rel diff logits " << dlogits << ", LoRA grads " << worst << " (" << checked << " tensors)");
+  }
+}
+
+// With GALVANI_LORA_EXPORT=DIR set: as the export test above, over the 4-bit base — one
+// training step of each QLoRA fixture adapter, then DIR/qlora_<arch>/adapter/, logits.safetensors
+// (galvani's logits with it, in eval mode) and merged/ (merge_and_unload with the 4-bit layers
+// dequantized, then dequantize_model for those without an adapter: a plain f32 model).
+// tools/check_lora_roundtrip.py loads them in peft/transformers.
+TEST_CASE("export a galvani-trained adapter over a 4-bit base for tools/check_lora_roundtrip.py", "[lora][nf4]") {
+  const char* out = std::getenv("GALVANI_LORA_EXPORT");
+  if (!out) return;
+  for (const std::string arch : {"gpt2", "mistral"}) {
+    const json refj = ref_json("qlora_" + arch);
+    auto model = qlora_base(arch, refj);
+    LoraConfig cfg = load_adapter(*model, kLora / ("qlora_" + arch) / "adapter", /*is_trainable=*/true);
+    const io::StateDict ref = io::load_safetensors(kLora / ("qlora_" + arch) / "ref.safetensors");
+    const Tensor ids = ref.at("input_ids");
+    causal_lm_loss(model->forward(ids), ref.at("labels")).backward();
+    AdamWOptions o;
+    o.lr = 1e-2;
+    AdamW opt(model->trainable_parameters(), o);
+    opt.step();
+    model->eval();
+    const fs::path dir = fs::path(out) / ("qlora_" + arch);
+    fs::create_directories(dir);
+    save_adapter(*model, cfg, dir / "adapter");
+    io::StateDict logits;
+    {
+      NoGradGuard ng;
+      logits.insert("input_ids", ids);
+      logits.insert("logits", model->forward(ids));
+    }
+    io::save_safetensors(dir / "logits.safetensors", logits);
+    merge_and_unload(*model, dequantize_linear);  // the adapted layers, dequantized and merged
+    dequantize_model(*model);                     // the rest (GPT-2's c_proj, c_fc) dequantized
+    model->quantization_config.reset();
     save_causal_lm(*model, dir / "merged");
   }
 }
