@@ -44,6 +44,7 @@
 #include "../core/random.hpp"
 #include "../ops/elementwise.hpp"
 #include "layers.hpp"
+#include "linear4bit.hpp"
 #include "module.hpp"
 #include "target_modules.hpp"
 
@@ -316,7 +317,8 @@ inline void merge_and_unload(Module& model, const ToDense& to_dense = nullptr) {
 }
 
 // Parameters as peft counts them (get_nb_trainable_parameters): a packed 4-bit weight (u8,
-// two values a byte; a parameter or a persistent buffer named "weight") counts twice.
+// two values a byte; a parameter, a persistent buffer named "weight", or a Linear4bit's
+// packed weight, which it holds outside its registered tensors) counts twice.
 struct ParameterCount {
   int64_t trainable = 0, all = 0;
 };
@@ -331,6 +333,9 @@ inline ParameterCount count_parameters(const Module& model) {
     const bool packed_weight = t.dtype() == DType::u8 && (name == "weight" || name.ends_with(".weight"));
     if (packed_weight) c.all += 2 * t.numel();
   }
+  for (auto& [name, m] : model.named_modules())
+    if (const auto* q = dynamic_cast<const Linear4bit*>(m); q && q->packed_weight().defined())
+      c.all += 2 * q->packed_weight().numel();  // peft: Params4bit numel() * 2
   return c;
 }
 
