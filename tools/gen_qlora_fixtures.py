@@ -90,6 +90,8 @@ def main():
 
         model = prepare_model_for_kbit_training(model)  # all f32 already: freezes, checkpointing on
         model = get_peft_model(model, lora_config(arch))
+        # peft records the base's name_or_path, here an absolute path: keep the repository's.
+        model.peft_config["default"].base_model_name_or_path = f"tests/fixtures/nf4/{arch}/f32"
         g = torch.Generator().manual_seed(7 + seed)
         with torch.no_grad():
             for n, p in model.named_parameters():
