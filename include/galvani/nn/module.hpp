@@ -306,7 +306,7 @@ class Module {
     GALVANI_CHECK(name.find('.') == std::string::npos && !name.empty(), "add_module: '", name,
                   "' is not a valid child name (no dots, not empty)");
     module->training_ = training_;
-    children_.push_back(Child{name, std::move(module), [](const Module& m) { return dynamic_cast<const M*>(&m) != nullptr; },
+    children_.push_back(Child{name, std::move(module), [](const Module& m) { return bool(dynamic_cast<const M*>(std::addressof(m))); },
                               kind_name<M>()});
     return ModuleRef<M>(this, children_.size() - 1);
   }
