@@ -301,32 +301,68 @@ struct TrainingFlags {
 
 // ------------------------------------------------------------------ step 6: evaluation
 
+// The sampling settings of the report's second generation: a seeded sample with a repetition
+// penalty shows what the model has learnt without greedy decoding's loops. The defaults are
+// the common "creative" settings for a small model; frankenstein sets them with --sample-*.
+struct SampleSettings {
+  double temperature = 0.8, top_p = 0.95, repetition_penalty = 1.3;
+  int64_t top_k = 50;
+  uint64_t seed = 42;
+
+  void add_to(CLI::App& app) {
+    const char* group = "report's sampled generation";
+    app.add_option("--sample-temperature", temperature, "temperature of the report's sampled generation")
+        ->capture_default_str()->check(cli::kPositive)->group(group);
+    app.add_option("--sample-top-k", top_k, "top-k of the sampled generation, 0: all")
+        ->capture_default_str()->check(CLI::NonNegativeNumber)->group(group);
+    app.add_option("--sample-top-p", top_p, "top-p (nucleus mass) of the sampled generation, 1: off")
+        ->capture_default_str()->check(cli::kPositive)->check(CLI::Range(0.0, 1.0))->group(group);
+    app.add_option("--sample-repetition-penalty", repetition_penalty,
+                   "Hugging Face repetition penalty of the sampled generation, 1: off")
+        ->capture_default_str()->check(cli::kPositive)->group(group);
+    app.add_option("--sample-seed", seed, "seed of the sampled generation (the same for base and finetuned)")
+        ->capture_default_str()->group(group);
+  }
+  std::string describe() const {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "temperature %g, top-k %lld, top-p %g, repetition penalty %g, seed %llu", temperature,
+                  (long long)top_k, top_p, repetition_penalty, (unsigned long long)seed);
+    return buf;
+  }
+  nlohmann::json to_json() const {
+    return {{"do_sample", true}, {"temperature", temperature}, {"top_k", top_k}, {"top_p", top_p},
+            {"repetition_penalty", repetition_penalty}, {"seed", seed}};
+  }
+};
+
 struct Evaluation {
   PerplexityResult ppl;
   std::vector<int64_t> generated;  // new token ids, greedy (the course's generate_text)
   std::string text;                // decoded, special tokens skipped
-  std::string sampled;             // a seeded sample with a repetition penalty: what the model has learnt,
-                                   // without greedy decoding's loops
+  std::string sampled;             // decoded, sampled with `sample`
+  SampleSettings sample;
   double seconds = 0;
 };
 
-// The sampling settings of the report's second generation.
-inline GenerationOptions sampled_options(const GenerationOptions& greedy) {
-  GenerationOptions s = greedy;
-  s.do_sample = true;
-  s.temperature = 0.8;
-  s.top_k = 50;
-  s.top_p = 0.95;
-  s.repetition_penalty = 1.3;
-  s.seed = 42;
-  return s;
+// The greedy generation's options (the model's, the flags over them) with `s` laid over them.
+inline GenerationOptions sampled_options(const GenerationOptions& greedy, const SampleSettings& s = {}) {
+  GenerationOptions o = greedy;
+  o.do_sample = true;
+  o.temperature = s.temperature;
+  o.top_k = s.top_k;
+  o.top_p = s.top_p;
+  o.repetition_penalty = s.repetition_penalty;
+  o.seed = s.seed;
+  return o;
 }
 
 // `gen`: the model's generation defaults with the flags over them (generation_for).
 inline Evaluation evaluate(CausalLM& model, const Tokenizer& tok, const TokenizedDataset& test,
-                           const GenerationOptions& gen, const std::string& prompt = kPrompt) {
+                           const GenerationOptions& gen, const std::string& prompt = kPrompt,
+                           const SampleSettings& sample = {}) {
   auto t0 = std::chrono::steady_clock::now();
   Evaluation e;
+  e.sample = sample;
   e.ppl = perplexity(model, test.rows);
   std::vector<int32_t> ids = tok.encode(prompt, true).ids;
   cli::warn_context_limit(model, int64_t(ids.size()), gen);
@@ -335,7 +371,7 @@ inline Evaluation evaluate(CausalLM& model, const Tokenizer& tok, const Tokenize
   };
   e.generated = generate(model, ids, gen);
   e.text = decode(e.generated);
-  e.sampled = decode(generate(model, ids, sampled_options(gen)));
+  e.sampled = decode(generate(model, ids, sampled_options(gen, sample)));
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return e;
 }
@@ -371,8 +407,7 @@ inline std::string comparison_report(const Evaluation& base, const Evaluation& t
     return o;
   };
   md << "| " << cell(prompt + base.text) << " | " << cell(prompt + tuned.text) << " |\n\n";
-  md << "## Generation (sampled: temperature 0.8, top-k 50, top-p 0.95, repetition penalty 1.3, seed 42)\n\n"
-        "| base | finetuned |\n|---|---|\n";
+  md << "## Generation (sampled: " << tuned.sample.describe() << ")\n\n| base | finetuned |\n|---|---|\n";
   md << "| " << cell(prompt + base.sampled) << " | " << cell(prompt + tuned.sampled) << " |\n\n";
   md << "Greedy decoding is what the course used; a small model under greedy decoding tends to loop, and "
         "a model that has seen the novel's curly quotes may emit the first byte of one (shown as �, as "

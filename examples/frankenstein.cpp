@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   MethodFlags method;
   std::string optim, resume;
   cli::GenerationFlags gen_flags;
+  SampleSettings sample;
   app.add_option("--model", model_name, "tiny (trained from scratch), distilgpt2 (weights/distilgpt2), or a model directory")
       ->capture_default_str();
   app.add_option("--out", out, "run folder for every output")->capture_default_str();
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"adamw_torch", "adamw_hf", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"}));
   app.add_option("--resume-from-checkpoint", resume, "continue an interrupted training: latest or a checkpoint folder");
   gen_flags.add_to(app, 100);  // the course's generate_text: max_new_tokens=100
+  sample.add_to(app);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -79,7 +81,7 @@ int main(int argc, char** argv) {
     t = Clock::now();
     std::unique_ptr<CausalLM> model = load_model(model_name, seed, method.load_in_4bit());
     cli::check_vocab_fits(tok, tok_file, model->vocab_size(), model_name);
-    Evaluation base = evaluate(*model, tok, data.test, generation_for(model_name, *model, gen_flags));
+    Evaluation base = evaluate(*model, tok, data.test, generation_for(model_name, *model, gen_flags), kPrompt, sample);
     const double unigram = unigram_perplexity(data.train.rows, data.test.rows, model->vocab_size());
     std::printf("base model: test perplexity %.1f (row mean %.1f); unigram baseline %.1f\n", base.ppl.corpus_ppl,
                 base.ppl.row_mean_ppl, unigram);
@@ -121,7 +123,10 @@ int main(int argc, char** argv) {
                 args.optim.c_str());
     TrainResult tr = trainer.train();
     save(*model, dir / "final");
-    metrics["training"] = {{"steps", tr.global_step}, {"final_loss", tr.final_loss},
+    metrics["training"] = {{"learning_rate", args.learning_rate}, {"epochs", args.num_train_epochs},
+                           {"batch_size", args.per_device_train_batch_size}, {"warmup_steps", args.warmup_steps},
+                           {"half", half}, {"optim", args.optim},
+                           {"steps", tr.global_step}, {"final_loss", tr.final_loss},
                            {"truncated_rows", trainer.truncated_rows()}, {"seconds", tr.seconds}};
     metrics["seconds"]["train"] = since(t);
 
@@ -139,12 +144,14 @@ int main(int argc, char** argv) {
     const fs::path gen_dir = method.uses_adapter() ? model_dir(model_name) : dir / "final";
     Evaluation tuned = evaluate(*tuned_model, tok, data.test,
                                 method.uses_adapter() ? generation_for(model_name, *tuned_model, gen_flags)
-                                                      : cli::resolve(gen_flags, gen_dir));
+                                                      : cli::resolve(gen_flags, gen_dir),
+                                kPrompt, sample);
     metrics["seconds"]["evaluate_finetuned"] = since(t);
 
     metrics["perplexity"] = {{"base", ppl_json(base.ppl)}, {"finetuned", ppl_json(tuned.ppl)}, {"unigram", unigram}};
     metrics["generation"] = {{"prompt", kPrompt}, {"base", base.text}, {"finetuned", tuned.text},
-                             {"base_sampled", base.sampled}, {"finetuned_sampled", tuned.sampled}};
+                             {"base_sampled", base.sampled}, {"finetuned_sampled", tuned.sampled},
+                             {"sampled_settings", sample.to_json()}};
     write_text(dir / "metrics.json", metrics.dump(2) + "\n");
     write_text(dir / "report.md", "# Frankenstein: base vs finetuned (" + model_name +
                                       (method.uses_adapter() ? ", " + method.method : std::string()) + ")\n\n" +

