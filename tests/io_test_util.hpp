@@ -2,6 +2,8 @@
 #pragma once
 #include <galvani/io/safetensors.hpp>
 
+#include "support/fnv1a.hpp"
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -13,18 +15,8 @@ inline std::filesystem::path fixtures() {
   return std::filesystem::path(GALVANI_SOURCE_DIR) / "tests" / "fixtures" / "checkpoints";
 }
 
-// FNV-1a 64 of raw bytes, the checksum tools/gen_checkpoint_fixtures.py records per tensor.
-inline std::string fnv1a64(const void* data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
+// FNV-1a 64 of raw bytes (support/fnv1a.hpp) and of a tensor's bytes in row-major order.
+using galvani::testing::fnv1a64;
 
 inline std::string fnv1a64(const Tensor& t) {
   Tensor c = t;

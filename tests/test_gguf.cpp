@@ -14,8 +14,11 @@
 #include <functional>
 #include <set>
 
+#include "support/fnv1a.hpp"
+
 using namespace galvani;
 using namespace galvani::io;
+using galvani::testing::fnv1a64;
 namespace fs = std::filesystem;
 
 namespace {
@@ -25,20 +28,6 @@ fs::path dir() { return fs::path(GALVANI_SOURCE_DIR) / "tests" / "fixtures" / "g
 std::vector<uint8_t> read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
-// FNV-1a 64, the checksum tools/gen_gguf_fixtures.py records (as tests/io_test_util.hpp's,
-// which would pull in the whole safetensors/Tensor stack).
-std::string fnv1a64(const void* data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
 }
 
 std::string hex32(float f) {

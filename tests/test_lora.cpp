@@ -57,6 +57,25 @@ std::vector<float> logits_of(CausalLM& m, const Tensor& ids) {
   return m.forward(ids).to_vector<float>();
 }
 
+// Every module peft lists under layer 0 (less its three empty containers) with its class, and
+// galvani's modules under layer 0 with theirs: the two trees must be the same list.
+std::vector<std::pair<std::string, std::string>> peft_layer0_modules(const json& ref) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& e : ref["named_modules"]) {
+    std::string name = e[0].get<std::string>().substr(std::string("base_model.model.").size());
+    if (name.find("lora_embedding_") != std::string::npos || name.find("lora_magnitude_vector") != std::string::npos)
+      continue;
+    out.emplace_back(name, e[1].get<std::string>());
+  }
+  return out;
+}
+std::vector<std::pair<std::string, std::string>> layer0_modules(const Module& model) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [name, m] : model.named_modules())
+    if (name.find(".0.") != std::string::npos) out.emplace_back(name, m->type_name());
+  return out;
+}
+
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
   double d = 0;
@@ -76,17 +95,7 @@ TEST_CASE("a LoRA layer's tree is peft's: base_layer, lora_dropout, lora_A, lora
     CHECK(cfg.fan_in_fan_out == (arch == "gpt2"));
     // Every module peft lists under layer 0 (less its three empty containers) is here, with
     // its class, and nothing else.
-    std::vector<std::pair<std::string, std::string>> expected, got;
-    const json ref = ref_json(arch);
-    for (const auto& e : ref["named_modules"]) {
-      std::string name = e[0].get<std::string>().substr(std::string("base_model.model.").size());
-      if (name.find("lora_embedding_") != std::string::npos || name.find("lora_magnitude_vector") != std::string::npos)
-        continue;
-      expected.emplace_back(name, e[1].get<std::string>());
-    }
-    for (auto& [name, m] : model->named_modules())
-      if (name.find(".0.") != std::string::npos) got.emplace_back(name, m->type_name());
-    CHECK(got == expected);
+    CHECK(layer0_modules(*model) == peft_layer0_modules(ref_json(arch)));
     // Only A and B train.
     for (auto& [name, p] : model->named_parameters()) {
       INFO(name);
@@ -370,16 +379,7 @@ TEST_CASE("QLoRA: the 4-bit base is transformers' byte for byte; the LoRA tree a
       CHECK(l->base_layer->type_name() == "Linear4bit");
     }
     CHECK(wrapped == ref["wrapped"].get<std::vector<std::string>>());
-    std::vector<std::pair<std::string, std::string>> expected, got;
-    for (const auto& e : ref["named_modules"]) {
-      std::string name = e[0].get<std::string>().substr(std::string("base_model.model.").size());
-      if (name.find("lora_embedding_") != std::string::npos || name.find("lora_magnitude_vector") != std::string::npos)
-        continue;
-      expected.emplace_back(name, e[1].get<std::string>());
-    }
-    for (auto& [name, m] : model->named_modules())
-      if (name.find(".0.") != std::string::npos) got.emplace_back(name, m->type_name());
-    CHECK(got == expected);
+    CHECK(layer0_modules(*model) == peft_layer0_modules(ref));
     // peft counts a packed 4-bit weight twice (two values a byte).
     CHECK(trainable_parameters_line(*model) == ref["print_trainable_parameters"].get<std::string>());
   }

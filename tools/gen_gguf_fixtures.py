@@ -57,12 +57,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "gguf")
 
 
-def fnv1a64(b: bytes) -> str:
-    h = 0xcbf29ce484222325
-    for x in b:
-        h ^= x
-        h = (h * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    return "%016x" % h
+from gen_checkpoint_fixtures import fnv1a64  # noqa: E402  (tools/ is on sys.path: the checksum both record)
 
 
 # Byte offsets of the f16 scale/min fields inside one block (ggml-common.h), so random
