@@ -409,9 +409,6 @@ inline void write_text(const std::filesystem::path& p, const std::string& text) 
   f << text;
   GALVANI_CHECK(f.good(), p.string(), ": write failed");
 }
-inline void write_json(const std::filesystem::path& p, const json& j, int indent = 2) {
-  write_text(p, j.dump(indent, ' ', false, json::error_handler_t::strict) + "\n");
-}
 
 // model.safetensors written tensor by tensor: the header is known from the plan, so only one
 // tensor's values are in memory at a time (peak: the mapped GGUF pages being read + ~2 tensors).
@@ -437,14 +434,7 @@ inline uint64_t write_safetensors_streaming(const GgufFile& g, std::vector<GgufT
   std::string h = header.dump(-1, ' ', false, json::error_handler_t::strict);
   h.append((8 - h.size() % 8) % 8, ' ');
 
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  GALVANI_CHECK(f, path.string(), ": cannot open for writing: ", std::strerror(errno));
-  try {
-    auto put = [&](const void* p, size_t n) {
-      GALVANI_CHECK(std::fwrite(p, 1, n, f) == n, path.string(), ": write failed: ", std::strerror(errno));
-    };
+  galvani::io::detail::write_file_atomically(path, [&](const auto& put) {
     uint8_t len[8];
     for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(h.size()) >> (8 * i));
     put(len, 8);
@@ -465,15 +455,7 @@ inline uint64_t write_safetensors_streaming(const GgufFile& g, std::vector<GgufT
         half[k] = dtype == DType::bf16 ? bf16::from_float(values[k]) : f16::from_float(values[k]);
       put(half.data(), half.size() * 2);
     }
-    GALVANI_CHECK(std::fclose(f) == 0, path.string(), ": close failed: ", std::strerror(errno));
-    f = nullptr;
-    std::filesystem::rename(tmp, path);
-  } catch (...) {
-    if (f) std::fclose(f);
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
-  }
+  });
   return 8 + h.size() + offset;
 }
 
@@ -509,11 +491,11 @@ inline GgufConvertReport convert_gguf_to_hf(const std::filesystem::path& gguf_pa
   r.safetensors_bytes = dc::write_safetensors_streaming(
       g, plan, out_dir / "model.safetensors", opts.dtype,
       {{"format", "pt"}, {"source", base}, {"source_sha256", r.sha256}}, opts);
-  dc::write_json(out_dir / "config.json", r.config);
-  dc::write_json(out_dir / "generation_config.json", gguf_generation_config(r.config));
-  dc::write_json(out_dir / "tokenizer.json", tok.tokenizer, -1);
-  dc::write_json(out_dir / "tokenizer_config.json", tok.tokenizer_config);
-  dc::write_json(out_dir / "special_tokens_map.json", tok.special_tokens_map);
+  write_json_file(out_dir / "config.json", r.config);
+  write_json_file(out_dir / "generation_config.json", gguf_generation_config(r.config));
+  write_json_file(out_dir / "tokenizer.json", tok.tokenizer, -1);
+  write_json_file(out_dir / "tokenizer_config.json", tok.tokenizer_config);
+  write_json_file(out_dir / "special_tokens_map.json", tok.special_tokens_map);
 
   const GgufMetadata& md = g.metadata();
   std::string types;

@@ -190,11 +190,12 @@ inline json read_json_file(const std::filesystem::path& path) {
 // Python's json.dumps(obj, indent=2, sort_keys=True) + "\n", which is how transformers
 // writes config.json and friends. nlohmann's objects are sorted maps already. Two
 // differences remain for floats (Python writes 1e-05, nlohmann 1e-05 too; Python
-// writes 10000.0, nlohmann 10000.0): both agree on the values configs hold.
-inline void write_json_file(const std::filesystem::path& path, const json& j) {
+// writes 10000.0, nlohmann 10000.0): both agree on the values configs hold. indent -1 writes
+// one line (what tokenizers' tokenizer.json writer does).
+inline void write_json_file(const std::filesystem::path& path, const json& j, int indent = 2) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw Error(galvani::detail::cat(path.string(), ": cannot open for writing"));
-  out << j.dump(2, ' ', /*ensure_ascii=*/false) << "\n";
+  out << j.dump(indent, ' ', /*ensure_ascii=*/false) << "\n";
   if (!out) throw Error(galvani::detail::cat(path.string(), ": write failed"));
 }
 

@@ -534,15 +534,18 @@ inline std::vector<uint8_t> serialize_safetensors(const StateDict& sd, const Met
   return out;
 }
 
-// Writes `path` atomically: into path.tmp, then renamed over path.
-// transformers writes metadata {"format": "pt"}; pass it to match.
-inline void save_safetensors(const std::filesystem::path& path, const StateDict& sd, const Metadata& metadata = {}) {
+namespace detail {
+// Writes `path` atomically: fill(put) writes the bytes through put(p, n) into path.tmp, which is
+// then renamed over `path`; on any error the temporary is removed and the error rethrown.
+// Errors name `path`.
+template <class Fill>
+void write_file_atomically(const std::filesystem::path& path, Fill&& fill) {
   std::filesystem::path tmp = path;
   tmp += ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   GALVANI_CHECK(f, path.string(), ": cannot open for writing: ", std::strerror(errno));
   try {
-    detail::write_safetensors_to(sd, metadata, path.string(), [&](const uint8_t* p, size_t n) {
+    fill([&](const void* p, size_t n) {
       GALVANI_CHECK(std::fwrite(p, 1, n, f) == n, path.string(), ": write failed: ", std::strerror(errno));
     });
     GALVANI_CHECK(std::fclose(f) == 0, path.string(), ": close failed: ", std::strerror(errno));
@@ -554,6 +557,15 @@ inline void save_safetensors(const std::filesystem::path& path, const StateDict&
     std::filesystem::remove(tmp, ec);
     throw;
   }
+}
+}  // namespace detail
+
+// Writes `path` atomically: into path.tmp, then renamed over path.
+// transformers writes metadata {"format": "pt"}; pass it to match.
+inline void save_safetensors(const std::filesystem::path& path, const StateDict& sd, const Metadata& metadata = {}) {
+  detail::write_file_atomically(path, [&](const auto& put) {
+    detail::write_safetensors_to(sd, metadata, path.string(), [&](const uint8_t* p, size_t n) { put(p, n); });
+  });
 }
 
 }  // namespace galvani::io
