@@ -25,7 +25,9 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -145,22 +147,29 @@ class Trainer {
     }
   }
 
-  // The folder "latest" names: output_dir's checkpoint-N with the largest N.
-  static std::filesystem::path latest_checkpoint(const std::filesystem::path& output_dir) {
+  // output_dir's checkpoint-N folders (N digits only; other folders are left alone), by N.
+  static std::vector<std::pair<int64_t, std::filesystem::path>> checkpoint_folders(
+      const std::filesystem::path& output_dir) {
     namespace fs = std::filesystem;
-    int64_t best = -1;
-    fs::path found;
+    std::vector<std::pair<int64_t, fs::path>> found;
     if (fs::is_directory(output_dir))
       for (const auto& e : fs::directory_iterator(output_dir)) {
         const std::string n = e.path().filename().string();
         if (!e.is_directory() || n.rfind("checkpoint-", 0) != 0) continue;
         char* end = nullptr;
         const long long step = std::strtoll(n.c_str() + 11, &end, 10);
-        if (*end == 0 && step > best) best = step, found = e.path();
+        if (*end == 0) found.emplace_back(step, e.path());
       }
-    GALVANI_CHECK(best >= 0, "resume_from_checkpoint=latest: no checkpoint-N folder in ", output_dir.string(),
-                  " (the run saved none yet: see --save-steps)");
+    std::sort(found.begin(), found.end());
     return found;
+  }
+
+  // The folder "latest" names: output_dir's checkpoint-N with the largest N.
+  static std::filesystem::path latest_checkpoint(const std::filesystem::path& output_dir) {
+    const auto found = checkpoint_folders(output_dir);
+    GALVANI_CHECK(!found.empty(), "resume_from_checkpoint=latest: no checkpoint-N folder in ", output_dir.string(),
+                  " (the run saved none yet: see --save-steps)");
+    return found.back().second;
   }
 
   TrainResult train() {
@@ -393,17 +402,8 @@ class Trainer {
 
   void prune_checkpoints() const {
     if (args_.save_total_limit <= 0) return;
-    namespace fs = std::filesystem;
-    std::vector<std::pair<int64_t, fs::path>> found;
-    for (const auto& e : fs::directory_iterator(args_.output_dir)) {
-      const std::string n = e.path().filename().string();
-      if (!e.is_directory() || n.rfind("checkpoint-", 0) != 0) continue;
-      char* end = nullptr;
-      const long long step = std::strtoll(n.c_str() + 11, &end, 10);
-      if (*end == 0) found.emplace_back(step, e.path());  // checkpoint-<digits> only: leave other folders alone
-    }
-    std::sort(found.begin(), found.end());
-    for (size_t i = 0; i + size_t(args_.save_total_limit) < found.size(); ++i) fs::remove_all(found[i].second);
+    const auto found = checkpoint_folders(args_.output_dir);
+    for (size_t i = 0; i + size_t(args_.save_total_limit) < found.size(); ++i) std::filesystem::remove_all(found[i].second);
   }
 
   void write_loss_curve(const TrainResult& res) const {
