@@ -246,6 +246,15 @@ inline LoraConfig add_adapters(CausalLM& model, const MethodFlags& f, const std:
   return c;
 }
 
+// What a run saves (checkpoints and final/): the whole model, or — for lora/qlora — the peft
+// adapter, as the Trainer saves a PeftModel. `lora` and `so` are read when it is called.
+inline Trainer::SaveFn run_saver(const MethodFlags& f, const LoraConfig& lora, const io::SavePretrainedOptions& so) {
+  return [&f, &lora, &so](const CausalLM& m, const fs::path& d) {
+    if (f.uses_adapter()) save_adapter(m, lora, d);
+    else save_causal_lm(m, d, so);
+  };
+}
+
 // The float model a LoRA run ends with, for anyone without peft: every adapter merged into
 // its (dequantized) base weight, every other 4-bit layer dequantized, saved as a plain
 // Hugging Face directory (peft's merge_and_unload + transformers' dequantize()).

@@ -112,10 +112,7 @@ int main(int argc, char** argv) {
     save_opt.tokenizer_dir = tok_file.parent_path();
     // ... and the base model's generation defaults (an EOS list in its generation_config.json).
     if (model_name != "tiny") save_opt.generation_config = generation_config_of(model_dir(model_name));
-    const auto save = [&](const CausalLM& m, const fs::path& d) {
-      if (method.uses_adapter()) save_adapter(m, lora, d);  // a PeftModel's checkpoint: the adapter
-      else save_causal_lm(m, d, save_opt);
-    };
+    const Trainer::SaveFn save = run_saver(method, lora, save_opt);
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows, save);
     std::printf("step 5: %lld updates (%g epochs of %lld batches of %lld), lr %.1e, warmup %lld, %s\n",
                 (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),

@@ -78,10 +78,7 @@ int main(int argc, char** argv) {
     // ... and the base model's generation defaults (an EOS list in its generation_config.json).
     if (model_name != "tiny") save_opt.generation_config = generation_config_of(model_dir(model_name));
     // Checkpoints hold what the run trains: the model, or the adapter (as the Trainer saves a PeftModel).
-    const auto save = [&](const CausalLM& m, const fs::path& d) {
-      if (method.uses_adapter()) save_adapter(m, lora, d);
-      else save_causal_lm(m, d, save_opt);
-    };
+    const Trainer::SaveFn save = run_saver(method, lora, save_opt);
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows, save);
     std::printf("%lld updates: %g epochs x %lld batches of %lld (x%lld accumulation), lr %.1e, warmup %lld, %s\n",
                 (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
