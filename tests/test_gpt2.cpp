@@ -51,10 +51,14 @@ TEST_CASE("GPT-2 logits, loss and gradients match transformers", "[gpt2][fixture
       auto g = ref.at("grad." + name).to_vector<double>();
       double gmax = 0;
       for (double x : g) gmax = std::max(gmax, std::abs(x));
-      double worst = 0;
+      // Elsewhere the step is lr·g/(|g| + ε) (+ decay), whose slope in g is lr·ε/g²: the
+      // gradient's own tolerance above (1e-5·gmax; the summation order differs between
+      // frameworks and between instruction-set levels) moves it by up to lr·ε·1e-5·gmax/g².
+      const double eps = 1e-8;
+      double worst = 0;  // excess over that allowance, plus 1e-6
       for (size_t i = 0; i < got.size(); ++i) {
         const double d = std::abs(got[i] - want[i]);
-        if (std::abs(g[i]) > 1e-6 * gmax) worst = std::max(worst, d);
+        if (std::abs(g[i]) > 1e-6 * gmax) worst = std::max(worst, d - lr * eps * 1e-5 * gmax / (g[i] * g[i]));
         else CHECK(d <= 2.01 * lr);
       }
       CHECK(worst < 1e-6);

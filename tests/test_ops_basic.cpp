@@ -2,6 +2,7 @@
 // broadcasting arithmetic, exp/log/pow/sqrt, sum/mean, matmul and both Linear layouts.
 #include <catch2/catch.hpp>
 
+#include "support/cpu_levels.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace galvani;
@@ -132,7 +133,72 @@ static void check_small_m_gemm(double tol) {
 
 TEST_CASE("gemm with 1 to 9 rows (the GEMV path) matches the naive loop", "[ops][matmul][gemv]") {
   check_small_m_gemm<double>(1e-13);
-  check_small_m_gemm<float>(1e-5);  // |C| ~ √K; f32 rounding of the sum and of the inputs
+  // |C| ~ √K; f32 rounding of the sum and of the inputs. Every compiled copy of the kernels.
+  for_each_cpu_capability([](CpuCapability) { check_small_m_gemm<float>(1e-5); });
+}
+
+// The packed path at every instruction-set level: several row blocks (MC = 72) with a partial
+// 6-row tile, several 256-deep K slices with a short last one, a partial 16-wide panel, both
+// layouts of B, strided A, accumulation, and ldc > N.
+TEST_CASE("gemm's packed path matches the naive loop at every CPU capability", "[ops][matmul][isa]") {
+  Generator g(17);
+  const int64_t M = 151, N = 203, K = 600, ldc = N + 5;
+  const std::vector<float> a = rand_normal({M * K}, 0, 1, g).to_vector<float>();
+  const std::vector<float> b = rand_normal({K * N}, 0, 1, g).to_vector<float>();
+  for (bool b_transposed : {false, true})
+    for (bool a_strided : {false, true}) {
+      const int64_t a_rs = a_strided ? 1 : K, a_cs = a_strided ? M : 1;
+      const int64_t b_rs = b_transposed ? 1 : N, b_cs = b_transposed ? K : 1;
+      std::vector<double> want(size_t(M * N));
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t n = 0; n < N; ++n) {
+          double s = 0.25;  // accumulate onto C = 0.25
+          for (int64_t k = 0; k < K; ++k) s += double(a[size_t(i * a_rs + k * a_cs)]) * double(b[size_t(k * b_rs + n * b_cs)]);
+          want[size_t(i * N + n)] = s;
+        }
+      for_each_cpu_capability([&](CpuCapability) {
+        std::vector<float> c(size_t(M * ldc), 0.25f);
+        gemm<float>(M, N, K, a.data(), a_rs, a_cs, b.data(), b_rs, b_cs, c.data(), ldc, true);
+        double worst = 0;
+        for (int64_t i = 0; i < M; ++i) {
+          for (int64_t n = 0; n < N; ++n)
+            worst = std::max(worst, std::abs(double(c[size_t(i * ldc + n)]) - want[size_t(i * N + n)]));
+          for (int64_t n = N; n < ldc; ++n) REQUIRE(c[size_t(i * ldc + n)] == 0.25f);
+        }
+        INFO("b_transposed " << b_transposed << " a_strided " << a_strided);
+        CHECK(worst < 1e-5 * std::sqrt(double(K)));
+      });
+    }
+}
+
+// Run by CTest with GALVANI_CPU_CAPABILITY set (tests/CMakeLists.txt: isa_env_*).
+TEST_CASE("GALVANI_CPU_CAPABILITY chooses the level the kernels use", "[.isa-env]") {
+  const char* env = std::getenv("GALVANI_CPU_CAPABILITY");
+  REQUIRE(env != nullptr);
+  CHECK(cpu_capability() == parse_cpu_capability(env));
+}
+
+TEST_CASE("CPU capability: names, the CPU's level, and levels it lacks refused", "[isa]") {
+  CHECK(parse_cpu_capability("default") == CpuCapability::baseline);
+  CHECK(parse_cpu_capability("baseline") == CpuCapability::baseline);
+  CHECK(parse_cpu_capability("avx2") == CpuCapability::avx2);
+  CHECK(parse_cpu_capability("avx512") == CpuCapability::avx512);
+  CHECK(parse_cpu_capability("avx512_bf16") == CpuCapability::avx512_bf16);
+  CHECK_THROWS_WITH(parse_cpu_capability("sse9"), Catch::Contains("unknown CPU capability 'sse9'") &&
+                                                      Catch::Contains("default, avx2, avx512 or avx512_bf16"));
+  for (auto c : {CpuCapability::baseline, CpuCapability::avx2, CpuCapability::avx512, CpuCapability::avx512_bf16})
+    CHECK(parse_cpu_capability(cpu_capability_name(c)) == c);
+  const CpuCapability have = cpu_capability_supported(), was = cpu_capability();
+  CHECK(int(was) <= int(have));
+  if (have != CpuCapability::avx512_bf16) {
+    CHECK_THROWS_WITH(set_cpu_capability(CpuCapability::avx512_bf16),
+                      Catch::Contains("this CPU supports at most") && Catch::Contains(cpu_capability_name(have)));
+    CHECK(cpu_capability() == was);  // unchanged after the refusal
+  }
+  set_cpu_capability(CpuCapability::baseline);
+  CHECK(cpu_capability() == CpuCapability::baseline);
+  CHECK(detail::kernel_variant() == 0);
+  set_cpu_capability(was);
 }
 
 TEST_CASE("linear and conv1d_linear on one row agree with the packed path", "[ops][linear][gemv]") {

@@ -10,11 +10,13 @@
 #include <galvani/quant/quantize_4bit.hpp>
 
 #include "io_test_util.hpp"
+#include "support/cpu_levels.hpp"
 
 using namespace galvani;
 using namespace galvani::quant;
 namespace fs = std::filesystem;
 using galvani::io::testing::same_bytes;
+using galvani::testing::for_each_cpu_capability;
 
 namespace {
 const fs::path kDir = fs::path(GALVANI_SOURCE_DIR) / "tests/fixtures/nf4";
@@ -309,13 +311,15 @@ TEST_CASE("dequantize_run decodes any run bit for bit like dequantize_4bit", "[q
       const std::vector<float> am = q.state.absmax_f32();
       const Codes4 d(q.packed.data<uint8_t>(), am.data(), QuantType::nf4, bs);
       std::vector<float> out(size_t(N * K));
-      for (int64_t i0 : {int64_t(0), int64_t(1), int64_t(15), int64_t(63), int64_t(64), int64_t(157), int64_t(1000)})
-        for (int64_t len : {int64_t(1), int64_t(2), int64_t(16), int64_t(17), int64_t(33), int64_t(300)}) {
-          if (i0 + len > N * K) continue;
-          dequantize_run(d, i0, len, out.data());
-          INFO("bs " << bs << " dq " << dq << " i0 " << i0 << " len " << len);
-          CHECK(std::memcmp(out.data(), W.data<float>() + i0, size_t(len) * 4) == 0);
-        }
+      for_each_cpu_capability([&](CpuCapability) {  // the AVX-512, AVX2 and scalar decoders
+        for (int64_t i0 : {int64_t(0), int64_t(1), int64_t(15), int64_t(63), int64_t(64), int64_t(157), int64_t(1000)})
+          for (int64_t len : {int64_t(1), int64_t(2), int64_t(16), int64_t(17), int64_t(33), int64_t(300)}) {
+            if (i0 + len > N * K) continue;
+            dequantize_run(d, i0, len, out.data());
+            INFO("bs " << bs << " dq " << dq << " i0 " << i0 << " len " << len);
+            CHECK(std::memcmp(out.data(), W.data<float>() + i0, size_t(len) * 4) == 0);
+          }
+      });
     }
   }
 }
@@ -350,7 +354,7 @@ TEST_CASE("nf4_linear: GEMV and GEMM paths, forward and input gradient, match de
         Weight4bit w{q.packed, Tensor::from_vector(q.state.absmax_f32(), {q.state.nblocks()}), qt, opt.blocksize, s.N, s.K};
         for (bool with_bias : {false, true}) {
           const Tensor b = with_bias ? rand_normal({s.N}, 0, 1, gen) : Tensor();
-          for (int64_t M : {1, 2, 5, 8, 9, 13, 77}) {
+          for (int64_t M : {1, 2, 5, 8, 9, 13, 77}) for_each_cpu_capability([&](CpuCapability) {
             INFO("N " << s.N << " K " << s.K << " qt " << int(qt) << " dq " << dq << " bias " << with_bias << " M " << M);
             Tensor x = rand_normal({M, s.K}, 0, 1, gen).requires_grad_();
             Tensor x2 = x.detach().clone().requires_grad_();
@@ -361,9 +365,8 @@ TEST_CASE("nf4_linear: GEMV and GEMM paths, forward and input gradient, match de
             sum(y_ref * g).backward();
             CHECK(rel_diff(x.grad(), x2.grad()) < 2e-6f);
             if (M > galvani::detail::kGemvRows) {
-              // The GEMM path is gemm()'s own loop nest with the same packed values: bit for bit
-              // what linear() gives on the dequantized weight (if gemm's blocking changes, keep
-              // detail::gemm_pack_b in step with it).
+              // The GEMM path is gemm()'s own loop nest (gemm_packed) with the same packed values:
+              // bit for bit what linear() gives on the dequantized weight at the same level.
               CHECK(rel_diff(y, y_ref) == 0.0f);
               CHECK(rel_diff(x.grad(), x2.grad()) == 0.0f);
             }
@@ -377,7 +380,7 @@ TEST_CASE("nf4_linear: GEMV and GEMM paths, forward and input gradient, match de
                                                     opt.blocksize, dx0.data<float>(), M, s.N, s.K);
             CHECK(rel_diff(y0, y_ref) < 2e-6f);
             CHECK(rel_diff(dx0, x2.grad()) < 2e-6f);
-          }
+          });
         }
       }
     }

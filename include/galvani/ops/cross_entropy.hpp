@@ -14,7 +14,8 @@
 // rows are contiguous (the lm_head's output always is) take a vectorized path:
 // a float exp written as a polynomial that the compiler vectorizes (libm's expf is
 // a scalar call), one pass for the max and one for Σexp per row, and a backward
-// that writes each row of dlogits in one pass. Other layouts and f64 take the plain
+// that writes each row of dlogits in one pass, compiled for every instruction-set level
+// (ops/cross_entropy_kernels.inl, core/isa.hpp). Other layouts and f64 take the plain
 // strided loops, which are also the fast path's test oracle.
 #pragma once
 #include <algorithm>
@@ -29,6 +30,7 @@
 #include "../autograd/node.hpp"
 #include "../core/dispatch.hpp"
 #include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
+#include "../core/isa.hpp"
 #include "fast_exp.hpp"
 #include "op_args.hpp"
 
@@ -37,41 +39,24 @@ namespace galvani {
 enum class Reduction { mean, sum, none };
 
 namespace detail {
-
-
-// logsumexp of one contiguous row x (V). Σexp is summed in float within blocks of
-// 512 terms (each ≤ 1, split over the vector lanes: 32 per lane with AVX-512) and in
-// double across blocks, so the float rounding never grows with V; a float sum of all
-// 50257 terms would lose ~1e-5 relative, the size of the parity tolerance.
-inline float logsumexp_row(const float* x, int64_t V) {
-  float m = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : m)
-  for (int64_t j = 0; j < V; ++j) m = x[j] > m ? x[j] : m;
-  constexpr int64_t kBlock = 512;
-  double s = 0;
-  for (int64_t j0 = 0; j0 < V; j0 += kBlock) {
-    const int64_t j1 = std::min(V, j0 + kBlock);
-    float b = 0;
-#pragma omp simd reduction(+ : b)
-    for (int64_t j = j0; j < j1; ++j) b += expf_poly(x[j] - m);
-    s += double(b);
-  }
-  return m + float(std::log(s));
-}
-
+// The f32 row kernels, once per instruction-set level (core/isa.hpp): namespaces isa_avx512,
+// isa_avx2, isa_base, each with
+//   logsumexp_row(x, V)
+//   cross_entropy_forward_rows<I>(logits, s0, targets, loss, lse, N, V, ignore_index)
+//   cross_entropy_backward_rows<I>(logits, s0, targets, lse, scale, dlogits, N, V, ignore_index)
+// for rows of logits contiguous (s1 == 1) with row stride s0.
+#define GALVANI_ISA_KERNELS "../ops/cross_entropy_kernels.inl"
+#include "../core/isa_foreach.inl"
 }  // namespace detail
 
 // The f32 fast path of cross_entropy_forward: rows of logits contiguous (s1 == 1), row stride s0.
 template <class I>
 void cross_entropy_forward_rows(const float* logits, int64_t s0, const I* targets, float* loss, float* lse, int64_t N,
                                 int64_t V, int64_t ignore_index) {
-#pragma omp parallel for schedule(static) if (N * V > 16384)
-  for (int64_t i = 0; i < N; ++i) {
-    const float* x = logits + i * s0;
-    const float l = detail::logsumexp_row(x, V);
-    lse[i] = l;
-    const int64_t t = int64_t(targets[i]);
-    loss[i] = t == ignore_index ? 0.0f : l - x[t];
+  switch (detail::kernel_variant()) {
+    case 2: return detail::isa_avx512::cross_entropy_forward_rows<I>(logits, s0, targets, loss, lse, N, V, ignore_index);
+    case 1: return detail::isa_avx2::cross_entropy_forward_rows<I>(logits, s0, targets, loss, lse, N, V, ignore_index);
+    default: return detail::isa_base::cross_entropy_forward_rows<I>(logits, s0, targets, loss, lse, N, V, ignore_index);
   }
 }
 
@@ -79,19 +64,16 @@ void cross_entropy_forward_rows(const float* logits, int64_t s0, const I* target
 template <class I>
 void cross_entropy_backward_rows(const float* logits, int64_t s0, const I* targets, const float* lse,
                                  const float* scale, float* dlogits, int64_t N, int64_t V, int64_t ignore_index) {
-#pragma omp parallel for schedule(static) if (N * V > 16384)
-  for (int64_t i = 0; i < N; ++i) {
-    const float* x = logits + i * s0;
-    float* d = dlogits + i * V;
-    const int64_t t = int64_t(targets[i]);
-    if (t == ignore_index || scale[i] == 0.0f) {
-      std::fill_n(d, V, 0.0f);
-      continue;
-    }
-    const float l = lse[i], s = scale[i];
-#pragma omp simd
-    for (int64_t j = 0; j < V; ++j) d[j] = detail::expf_poly(x[j] - l) * s;
-    d[t] -= s;
+  switch (detail::kernel_variant()) {
+    case 2:
+      return detail::isa_avx512::cross_entropy_backward_rows<I>(logits, s0, targets, lse, scale, dlogits, N, V,
+                                                                ignore_index);
+    case 1:
+      return detail::isa_avx2::cross_entropy_backward_rows<I>(logits, s0, targets, lse, scale, dlogits, N, V,
+                                                              ignore_index);
+    default:
+      return detail::isa_base::cross_entropy_backward_rows<I>(logits, s0, targets, lse, scale, dlogits, N, V,
+                                                              ignore_index);
   }
 }
 

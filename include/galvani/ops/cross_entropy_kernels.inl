@@ -1,0 +1,63 @@
+// ops/cross_entropy_kernels.inl — cross-entropy's f32 row kernels (ops/cross_entropy.hpp explains
+// them), compiled once per instruction-set level by core/isa_foreach.inl into namespace
+// galvani::detail::GALVANI_ISA_NS, every function marked GALVANI_ISA_FN: the `omp simd` loops and
+// the polynomial exp (ops/fast_exp.hpp, inlined) vectorize at the copy's width. The sums are in
+// the same order at every level except across vector lanes. No includes here.
+
+namespace GALVANI_ISA_NS {
+
+// logsumexp of one contiguous row x (V). Σexp is summed in float within blocks of
+// 512 terms (each ≤ 1, split over the vector lanes: 32 per lane with AVX-512) and in
+// double across blocks, so the float rounding never grows with V; a float sum of all
+// 50257 terms would lose ~1e-5 relative, the size of the parity tolerance.
+GALVANI_ISA_FN inline float logsumexp_row(const float* x, int64_t V) {
+  float m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m)
+  for (int64_t j = 0; j < V; ++j) m = x[j] > m ? x[j] : m;
+  constexpr int64_t kBlock = 512;
+  double s = 0;
+  for (int64_t j0 = 0; j0 < V; j0 += kBlock) {
+    const int64_t j1 = std::min(V, j0 + kBlock);
+    float b = 0;
+#pragma omp simd reduction(+ : b)
+    for (int64_t j = j0; j < j1; ++j) b += expf_poly(x[j] - m);
+    s += double(b);
+  }
+  return m + float(std::log(s));
+}
+
+// The f32 fast path of cross_entropy_forward: rows of logits contiguous (s1 == 1), row stride s0.
+template <class I>
+GALVANI_ISA_FN void cross_entropy_forward_rows(const float* logits, int64_t s0, const I* targets, float* loss, float* lse, int64_t N,
+                                int64_t V, int64_t ignore_index) {
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* x = logits + i * s0;
+    const float l = logsumexp_row(x, V);
+    lse[i] = l;
+    const int64_t t = int64_t(targets[i]);
+    loss[i] = t == ignore_index ? 0.0f : l - x[t];
+  }
+}
+
+// The f32 fast path of cross_entropy_backward: dlogits_i = (e^(x_i − lse_i) − onehot(t_i))·s_i, one pass per row.
+template <class I>
+GALVANI_ISA_FN void cross_entropy_backward_rows(const float* logits, int64_t s0, const I* targets, const float* lse,
+                                 const float* scale, float* dlogits, int64_t N, int64_t V, int64_t ignore_index) {
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* x = logits + i * s0;
+    float* d = dlogits + i * V;
+    const int64_t t = int64_t(targets[i]);
+    if (t == ignore_index || scale[i] == 0.0f) {
+      std::fill_n(d, V, 0.0f);
+      continue;
+    }
+    const float l = lse[i], s = scale[i];
+#pragma omp simd
+    for (int64_t j = 0; j < V; ++j) d[j] = expf_poly(x[j] - l) * s;
+    d[t] -= s;
+  }
+}
+
+}  // namespace GALVANI_ISA_NS

@@ -1,0 +1,283 @@
+// ops/gemm_kernels.inl — the GEMM's kernels, compiled once per instruction-set level by
+// core/isa_foreach.inl into namespace galvani::detail::GALVANI_ISA_NS (isa_avx512, isa_avx2,
+// isa_base), every function marked GALVANI_ISA_FN (that copy's target attribute); ops/gemm.hpp's
+// gemm() calls the copy for the CPU it runs on. No includes here
+// (see core/isa_foreach.inl): ops/gemm.hpp includes what these need first.
+
+namespace GALVANI_ISA_NS {
+
+// The micro-kernel: C[MR x NR] (+)= Ap[kc x MR]ᵀ · Bp[kc x NR].
+// The MR x NR block of C lives in vector registers (GCC/Clang vector types of the copy's
+// hardware width, GALVANI_ISA_VECTOR_BYTES: NR / lanes of them per row) for the whole k loop;
+// each step loads one row of B and broadcasts one element of A per row. Written with plain
+// arrays, the compiler kept the block on the stack and ran 8x slower; written with one 64-byte
+// vector per row, AVX2 code (two 32-byte registers per vector) ran at half the speed of SSE2.
+template <class T, int MR, int NR>
+GALVANI_ISA_FN inline void gemm_micro(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* c, int64_t ldc,
+                                      int64_t mr, int64_t nr, bool accumulate) {
+  constexpr int VB = GALVANI_ISA_VECTOR_BYTES, NV = NR * int(sizeof(T)) / VB, L = VB / int(sizeof(T));
+  static_assert(NV * L == NR, "the tile's width is a whole number of vectors");
+  typedef T V __attribute__((vector_size(VB)));
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+  for (int64_t k = 0; k < kc; ++k) {
+    V b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + k * NR + v * L, sizeof(V));
+    const T* a = ap + k * MR;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] += a[i] * b[v];
+  }
+  if (mr == MR && nr == NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        V out = acc[i][v];
+        if (accumulate) {
+          V old;
+          std::memcpy(&old, c + i * ldc + v * L, sizeof(V));
+          out += old;
+        }
+        std::memcpy(c + i * ldc + v * L, &out, sizeof(V));
+      }
+    return;
+  }
+  alignas(64) T tile[MR][NR];  // an edge tile: write only the valid part
+  std::memcpy(tile, acc, sizeof tile);
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+}
+
+// GEMV: C (M, N) (+)= A (M, K) · B (K, N) for a handful of rows (decoding: M = 1),
+// reading B where it lies. Packing B would copy the whole weight to multiply it by one
+// row, and the 6-row micro-kernel tile would be 5/6 padding; here each element of B is
+// loaded once and used for all M rows, so a decode step streams each weight once at
+// memory bandwidth. A's rows are contiguous (a + i*lda), C's are c + i*ldc; both kernels
+// cover the columns [n0, n1) so threads can split N.
+
+// Rows of Bᵀ contiguous (b_rs == 1; `linear`'s x·Wᵀ with W (N, K) row-major):
+// C[i, n] = dot(A[i, :], W[n, :]), M dot products per row of W, vectorized over K.
+template <class T, int M>
+GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const T* b, int64_t b_cs, T* c, int64_t ldc, int64_t K,
+                             int64_t n0, int64_t n1, bool accumulate) {
+  // K in steps of 64 bytes of T, each held as NV vectors of the copy's hardware width.
+  constexpr int VB = GALVANI_ISA_VECTOR_BYTES, W = 64 / int(sizeof(T)), NV = 64 / VB, L = VB / int(sizeof(T));
+  typedef T V __attribute__((vector_size(VB)));
+  for (int64_t n = n0; n < n1; ++n) {
+    const T* w = b + n * b_cs;
+    V acc[M][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+    int64_t k = 0;
+    for (; k + W <= K; k += W) {
+      V wv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) std::memcpy(&wv[v], w + k + v * L, sizeof(V));
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          V av;
+          std::memcpy(&av, a + i * lda + k + v * L, sizeof av);
+          acc[i][v] += av * wv[v];
+        }
+    }
+    for (int i = 0; i < M; ++i) {
+      T s = 0;
+      for (int v = 0; v < NV; ++v)
+        for (int l = 0; l < L; ++l) s += acc[i][v][l];
+      for (int64_t r = k; r < K; ++r) s += a[i * lda + r] * w[r];
+      T& out = c[i * ldc + n];
+      out = accumulate ? out + s : s;
+    }
+  }
+}
+
+// Rows of B contiguous (b_cs == 1; `conv1d_linear`'s x·W with W (K, N) row-major):
+// C[i, :] = Σ_k A[i, k]·W[k, :], an axpy per row of W, vectorized over N. The
+// columns go in blocks of NB so the M partial rows stay in L1 while all of K streams.
+template <class T, int M>
+GALVANI_ISA_FN void gemv_axpy(const T* a, int64_t lda, const T* b, int64_t b_rs, T* c, int64_t ldc, int64_t K, int64_t n0,
+               int64_t n1, bool accumulate) {
+  constexpr int64_t NB = 256;
+  alignas(64) T acc[M][NB];
+  for (int64_t j0 = n0; j0 < n1; j0 += NB) {
+    const int64_t nb = std::min(NB, n1 - j0);
+    for (int i = 0; i < M; ++i)
+      for (int64_t j = 0; j < nb; ++j) acc[i][j] = accumulate ? c[i * ldc + j0 + j] : T(0);
+    for (int64_t k = 0; k < K; ++k) {
+      const T* row = b + k * b_rs + j0;
+      T ak[M];
+      for (int i = 0; i < M; ++i) ak[i] = a[i * lda + k];
+#pragma omp simd
+      for (int64_t j = 0; j < nb; ++j) {
+        const T r = row[j];
+#pragma GCC unroll 8
+        for (int i = 0; i < M; ++i) acc[i][j] += ak[i] * r;
+      }
+    }
+    for (int i = 0; i < M; ++i) std::copy_n(acc[i], nb, c + i * ldc + j0);
+  }
+}
+
+// Columns [0, N) of the GEMV in blocks of NB = 256, one parallel region, static blocks: each
+// thread streams its own slice of B. (A named function rather than a lambda: a lambda does not
+// take its enclosing function's target attribute.)
+template <class T, int MM>
+GALVANI_ISA_FN void gemv_blocks(const T* a, int64_t lda, const T* b, int64_t b_rs, int64_t b_cs, T* c, int64_t ldc,
+                                int64_t N, int64_t K, bool accumulate, bool parallel) {
+  constexpr int64_t NB = 256;  // columns per work item
+  const int64_t nblocks = (N + NB - 1) / NB;
+  const bool dot = b_rs == 1;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    const int64_t n0 = blk * NB, n1 = std::min(N, n0 + NB);
+    if (dot)
+      gemv_dot<T, MM>(a, lda, b, b_cs, c, ldc, K, n0, n1, accumulate);
+    else
+      gemv_axpy<T, MM>(a, lda, b, b_rs, c, ldc, K, n0, n1, accumulate);
+  }
+}
+
+// The GEMV path of gemm() (b_rs == 1 or b_cs == 1), M <= kGemvRows rows.
+template <class T>
+GALVANI_ISA_FN void gemv(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
+                         int64_t b_rs, int64_t b_cs, T* c, int64_t ldc, bool accumulate, bool parallel) {
+  int64_t lda = a_rs;
+  if (a_cs != 1) {  // a strided row of A (M·K elements, at most 8·K): make it contiguous once
+    T* ac = scratch<T, 2>(size_t(M * K));
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t k = 0; k < K; ++k) ac[i * K + k] = a[i * a_rs + k * a_cs];
+    a = ac;
+    lda = K;
+  }
+  const bool par = parallel && M * N * K > 65536;
+  switch (M) {
+    case 1: return gemv_blocks<T, 1>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 2: return gemv_blocks<T, 2>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 3: return gemv_blocks<T, 3>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 4: return gemv_blocks<T, 4>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 5: return gemv_blocks<T, 5>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 6: return gemv_blocks<T, 6>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 7: return gemv_blocks<T, 7>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    default: return gemv_blocks<T, 8>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+  }
+}
+
+// The packed path: gemm()'s loop nest (see ops/gemm.hpp) with B's packing done by
+// pack_b(dst, k0, kc, n0, nr), which writes the KC-deep, NR-wide panel dst[k·NR + j] for
+// k < kc, j < NR, zero where j >= nr, of B's rows k0 .. k0+kc and columns n0 .. n0+nr. gemm()
+// packs a strided B; the 4-bit matmuls (quant/nf4_kernels.inl) decode W straight into the panels.
+// Panels are packed in parallel when K·nc exceeds pack_parallel_min (decoding costs more than
+// copying, so the 4-bit packers go parallel sooner).
+//
+// Threads meet at two barriers per column block, not one per K slice: B's
+// whole column block (all of K) is packed first, then each work item (a block
+// of rows × a group of column panels) walks all of K on its own. With K in the
+// tens of thousands (the lm_head's input gradient sums over the vocabulary)
+// this matters: hundreds of barriers per call are slow whenever another
+// process takes a core for a moment.
+template <class T, class PackB>
+GALVANI_ISA_FN void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, PackB&& pack_b, T* c,
+                 int64_t ldc, bool accumulate, bool parallel, int64_t pack_parallel_min) {
+  constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
+  constexpr int64_t KC = kGemmKC, MC = kGemmMC;
+  // Column block width: as many NR-wide panels as fit kGemmPackedB bytes with all of K.
+  const int64_t NC = std::max<int64_t>(NR, kGemmPackedB / int64_t(sizeof(T)) / K / NR * NR);
+  const int64_t kslices = (K + KC - 1) / KC;
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
+    const int64_t npanels = (nc + NR - 1) / NR;
+    // Packed B[:, jc:jc+nc]: slice s (KC deep) of panel p starts at (s*npanels + p)*KC*NR.
+    T* bpack = scratch<T, 0>(size_t(kslices * npanels * KC * NR));
+#pragma omp parallel for collapse(2) schedule(static) if (parallel && K * nc > pack_parallel_min)
+    for (int64_t sl = 0; sl < kslices; ++sl)
+      for (int64_t p = 0; p < npanels; ++p) {
+        const int64_t k0 = sl * KC, n0 = jc + p * NR;
+        pack_b(bpack + (sl * npanels + p) * KC * NR, k0, std::min(KC, K - k0), n0,
+               std::min<int64_t>(NR, jc + nc - n0));
+      }
+    // Work items: (row block, group of column panels). With few row blocks
+    // (decoding: M = 1) the column panels are split so every core works.
+    const int64_t mblocks = (M + MC - 1) / MC;
+    const int64_t threads = parallel ? omp_get_max_threads() : 1;
+    const int64_t ngroups = std::max<int64_t>(1, std::min<int64_t>(npanels, (2 * threads + mblocks - 1) / mblocks));
+    const int64_t per_group = (npanels + ngroups - 1) / ngroups;
+#pragma omp parallel if (parallel && M * nc * K > 100000)
+    {
+      T* apack = scratch<T, 1>(size_t(((MC + MR - 1) / MR) * MR * KC));
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < mblocks * ngroups; ++item) {
+        const int64_t ic = (item / ngroups) * MC, mc = std::min(MC, M - ic);
+        const int64_t jp0 = (item % ngroups) * per_group, jp1 = std::min(npanels, jp0 + per_group);
+        const int64_t mpanels = (mc + MR - 1) / MR;
+        for (int64_t sl = 0; sl < kslices; ++sl) {
+          const int64_t k0 = sl * KC, kc = std::min(KC, K - k0);
+          // Pack A[ic:ic+mc, k0:k0+kc] into MR-row panels, k-major, zero-padded.
+          for (int64_t p = 0; p < mpanels; ++p) {
+            T* dst = apack + p * kc * MR;
+            const int64_t m0 = ic + p * MR, mr = std::min<int64_t>(MR, ic + mc - m0);
+            for (int64_t k = 0; k < kc; ++k) {
+              const T* src = a + m0 * a_rs + (k0 + k) * a_cs;
+              int64_t i = 0;
+              for (; i < mr; ++i) dst[k * MR + i] = src[i * a_rs];
+              for (; i < MR; ++i) dst[k * MR + i] = T(0);
+            }
+          }
+          const bool acc = accumulate || sl > 0;
+          for (int64_t jp = jp0; jp < jp1; ++jp) {
+            const int64_t n0 = jp * NR, nr = std::min<int64_t>(NR, nc - n0);
+            const T* bp = bpack + (sl * npanels + jp) * KC * NR;
+            for (int64_t ip = 0; ip < mpanels; ++ip) {
+              const int64_t m0 = ip * MR, mr = std::min<int64_t>(MR, mc - m0);
+              gemm_micro<T, MR, NR>(kc, apack + ip * kc * MR, bp, c + (ic + m0) * ldc + jc + n0, ldc, mr, nr, acc);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// gemm() for one level: the degenerate shapes, the GEMV path, else the packed path with B
+// copied (through its strides) into the panels.
+template <class T>
+GALVANI_ISA_FN void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
+          int64_t b_cs, T* c, int64_t ldc, bool accumulate, bool parallel) {
+  constexpr int NR = GemmTile<T>::NR;
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t m = 0; m < M; ++m) std::fill_n(c + m * ldc, N, T(0));
+    return;
+  }
+  if (M <= kGemvRows && (b_rs == 1 || b_cs == 1)) {
+    gemv<T>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel);
+    return;
+  }
+  gemm_packed<T>(
+      M, N, K, a, a_rs, a_cs,
+      [&](T* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nr) {
+        for (int64_t k = 0; k < kc; ++k) {
+          const T* src = b + (k0 + k) * b_rs + n0 * b_cs;
+          if (nr == NR && b_cs == 1) {  // a whole row of the panel: a fixed-size copy, not a memmove call
+            std::memcpy(dst + k * NR, src, NR * sizeof(T));
+            continue;
+          }
+          int64_t j = 0;
+          for (; j < nr; ++j) dst[k * NR + j] = src[j * b_cs];
+          for (; j < NR; ++j) dst[k * NR + j] = T(0);
+        }
+      },
+      c, ldc, accumulate, parallel, 65536);
+}
+
+}  // namespace GALVANI_ISA_NS
