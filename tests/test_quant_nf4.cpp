@@ -387,6 +387,21 @@ TEST_CASE("nf4_linear: GEMV and GEMM paths, forward and input gradient, match de
   }
 }
 
+TEST_CASE("the f32 4-bit kernels on empty shapes: no work, empty sums are the bias or zero", "[quant][nf4][kernel]") {
+  for_each_cpu_capability([](CpuCapability) {
+    std::vector<float> dx(6, 7.0f);  // dx (2, 3) = dy (2, 0) · W (0, 3)
+    nf4_linear_backward_input_f32(nullptr, nullptr, nullptr, QuantType::nf4, 64, dx.data(), 2, 0, 3);
+    CHECK(dx == std::vector<float>(6, 0.0f));
+    std::vector<float> y(4, 7.0f), bias{1, 2};  // y (2, 2) = x (2, 0) · Wᵀ + bias
+    nf4_linear_forward_f32(nullptr, nullptr, nullptr, QuantType::nf4, 64, bias.data(), y.data(), 2, 2, 0);
+    CHECK(y == std::vector<float>{1, 2, 1, 2});
+    // No rows, or no outputs: nothing is read or written (the pointers are null).
+    nf4_linear_forward_f32(nullptr, nullptr, nullptr, QuantType::nf4, 64, nullptr, nullptr, 0, 5, 64);
+    nf4_linear_forward_f32(nullptr, nullptr, nullptr, QuantType::nf4, 64, nullptr, nullptr, 3, 0, 64);
+    nf4_linear_backward_input_f32(nullptr, nullptr, nullptr, QuantType::nf4, 64, nullptr, 0, 5, 64);
+  });
+}
+
 TEST_CASE("nf4_linear in f64 (the scalar path) matches the dense f64 product", "[quant][nf4][kernel]") {
   Generator gen(9);
   Quantized4bit q = quantize_4bit(rand_normal({21, 100}, 0, 1, gen), Quantize4bitOptions{});

@@ -1,6 +1,7 @@
 // tests/support/cpu_levels.hpp — run a test body once per instruction-set level this CPU has
 // (core/isa.hpp), so every compiled copy of the kernels (default, avx2, avx512) is checked
-// against the same reference whatever machine CI runs on.
+// against the same reference. What runs is the CPU's: a machine without AVX-512 never runs the
+// avx512 copy, and a test built with -march=native runs its own (native) copy for every level.
 #pragma once
 #include <catch2/catch.hpp>
 

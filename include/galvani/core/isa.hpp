@@ -2,16 +2,17 @@
 //
 // galvani is header-only, so the compiler flags of the program that includes it decide what
 // ordinary code may use; a program built with no flags gets x86-64's SSE2. The hot kernels
-// (ops/gemm_kernels.inl, quant/nf4_kernels.inl) are therefore compiled several times, once per
-// level below, each copy in its own namespace under a target pragma (core/isa_foreach.inl), and
+// (ops/gemm_kernels.inl, ops/cross_entropy_kernels.inl, quant/nf4_kernels.inl) are therefore
+// compiled several times, once per level below, each copy in its own namespace with a target
+// attribute on every function (core/isa_foreach.inl), and
 // every call picks the copy for the level in use. This is what PyTorch's ATen does
 // (`torch.backends.cpu.get_cpu_capability()`, forced with `ATEN_CPU_CAPABILITY`), and OpenBLAS
 // and ggml likewise choose their kernels from the CPU they find.
 //
-//   level        x86-64 features                      micro-architecture level
-//   default      SSE2 (every x86-64)                  x86-64 (on aarch64: NEON, the ABI's)
-//   avx2         AVX2, FMA, BMI2, F16C, LZCNT, MOVBE  x86-64-v3
-//   avx512       AVX-512 F, BW, CD, DQ, VL            x86-64-v4
+//   level        the copy is compiled for
+//   default      the program's own flags (none: SSE2, every x86-64; aarch64: NEON, the ABI's)
+//   avx2         AVX2, FMA, BMI1, BMI2, POPCNT        (x86-64-v3's vector features)
+//   avx512       AVX-512 F, BW, CD, DQ, VL + avx2's   (x86-64-v4's)
 //   avx512_bf16  avx512 + AVX512-BF16                 (the kernels of avx512 until bf16 ones land)
 //
 // The level in use is the highest the CPU has (cpuid through __builtin_cpu_supports, which also
@@ -19,8 +20,10 @@
 // GALVANI_CPU_CAPABILITY (default|avx2|avx512|avx512_bf16; read at the first kernel call), or the
 // one set by set_cpu_capability() — both for tests and benchmarks, and both refuse a level this
 // CPU lacks (PyTorch falls back silently; a forced test should not pass by running something
-// else): set_cpu_capability() with a galvani::Error, the environment variable by stopping the
-// program at start-up with a message and exit status 2. docs/performance.md has the design.
+// else): set_cpu_capability() with a galvani::Error, the environment variable by ending the
+// program with a message and exit status 2 (see cpu_capability()). In a program built with
+// flags at or above a level (-march=native), that level and those below run the same code: the
+// program's own. docs/performance.md has the design.
 #pragma once
 #include <atomic>
 #include <cstdio>
@@ -66,8 +69,10 @@ inline CpuCapability cpu_capability_supported() {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
   static const CpuCapability level = [] {
     __builtin_cpu_init();
+    // Every feature the copies are compiled for (core/isa_foreach.inl), no fewer.
     const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("bmi2");
+                    __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+                    __builtin_cpu_supports("popcnt");
     const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                     __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
                     __builtin_cpu_supports("avx512cd");
@@ -108,8 +113,10 @@ inline void set_cpu_capability(CpuCapability c) {
   detail::cpu_capability_slot().store(int(c), std::memory_order_relaxed);
 }
 
-// The level the kernels use now (see the top). Error: GALVANI_CPU_CAPABILITY names an unknown
-// level or one this CPU lacks.
+// The level the kernels use now (see the top). GALVANI_CPU_CAPABILITY is read at the first
+// call, usually from a kernel, possibly inside an OpenMP region where an exception could only
+// abort: an unknown level, or one this CPU lacks, therefore ends the program there with
+// "galvani: GALVANI_CPU_CAPABILITY: …" on stderr and exit status 2.
 inline CpuCapability cpu_capability() {
   int v = detail::cpu_capability_slot().load(std::memory_order_relaxed);
   if (v >= 0) return CpuCapability(v);
@@ -117,30 +124,18 @@ inline CpuCapability cpu_capability() {
   if (const char* env = std::getenv("GALVANI_CPU_CAPABILITY"); env && *env) {
     try {
       c = parse_cpu_capability(env);
+      detail::check_cpu_capability(c, "GALVANI_CPU_CAPABILITY");
     } catch (const Error& e) {
-      throw Error(std::string("GALVANI_CPU_CAPABILITY: ") + e.what());
+      std::fprintf(stderr, "galvani: GALVANI_CPU_CAPABILITY: %s\n", e.what());
+      std::fflush(nullptr);
+      std::_Exit(2);  // not exit(): no atexit handlers from inside a parallel region
     }
-    detail::check_cpu_capability(c, "GALVANI_CPU_CAPABILITY");
   }
   detail::cpu_capability_slot().store(int(c), std::memory_order_relaxed);
   return c;
 }
 
 namespace detail {
-// GALVANI_CPU_CAPABILITY is read once before main(): a bad value stops the program at start-up
-// with "galvani: GALVANI_CPU_CAPABILITY: …" on stderr and exit status 2, rather than as an
-// exception out of a kernel called inside an OpenMP region (where it could only abort).
-inline bool choose_cpu_capability_at_startup() {
-  try {
-    cpu_capability();
-  } catch (const Error& e) {
-    std::fprintf(stderr, "galvani: %s\n", e.what());
-    std::exit(2);
-  }
-  return true;
-}
-inline const bool cpu_capability_chosen = choose_cpu_capability_at_startup();
-
 // Which compiled copy of the kernels serves the level in use: 0 isa_base, 1 isa_avx2,
 // 2 isa_avx512 (see core/isa_foreach.inl).
 inline int kernel_variant() {

@@ -49,7 +49,8 @@ namespace detail {
 #include "../core/isa_foreach.inl"
 }  // namespace detail
 
-// The f32 fast path of cross_entropy_forward: rows of logits contiguous (s1 == 1), row stride s0.
+// The f32 fast path of cross_entropy_forward: logits (N, V), rows contiguous (s1 == 1), row
+// stride s0; targets, loss, lse (N). Runs the copy for cpu_capability().
 template <class I>
 void cross_entropy_forward_rows(const float* logits, int64_t s0, const I* targets, float* loss, float* lse, int64_t N,
                                 int64_t V, int64_t ignore_index) {
@@ -60,7 +61,8 @@ void cross_entropy_forward_rows(const float* logits, int64_t s0, const I* target
   }
 }
 
-// The f32 fast path of cross_entropy_backward: dlogits_i = (e^(x_i − lse_i) − onehot(t_i))·s_i, one pass per row.
+// The f32 fast path of cross_entropy_backward: dlogits_i = (e^(x_i − lse_i) − onehot(t_i))·s_i,
+// one pass per row. logits (N, V) as above; targets, lse, scale (N); dlogits (N, V) contiguous.
 template <class I>
 void cross_entropy_backward_rows(const float* logits, int64_t s0, const I* targets, const float* lse,
                                  const float* scale, float* dlogits, int64_t N, int64_t V, int64_t ignore_index) {

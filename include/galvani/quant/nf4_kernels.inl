@@ -145,8 +145,9 @@ GALVANI_ISA_FN inline void transpose16(const float* src, int64_t lds, float* dst
     for (int j = 0; j < 16; ++j) dst[k * 16 + j] = src[j * lds + k];
 }
 
-// Rows [0, N) of the 4-bit GEMV for MM inputs, in work items of 16 rows of W (a parallel region).
-// xs: x de-interleaved for gemv4_rows when `fused` (AVX-512 only), else unused.
+// y (MM, N) = x (MM, K) · Wᵀ for MM ≤ 8 rows, both row-major, in work items of 16 rows of W
+// (one parallel region). xs (MM, K): x de-interleaved for gemv4_rows when `fused` (AVX-512
+// only), else unused.
 template <int MM>
 GALVANI_ISA_FN void gemv4_blocks(const Codes4& d, const float* x, [[maybe_unused]] const float* xs, float* y,
                                  int64_t N, int64_t K, [[maybe_unused]] bool fused, bool parallel) {
@@ -177,6 +178,12 @@ GALVANI_ISA_FN void gemv4_blocks(const Codes4& d, const float* x, [[maybe_unused
 GALVANI_ISA_FN inline void nf4_linear_forward_f32(const float* x, const uint8_t* packed, const float* absmax,
                                                   QuantType qt, int64_t bs, const float* bias, float* y, int64_t M,
                                                   int64_t N, int64_t K) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // an empty sum: y = bias (or 0)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) y[m * N + n] = bias ? bias[n] : 0.0f;
+    return;
+  }
   const Codes4 d(packed, absmax, qt, bs);
   if (M <= galvani::detail::kGemvRows) {
     const bool fused = GALVANI_ISA_LEVEL >= 2 && K % bs == 0;
@@ -225,6 +232,11 @@ GALVANI_ISA_FN inline void nf4_linear_forward_f32(const float* x, const uint8_t*
 GALVANI_ISA_FN inline void nf4_linear_backward_input_f32(const float* dy, const uint8_t* packed, const float* absmax,
                                                          QuantType qt, int64_t bs, float* dx, int64_t M, int64_t N,
                                                          int64_t K) {
+  if (M == 0 || K == 0) return;
+  if (N == 0) {  // an empty sum
+    std::fill_n(dx, M * K, 0.0f);
+    return;
+  }
   const Codes4 d(packed, absmax, qt, bs);
   galvani::detail::GALVANI_ISA_NS::gemm_packed<float>(
       M, K, N, dy, N, 1,
