@@ -39,7 +39,7 @@
 #include "../io/json.hpp"
 #include "blockwise8.hpp"
 #include "nf4_format.hpp"
-#include "torch_sum.hpp"
+#include "quantize_4bit_array.hpp"
 
 namespace galvani::quant {
 
@@ -202,47 +202,6 @@ inline Tensor code4_table(QuantType t) {
   return Tensor::from_vector(v, {16});
 }
 
-namespace detail {
-
-template <class T>
-float to_f32(T v) {
-  if constexpr (std::is_same_v<T, float>) return v;
-  else return float(v);
-}
-
-// x[0 .. n) → packed[(n+1)/2], absmax[nblocks]. One block per iteration; blocks are
-// independent, so the loop is parallel and the result does not depend on the thread count.
-template <class T>
-void quantize_4bit_kernel(const T* x, int64_t n, int64_t bs, QuantType qt, uint8_t* packed, float* absmax) {
-  const int64_t nb = num_blocks(n, bs);
-  const int64_t full = n / bs;  // blocks scaled by the reciprocal; block `full` (if any) is short
-  if (n & 1) packed[n >> 1] = 0;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < nb; ++b) {
-    const int64_t lo = b * bs, hi = std::min(n, lo + bs);
-    float am = 0.0f;
-    for (int64_t i = lo; i < hi; ++i) am = std::max(am, std::fabs(to_f32(x[i])));
-    const float clamped = std::max(am, 1e-38f);
-    absmax[b] = b < full ? am : clamped;  // bnb stores the short block's absmax after the clamp
-    const float inv = 1.0f / clamped;  // bnb: A_com * (1.0 / absmax.clamp(min=1e-38))
-    // bs is even, so a block starts on a byte; elements 2j, 2j+1 share byte j.
-    for (int64_t i = lo; i < hi; i += 2) {
-      const float s0 = b < full ? to_f32(x[i]) * inv : to_f32(x[i]) / clamped;
-      const uint8_t c0 = quantize_code4(qt, s0);
-      uint8_t c1;
-      if (i + 1 < hi) {
-        const float s1 = b < full ? to_f32(x[i + 1]) * inv : to_f32(x[i + 1]) / clamped;
-        c1 = quantize_code4(qt, s1);
-      } else {
-        c1 = quantize_code4(qt, 0.0f);  // odd n: bnb pads the scaled values with 0.0 (NF4 code 7)
-      }
-      packed[i >> 1] = pack_nibbles(c0, c1);
-    }
-  }
-}
-
-}  // namespace detail
-
 // bnb's F.quantize_4bit(W, blocksize, compress_statistics, quant_type) on the CPU.
 // W: any shape, f32/bf16/f16, on the CPU. Errors: an unsupported block size or dtype.
 inline Quantized4bit quantize_4bit(const Tensor& W, const Quantize4bitOptions& opt = {}, const std::string& name = "weight") {
@@ -264,10 +223,10 @@ inline Quantized4bit quantize_4bit(const Tensor& W, const Quantize4bitOptions& o
   uint8_t* packed = q.packed.data<uint8_t>();
   float* am = absmax.data<float>();
   switch (x.dtype()) {
-    case DType::f32: detail::quantize_4bit_kernel(x.data<float>(), n, opt.blocksize, opt.quant_type, packed, am); break;
-    case DType::bf16: detail::quantize_4bit_kernel(x.data<bf16>(), n, opt.blocksize, opt.quant_type, packed, am); break;
-    case DType::f16: detail::quantize_4bit_kernel(x.data<f16>(), n, opt.blocksize, opt.quant_type, packed, am); break;
-    case DType::f64: detail::quantize_4bit_kernel(x.data<double>(), n, opt.blocksize, opt.quant_type, packed, am); break;
+    case DType::f32: quantize_4bit_array(x.data<float>(), n, opt.blocksize, opt.quant_type, packed, am); break;
+    case DType::bf16: quantize_4bit_array(x.data<bf16>(), n, opt.blocksize, opt.quant_type, packed, am); break;
+    case DType::f16: quantize_4bit_array(x.data<f16>(), n, opt.blocksize, opt.quant_type, packed, am); break;
+    case DType::f64: quantize_4bit_array(x.data<double>(), n, opt.blocksize, opt.quant_type, packed, am); break;
     default: throw Error(galvani::detail::cat("quantize_4bit(", name, "): dtype ", dtype_name(x.dtype()), " is not a float dtype"));
   }
   if (!opt.double_quant) {
@@ -276,14 +235,11 @@ inline Quantized4bit quantize_4bit(const Tensor& W, const Quantize4bitOptions& o
   }
   // Double quantization (bnb's quantize_4bit, compress_statistics=True):
   //   offset = absmax.mean(); qabsmax, state2 = quantize_blockwise(absmax - offset, blocksize=256)
-  const int64_t nb = absmax.numel();
   st.nested = true;
-  st.offset = torch_mean_f32(am, nb);
-  std::vector<float> centered(static_cast<size_t>(nb));
-  for (int64_t b = 0; b < nb; ++b) centered[size_t(b)] = am[b] - st.offset;
-  Blockwise8 b8 = quantize_blockwise8(centered.data(), nb, kNestedBlocksize, opt.nested_rounding);
-  st.absmax = Tensor::from_vector(b8.codes, {nb});
-  st.nested_absmax = Tensor::from_vector(b8.absmax, {int64_t(b8.absmax.size())});
+  NestedAbsmax nested = double_quantize_absmax(am, absmax.numel(), opt.nested_rounding);
+  st.offset = nested.offset;
+  st.absmax = Tensor::from_vector(nested.codes, {absmax.numel()});
+  st.nested_absmax = Tensor::from_vector(nested.nested_absmax, {int64_t(nested.nested_absmax.size())});
   st.nested_code = Tensor::from_vector(dynamic_map(), {256});
   return q;
 }
