@@ -178,6 +178,18 @@ TEST_CASE("GALVANI_CPU_CAPABILITY chooses the level the kernels use", "[.isa-env
   CHECK(cpu_capability() == parse_cpu_capability(env));
 }
 
+TEST_CASE("forcing a CPU capability reaches that level's copy of every kernel file", "[isa]") {
+  // Expected: the forced level's copy (capped at AVX-512), or the base copy where the program's
+  // own flags already give that level or more (its namespace is then an alias of the base one).
+  for_each_cpu_capability([&](CpuCapability c) {
+    const int forced = std::min(int(c), 2);
+    const int want = GALVANI_ISA_MULTI ? std::max(forced, GALVANI_ISA_BASE_LEVEL) : GALVANI_ISA_BASE_LEVEL;
+    CHECK(gemm_kernels_level() == want);
+    CHECK(cross_entropy_kernels_level() == want);
+    CHECK(quant::nf4_kernels_level() == want);
+  });
+}
+
 TEST_CASE("CPU capability: names, the CPU's level, and levels it lacks refused", "[isa]") {
   CHECK(parse_cpu_capability("default") == CpuCapability::baseline);
   CHECK(parse_cpu_capability("baseline") == CpuCapability::baseline);

@@ -144,4 +144,14 @@ inline int kernel_variant() {
 }
 }  // namespace detail
 
+// GALVANI_ISA_CALL(ns, fn(args…)) returns ns::isa_avx512::fn(args…), ns::isa_avx2::fn(args…) or
+// ns::isa_base::fn(args…), whichever copy detail::kernel_variant() picks: the one switch every
+// dispatching entry point shares. ns is the namespace that included core/isa_foreach.inl.
+#define GALVANI_ISA_CALL(ns, ...)                      \
+  switch (::galvani::detail::kernel_variant()) {       \
+    case 2: return ns::isa_avx512::__VA_ARGS__;        \
+    case 1: return ns::isa_avx2::__VA_ARGS__;          \
+    default: return ns::isa_base::__VA_ARGS__;         \
+  }
+
 }  // namespace galvani

@@ -49,16 +49,15 @@ namespace detail {
 #include "../core/isa_foreach.inl"
 }  // namespace detail
 
+// The instruction-set level of the cross-entropy copy that runs now (as gemm_kernels_level()).
+inline int cross_entropy_kernels_level() { GALVANI_ISA_CALL(detail, cross_entropy_kernels_level()); }
+
 // The f32 fast path of cross_entropy_forward: logits (N, V), rows contiguous (s1 == 1), row
 // stride s0; targets, loss, lse (N). Runs the copy for cpu_capability().
 template <class I>
 void cross_entropy_forward_rows(const float* logits, int64_t s0, const I* targets, float* loss, float* lse, int64_t N,
                                 int64_t V, int64_t ignore_index) {
-  switch (detail::kernel_variant()) {
-    case 2: return detail::isa_avx512::cross_entropy_forward_rows<I>(logits, s0, targets, loss, lse, N, V, ignore_index);
-    case 1: return detail::isa_avx2::cross_entropy_forward_rows<I>(logits, s0, targets, loss, lse, N, V, ignore_index);
-    default: return detail::isa_base::cross_entropy_forward_rows<I>(logits, s0, targets, loss, lse, N, V, ignore_index);
-  }
+  GALVANI_ISA_CALL(detail, cross_entropy_forward_rows<I>(logits, s0, targets, loss, lse, N, V, ignore_index));
 }
 
 // The f32 fast path of cross_entropy_backward: dlogits_i = (e^(x_i − lse_i) − onehot(t_i))·s_i,
@@ -66,17 +65,7 @@ void cross_entropy_forward_rows(const float* logits, int64_t s0, const I* target
 template <class I>
 void cross_entropy_backward_rows(const float* logits, int64_t s0, const I* targets, const float* lse,
                                  const float* scale, float* dlogits, int64_t N, int64_t V, int64_t ignore_index) {
-  switch (detail::kernel_variant()) {
-    case 2:
-      return detail::isa_avx512::cross_entropy_backward_rows<I>(logits, s0, targets, lse, scale, dlogits, N, V,
-                                                                ignore_index);
-    case 1:
-      return detail::isa_avx2::cross_entropy_backward_rows<I>(logits, s0, targets, lse, scale, dlogits, N, V,
-                                                              ignore_index);
-    default:
-      return detail::isa_base::cross_entropy_backward_rows<I>(logits, s0, targets, lse, scale, dlogits, N, V,
-                                                              ignore_index);
-  }
+  GALVANI_ISA_CALL(detail, cross_entropy_backward_rows<I>(logits, s0, targets, lse, scale, dlogits, N, V, ignore_index));
 }
 
 // logits (N, V) with strides (s0, s1); targets (N). Writes loss (N) (0 on ignored rows)

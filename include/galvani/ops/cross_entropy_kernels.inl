@@ -6,6 +6,10 @@
 
 namespace GALVANI_ISA_NS {
 
+// The level this copy was compiled for (the public cross_entropy_kernels_level() reports the one that runs).
+GALVANI_ISA_FN inline int cross_entropy_kernels_level() { return GALVANI_ISA_LEVEL; }
+
+
 // logsumexp of one contiguous row x (V). Σexp is summed in float within blocks of
 // 512 terms (each ≤ 1, split over the vector lanes: 32 per lane with AVX-512) and in
 // double across blocks, so the float rounding never grows with V; a float sum of all

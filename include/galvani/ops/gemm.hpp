@@ -77,14 +77,14 @@ template <class T>
 void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
           int64_t b_cs, T* c, int64_t ldc, bool accumulate = false, bool parallel = true) {
   if constexpr (std::is_same_v<T, float>) {
-    switch (detail::kernel_variant()) {
-      case 2: return detail::isa_avx512::gemm<T>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel);
-      case 1: return detail::isa_avx2::gemm<T>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel);
-      default: break;
-    }
+    GALVANI_ISA_CALL(detail, gemm<T>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel));
+  } else {  // f64 (gradient checks, where speed does not matter) always takes the base copy
+    detail::isa_base::gemm<T>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel);
   }
-  // f64 (gradient checks, where speed does not matter) always takes the base copy.
-  detail::isa_base::gemm<T>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel);
 }
+
+// The instruction-set level (0 baseline, 1 AVX2, 2 AVX-512) of the GEMM copy that runs now —
+// what forcing GALVANI_CPU_CAPABILITY reaches; the tests check it for every level.
+inline int gemm_kernels_level() { GALVANI_ISA_CALL(detail, gemm_kernels_level()); }
 
 }  // namespace galvani

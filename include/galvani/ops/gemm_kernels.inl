@@ -6,6 +6,10 @@
 
 namespace GALVANI_ISA_NS {
 
+// The level this copy was compiled for (the public gemm_kernels_level() reports the one that runs).
+GALVANI_ISA_FN inline int gemm_kernels_level() { return GALVANI_ISA_LEVEL; }
+
+
 // The micro-kernel: C[MR x NR] (+)= Ap[kc x MR]ᵀ · Bp[kc x NR].
 // The MR x NR block of C lives in vector registers (GCC/Clang vector types of the copy's
 // hardware width, GALVANI_ISA_VECTOR_BYTES: NR / lanes of them per row) for the whole k loop;

@@ -6,6 +6,10 @@
 
 namespace GALVANI_ISA_NS {
 
+// The level this copy was compiled for (the public nf4_kernels_level() reports the one that runs).
+GALVANI_ISA_FN inline int nf4_kernels_level() { return GALVANI_ISA_LEVEL; }
+
+
 #if GALVANI_ISA_LEVEL >= 2
 // The AVX-512 intrinsics used here in their zero-masking form with every lane selected (the
 // same instructions): the plain forms start from _mm512_undefined_*(), which GCC 12 reports as

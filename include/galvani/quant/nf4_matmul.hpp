@@ -168,34 +168,25 @@ static_assert(GemmTile<float>::NR == 16, "the 4-bit packers write 16-wide panels
 #include "../core/isa_foreach.inl"
 }  // namespace detail
 
+// The instruction-set level of the 4-bit kernels' copy that runs now (as gemm_kernels_level()).
+inline int nf4_kernels_level() { GALVANI_ISA_CALL(detail, nf4_kernels_level()); }
+
 // out[0 .. len) = the dequantized flat elements [i, i + len) of W: lut[code] · absmax[block],
 // the same float product as dequantize_code4, with the decoder of cpu_capability().
 inline void dequantize_run(const Codes4& d, int64_t i, int64_t len, float* __restrict out) {
-  switch (galvani::detail::kernel_variant()) {
-    case 2: return detail::isa_avx512::dequantize_run(d, i, len, out);
-    case 1: return detail::isa_avx2::dequantize_run(d, i, len, out);
-    default: return detail::isa_base::dequantize_run(d, i, len, out);
-  }
+  GALVANI_ISA_CALL(detail, dequantize_run(d, i, len, out));
 }
 
 // y (M, N) = x (M, K) · Wᵀ + bias (N, or null), f32: GEMV for M <= 8, else GEMM (see the top).
 inline void nf4_linear_forward_f32(const float* x, const uint8_t* packed, const float* absmax, QuantType qt, int64_t bs,
                                    const float* bias, float* y, int64_t M, int64_t N, int64_t K) {
-  switch (galvani::detail::kernel_variant()) {
-    case 2: return detail::isa_avx512::nf4_linear_forward_f32(x, packed, absmax, qt, bs, bias, y, M, N, K);
-    case 1: return detail::isa_avx2::nf4_linear_forward_f32(x, packed, absmax, qt, bs, bias, y, M, N, K);
-    default: return detail::isa_base::nf4_linear_forward_f32(x, packed, absmax, qt, bs, bias, y, M, N, K);
-  }
+  GALVANI_ISA_CALL(detail, nf4_linear_forward_f32(x, packed, absmax, qt, bs, bias, y, M, N, K));
 }
 
 // dx (M, K) = dy (M, N) · W (N, K), f32: the GEMM with B = W, whose panel rows are runs of W's rows.
 inline void nf4_linear_backward_input_f32(const float* dy, const uint8_t* packed, const float* absmax, QuantType qt,
                                           int64_t bs, float* dx, int64_t M, int64_t N, int64_t K) {
-  switch (galvani::detail::kernel_variant()) {
-    case 2: return detail::isa_avx512::nf4_linear_backward_input_f32(dy, packed, absmax, qt, bs, dx, M, N, K);
-    case 1: return detail::isa_avx2::nf4_linear_backward_input_f32(dy, packed, absmax, qt, bs, dx, M, N, K);
-    default: return detail::isa_base::nf4_linear_backward_input_f32(dy, packed, absmax, qt, bs, dx, M, N, K);
-  }
+  GALVANI_ISA_CALL(detail, nf4_linear_backward_input_f32(dy, packed, absmax, qt, bs, dx, M, N, K));
 }
 
 // The dispatching kernels: the fast f32 path, the scalar one for f64.
