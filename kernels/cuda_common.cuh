@@ -6,6 +6,8 @@
 // which throw galvani::Error naming the call, the error string, and the file and line — never
 // an abort, never an ignored status.
 #pragma once
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -64,19 +66,35 @@ inline const char* type_name<__nv_bfloat16>() { return "bf16"; }
 template <>
 inline const char* type_name<__half>() { return "f16"; }
 
-// The current device's compute capability as major·10 + minor (75 for a T4, 90 for an H100).
+// The current device's compute capability as major·10 + minor (75 for a T4, 90 for an H100),
+// asked of the driver once per device.
 inline int device_capability() {
-  int dev = 0, major = 0, minor = 0;
+  int dev = 0;
   GALVANI_CUDA_CHECK(cudaGetDevice(&dev));
+  static std::array<std::atomic<int>, 64> known{};  // 0: not asked yet
+  if (dev >= 0 && dev < 64 && known[size_t(dev)].load(std::memory_order_relaxed) != 0)
+    return known[size_t(dev)].load(std::memory_order_relaxed);
+  int major = 0, minor = 0;
   GALVANI_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
   GALVANI_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+  if (dev >= 0 && dev < 64) known[size_t(dev)].store(major * 10 + minor, std::memory_order_relaxed);
   return major * 10 + minor;
 }
 
-// The checks a launcher makes before it reads device pointers (a CPU pointer handed to a kernel
-// would fault asynchronously, far from its cause).
+// Whether launchers check that the pointers they are given are device memory. A host pointer
+// handed to a kernel faults asynchronously, far from its cause, and leaves the context unusable;
+// the check turns that into a galvani::Error naming the argument. It costs one driver call
+// (cudaPointerGetAttributes, about a microsecond) per pointer per launch, which matters only
+// for launches of a few microseconds: set_pointer_checks(false) removes it (bench_nf4_cuda
+// does, and says so). On by default.
+inline std::atomic<bool>& pointer_checks_flag() {
+  static std::atomic<bool> on{true};
+  return on;
+}
+inline void set_pointer_checks(bool on) { pointer_checks_flag().store(on); }
+
 inline void check_device_pointer(const void* p, const char* what, const char* op) {
-  if (p == nullptr) return;
+  if (p == nullptr || !pointer_checks_flag().load(std::memory_order_relaxed)) return;
   cudaPointerAttributes attr{};
   GALVANI_CUDA_CHECK(cudaPointerGetAttributes(&attr, p));
   GALVANI_CHECK(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged, op, ": ", what,

@@ -11,8 +11,12 @@
 // Row-major operands are handed to column-major cuBLAS as their transposes: y (M, N) row-major
 // is yᵀ (N, M) column-major = W (N, K) · xᵀ, so W goes in as op T with ld K. All products use
 // f32 accumulation (CUBLAS_COMPUTE_32F; no TF32 unless the handle's math mode allows it).
+// An empty product (a zero dimension) writes zeros where the output has elements and calls no
+// cuBLAS (which rejects leading dimensions of 0).
+// Errors: a dimension beyond cuBLAS's int range, a host pointer, a cuBLAS or CUDA failure.
 #pragma once
 #include <climits>
+#include <type_traits>
 
 #include "cuda_common.cuh"
 #include "nf4_dequantize.cuh"
@@ -35,6 +39,11 @@ inline int cublas_dim(int64_t v, const char* op) {
 
 template <class T>
 void dense_linear_cublas(cublasHandle_t h, const T* x, int64_t M, const T* W, int64_t N, int64_t K, T* y) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    GALVANI_CUDA_CHECK(cudaMemset(y, 0, size_t(M * N) * sizeof(T)));
+    return;
+  }
   const float alpha = 1.0f, beta = 0.0f;
   const int m = detail::cublas_dim(N, "dense_linear_cublas"), n = detail::cublas_dim(M, "dense_linear_cublas"),
             k = detail::cublas_dim(K, "dense_linear_cublas");
@@ -45,6 +54,11 @@ void dense_linear_cublas(cublasHandle_t h, const T* x, int64_t M, const T* W, in
 
 template <class T>
 void dense_linear_input_grad_cublas(cublasHandle_t h, const T* dy, int64_t M, const T* W, int64_t N, int64_t K, T* dx) {
+  if (M == 0 || K == 0) return;
+  if (N == 0) {
+    GALVANI_CUDA_CHECK(cudaMemset(dx, 0, size_t(M * K) * sizeof(T)));
+    return;
+  }
   const float alpha = 1.0f, beta = 0.0f;
   const int m = detail::cublas_dim(K, "dense_linear_input_grad_cublas"),
             n = detail::cublas_dim(M, "dense_linear_input_grad_cublas"),
@@ -55,9 +69,13 @@ void dense_linear_input_grad_cublas(cublasHandle_t h, const T* dy, int64_t M, co
 }
 
 // scratch: T [w.rows · w.cols] on the device (the full dequantized weight bnb materializes).
+// Sets h's stream to `stream` (cuBLAS handles carry their stream; this is the caller's handle).
 template <class T>
 void nf4_linear_cublas(cublasHandle_t h, const T* x, int64_t M, const Nf4Weight& w, T* scratch, T* y,
                        cudaStream_t stream = nullptr) {
+  check_device_pointer(x, "x", "nf4_linear_cublas");
+  check_device_pointer(scratch, "scratch", "nf4_linear_cublas");
+  check_device_pointer(y, "y", "nf4_linear_cublas");
   nf4_dequantize(w, scratch, stream);
   GALVANI_CUBLAS_CHECK(cublasSetStream(h, stream));
   dense_linear_cublas(h, x, M, scratch, w.rows, w.cols, y);

@@ -42,8 +42,10 @@ __global__ void nf4_dequantize_kernel(Nf4Weight w, T* out) {
   for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < bytes; j += int64_t(gridDim.x) * blockDim.x) {
     const uint8_t byte = w.packed[j];
     const int64_t i = 2 * j;
-    out[i] = from_float<T>(lut[byte >> 4] * w.absmax[quant::block_of(i, w.blocksize)]);
-    if (i + 1 < n) out[i + 1] = from_float<T>(lut[byte & 15] * w.absmax[quant::block_of(i + 1, w.blocksize)]);
+    // Elements 2j and 2j+1 share a block: block sizes are even.
+    const float scale = w.absmax[block_index(i, w.blocksize)];
+    out[i] = from_float<T>(lut[byte >> 4] * scale);
+    if (i + 1 < n) out[i + 1] = from_float<T>(lut[byte & 15] * scale);
   }
 }
 

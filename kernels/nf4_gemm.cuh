@@ -171,6 +171,7 @@ void nf4_gemm(const T* x, int64_t ldx, int64_t M, const Nf4Weight& w, const T* b
   detail::check_weight(w, "nf4_gemm");
   detail::check_ld("nf4_gemm", "x", ldx, w.cols);
   detail::check_ld("nf4_gemm", "y", ldy, w.rows);
+  GALVANI_CHECK(M >= 0, "nf4_gemm: M = ", M, " rows");
   if (M == 0 || w.rows == 0) return;
   check_device_pointer(x, "x", "nf4_gemm");
   check_device_pointer(y, "y", "nf4_gemm");
@@ -193,6 +194,7 @@ void nf4_linear_input_grad(const T* dy, int64_t lddy, int64_t M, const Nf4Weight
   detail::check_weight(w, "nf4_linear_input_grad");
   detail::check_ld("nf4_linear_input_grad", "dy", lddy, w.rows);
   detail::check_ld("nf4_linear_input_grad", "dx", lddx, w.cols);
+  GALVANI_CHECK(M >= 0, "nf4_linear_input_grad: M = ", M, " rows");
   if (M == 0 || w.cols == 0) return;
   check_device_pointer(dy, "dy", "nf4_linear_input_grad");
   check_device_pointer(dx, "dx", "nf4_linear_input_grad");

@@ -52,6 +52,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 template <class T, int MR>
 void launch_gemv(const T* x, int64_t ldx, int64_t M, const Nf4Weight& w, const T* bias, T* y, int64_t ldy,
                  cudaStream_t stream) {
+  GALVANI_CHECK((M + MR - 1) / MR <= 65535, "nf4_gemv: ", M, " rows is more than one launch covers (",
+                65535 * int64_t(MR), "); use nf4_gemm");
   const dim3 grid(unsigned((w.rows + kGemvWarps - 1) / kGemvWarps), unsigned((M + MR - 1) / MR));
   nf4_gemv_kernel<T, MR><<<grid, kGemvWarps * 32, 0, stream>>>(x, ldx, M, w, bias, y, ldy);
   GALVANI_CUDA_CHECK(cudaGetLastError());
@@ -59,8 +61,10 @@ void launch_gemv(const T* x, int64_t ldx, int64_t M, const Nf4Weight& w, const T
 
 }  // namespace detail
 
-// y[m, n] = Σ_k x[m, k] · Ŵ(n, k) + bias[n]; bias may be null. Any M (in passes of up to 8 rows,
-// each pass reading W once); meant for M <= 8 — nf4_linear (nf4_gemm.cuh) picks the GEMM above.
+// y[m, n] = Σ_k x[m, k] · Ŵ(n, k) + bias[n]; bias may be null. M up to 524,280 (in passes of up
+// to 8 rows, each pass reading W once); meant for M <= 8 — nf4_linear (nf4_gemm.cuh) picks the
+// GEMM above. Errors: a leading dimension shorter than its row, M < 0 or too large, a bad weight
+// (check_weight), a host pointer, a failed launch.
 template <class T>
 void nf4_gemv(const T* x, int64_t ldx, int64_t M, const Nf4Weight& w, const T* bias, T* y, int64_t ldy,
               cudaStream_t stream = nullptr) {

@@ -36,12 +36,24 @@ struct Nf4Weight {
   QuantType quant_type = QuantType::nf4;
 };
 
+// log2 of a power of two (the block sizes bitsandbytes accepts are): the block of flat element i
+// is i >> log2(blocksize) — a shift where a 64-bit division would cost dozens of instructions
+// per element on the GPU (bnb's kernels shift too).
+GALVANI_HOST_DEVICE inline int log2_pow2(int64_t v) {
+#if defined(__CUDA_ARCH__)
+  return __ffsll(static_cast<long long>(v)) - 1;
+#else
+  return __builtin_ctzll(static_cast<unsigned long long>(v));
+#endif
+}
+GALVANI_HOST_DEVICE inline int64_t block_index(int64_t flat, int64_t blocksize) { return flat >> log2_pow2(blocksize); }
+
 // Ŵ(n, k) = value(code) · absmax, in float32 exactly as bnb's dequantize_4bit computes it; 0 for
 // (n, k) outside the weight (the zero padding of edge tiles). `lut` is the 16-entry code table.
 GALVANI_HOST_DEVICE inline float nf4_weight_at(const Nf4Weight& w, const float* lut, int64_t n, int64_t k) {
   if (n >= w.rows || k >= w.cols) return 0.0f;
   const int64_t flat = n * w.cols + k;
-  return lut[quant::nibble_at(w.packed, flat)] * w.absmax[quant::block_of(flat, w.blocksize)];
+  return lut[quant::nibble_at(w.packed, flat)] * w.absmax[block_index(flat, w.blocksize)];
 }
 
 // ------------------------------------------------------------------ GEMV (decoding, M <= 8)
@@ -79,7 +91,7 @@ GALVANI_HOST_DEVICE inline void nf4_gemv_lane(int lane, int lanes, const Nf4Weig
     for (int64_t c = lane; c < K / kGemvWord; c += lanes) {
       const int64_t k0 = c * kGemvWord;
       const uint32_t word = load_word(w.packed + (row0 + k0) / 2);
-      const float scale = w.absmax[quant::block_of(row0 + k0, w.blocksize)];
+      const float scale = w.absmax[block_index(row0 + k0, w.blocksize)];
       for (int b = 0; b < 4; ++b) {
         const uint32_t byte = (word >> (8 * b)) & 0xffu;
         const float w0 = lut[byte >> 4] * scale, w1 = lut[byte & 15u] * scale;

@@ -51,10 +51,11 @@ struct WeightCase {
   bool nested;
 };
 // K % 8 != 0 (the GEMV's element path), blocks straddling rows, N and K off the 64/32 tiles,
-// a block larger than the weight, FP4.
+// a block larger than the weight, FP4, odd K (rows starting mid-byte) and an odd N·K.
 const WeightCase kShapes[] = {{1, 64, 64, quant::QuantType::nf4, false},   {5, 100, 64, quant::QuantType::nf4, true},
                          {37, 96, 128, quant::QuantType::fp4, false}, {70, 200, 64, quant::QuantType::nf4, true},
-                         {9, 1000, 4096, quant::QuantType::nf4, true}, {3, 8, 32, quant::QuantType::nf4, false}};
+                         {9, 1000, 4096, quant::QuantType::nf4, true}, {3, 8, 32, quant::QuantType::nf4, false},
+                         {7, 33, 32, quant::QuantType::nf4, true},      {3, 9, 32, quant::QuantType::fp4, false}};
 
 }  // namespace
 

@@ -53,7 +53,12 @@ HostWeight make_weight(int64_t N, int64_t K, int64_t bs, QuantType qt, bool nest
   std::normal_distribution<float> normal(0.0f, 0.05f);
   std::vector<float> W(static_cast<size_t>(n));
   for (float& v : W) v = normal(rng);
-  if (n > 3 * bs)  // an all-zero block and a value exactly on an NF4 midpoint
+  if (n >= bs && n > 3) {  // a value exactly on an NF4 midpoint: block 0 scaled by 1 / 1.0
+    W[0] = 1.0f;
+    W[1] = quant::code4_midpoint(qt, 7);
+    W[2] = quant::code4_midpoint(qt, 3);
+  }
+  if (n > 3 * bs)  // an all-zero block
     for (int64_t i = bs; i < 2 * bs; ++i) W[size_t(i)] = 0.0f;
   h.packed.assign(size_t((n + 1) / 2), 0);
   h.absmax.assign(size_t(quant::num_blocks(n, bs)), 0.0f);
@@ -157,9 +162,9 @@ void test_forward(Checks& checks, const HostWeight& h, const DeviceWeight& d, in
   const int64_t N = h.N, K = h.K;
   const std::vector<T> x = random_input<T>(M * K, uint32_t(M * 7 + K));
   const std::vector<T> bias = random_input<T>(N, uint32_t(N + 3));
-  DeviceBuffer<T> dx(x), db(bias), dy(size_t(M * N));
-  if (gemm) nf4_gemm(dx.get(), K, M, d.view, db.get(), dy.get(), N);
-  else nf4_gemv(dx.get(), K, M, d.view, db.get(), dy.get(), N);
+  DeviceBuffer<T> d_x(x), d_bias(bias), d_y(size_t(M * N));
+  if (gemm) nf4_gemm(d_x.get(), K, M, d.view, d_bias.get(), d_y.get(), N);
+  else nf4_gemv(d_x.get(), K, M, d.view, d_bias.get(), d_y.get(), N);
   GALVANI_CUDA_CHECK(cudaDeviceSynchronize());
   const bool rounded_w = gemm && !std::is_same_v<T, float>;
   std::vector<double> ref(size_t(M * N)), mag(size_t(M * N));
@@ -175,7 +180,7 @@ void test_forward(Checks& checks, const HostWeight& h, const DeviceWeight& d, in
     }
   const std::string what = std::string(gemm ? "nf4_gemm<" : "nf4_gemv<") + type_name<T>() + "> M=" +
                            std::to_string(M) + " " + label(h);
-  checks.expect(close_to(dy.download(), ref, mag, what), what.c_str());
+  checks.expect(close_to(d_y.download(), ref, mag, what), what.c_str());
 }
 
 // dx = dy · Ŵ by nf4_linear_input_grad, against a float64 sum.
@@ -183,8 +188,8 @@ template <class T>
 void test_input_grad(Checks& checks, const HostWeight& h, const DeviceWeight& d, int64_t M) {
   const int64_t N = h.N, K = h.K;
   const std::vector<T> g = random_input<T>(M * N, uint32_t(M * 5 + N));
-  DeviceBuffer<T> dg(g), dx(size_t(M * K));
-  nf4_linear_input_grad(dg.get(), N, M, d.view, dx.get(), K);
+  DeviceBuffer<T> d_dy(g), d_dx(size_t(M * K));
+  nf4_linear_input_grad(d_dy.get(), N, M, d.view, d_dx.get(), K);
   GALVANI_CUDA_CHECK(cudaDeviceSynchronize());
   const bool rounded_w = !std::is_same_v<T, float>;
   std::vector<double> ref(size_t(M * K), 0.0), mag(size_t(M * K), 0.0);
@@ -198,7 +203,7 @@ void test_input_grad(Checks& checks, const HostWeight& h, const DeviceWeight& d,
       }
     }
   const std::string what = std::string("nf4_linear_input_grad<") + type_name<T>() + "> M=" + std::to_string(M) + " " + label(h);
-  checks.expect(close_to(dx.download(), ref, mag, what), what.c_str());
+  checks.expect(close_to(d_dx.download(), ref, mag, what), what.c_str());
 }
 
 // bitsandbytes' path (dequantize in full, cuBLAS) and the fused GEMM give the same product.
@@ -206,9 +211,9 @@ template <class T>
 void test_cublas_agrees(Checks& checks, cublasHandle_t handle, const HostWeight& h, const DeviceWeight& d, int64_t M) {
   const int64_t N = h.N, K = h.K;
   const std::vector<T> x = random_input<T>(M * K, 99);
-  DeviceBuffer<T> dx(x), scratch(size_t(N * K)), y_fused(size_t(M * N)), y_ref(size_t(M * N));
-  nf4_gemm(dx.get(), K, M, d.view, static_cast<const T*>(nullptr), y_fused.get(), N);
-  nf4_linear_cublas(handle, dx.get(), M, d.view, scratch.get(), y_ref.get());
+  DeviceBuffer<T> d_x(x), scratch(size_t(N * K)), y_fused(size_t(M * N)), y_ref(size_t(M * N));
+  nf4_gemm(d_x.get(), K, M, d.view, static_cast<const T*>(nullptr), y_fused.get(), N);
+  nf4_linear_cublas(handle, d_x.get(), M, d.view, scratch.get(), y_ref.get());
   GALVANI_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<T> a = y_fused.download(), b = y_ref.download();
   // Both sum the same rounded products in f32, in different orders, and each rounds once to T:
@@ -232,7 +237,7 @@ void test_errors(Checks& checks) {
   const HostWeight h = make_weight(8, 64, 64, QuantType::nf4, false, 1);
   DeviceWeight d(h);
   std::vector<float> host_x(64), host_y(8);
-  DeviceBuffer<float> dy(8);
+  DeviceBuffer<float> d_y(8);
   auto throws = [](auto&& f, const char* needle) {
     try {
       f();
@@ -243,17 +248,17 @@ void test_errors(Checks& checks) {
     }
     return false;
   };
-  checks.expect(throws([&] { nf4_gemv(host_x.data(), 64, 1, d.view, static_cast<const float*>(nullptr), dy.get(), 8); },
+  checks.expect(throws([&] { nf4_gemv(host_x.data(), 64, 1, d.view, static_cast<const float*>(nullptr), d_y.get(), 8); },
                        "x is not device memory"),
                 "a host pointer is refused with an error naming it");
   Nf4Weight bad = d.view;
   bad.blocksize = 48;
-  checks.expect(throws([&] { nf4_dequantize(bad, dy.get()); }, "blocksize 48"), "a bad block size is refused");
+  checks.expect(throws([&] { nf4_dequantize(bad, d_y.get()); }, "blocksize 48"), "a bad block size is refused");
   Nf4Weight misaligned = d.view;
   misaligned.packed += 1;
-  checks.expect(throws([&] { nf4_dequantize(misaligned, dy.get()); }, "4-byte boundary"),
+  checks.expect(throws([&] { nf4_dequantize(misaligned, d_y.get()); }, "4-byte boundary"),
                 "a packed weight off a 4-byte boundary is refused");
-  checks.expect(throws([&] { nf4_gemm(host_x.data(), 32, 16, d.view, static_cast<const float*>(nullptr), dy.get(), 8); },
+  checks.expect(throws([&] { nf4_gemm(host_x.data(), 32, 16, d.view, static_cast<const float*>(nullptr), d_y.get(), 8); },
                        "leading dimension of x"),
                 "a leading dimension shorter than a row is refused");
   if (device_capability() < 80) {
@@ -268,12 +273,17 @@ void test_errors(Checks& checks) {
 
 }  // namespace
 
-int main() {
+// --quick: the small shapes only (for runs under compute-sanitizer, which is 10–100× slower).
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
   if (!cuda_test::have_device()) return cuda_test::kSkip;
   Checks checks;
   try {
     cublasHandle_t handle;
     GALVANI_CUBLAS_CHECK(cublasCreate(&handle));
+    // Sums in f32 all the way (no reduced-precision split-K), as the tolerances assume.
+    GALVANI_CUBLAS_CHECK(cublasSetMathMode(handle, cublasMath_t(CUBLAS_DEFAULT_MATH |
+                                                                 CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     const bool bf16 = device_capability() >= 80;
     struct Case {
       int64_t N, K, bs;
@@ -285,8 +295,10 @@ int main() {
         {37, 96, 128, QuantType::fp4, false},   {130, 200, 64, QuantType::nf4, true},  // N, K off the tiles
         {96, 72, 32, QuantType::nf4, true},     {300, 1000, 4096, QuantType::nf4, true},  // one block spans many rows
         {64, 4096, 64, QuantType::nf4, true},   {1027, 576, 64, QuantType::nf4, true},    // > 256 blocks: two nested blocks
+        {7, 33, 32, QuantType::nf4, true},      {3, 9, 32, QuantType::fp4, false},        // odd K: rows start mid-byte, odd N·K
     };
     for (const Case& c : cases) {
+      if (quick && c.N * c.K > 40000) continue;
       const HostWeight h = make_weight(c.N, c.K, c.bs, c.qt, c.nested, uint32_t(c.N * 31 + c.K));
       test_decode_and_dequantize(checks, h);
       DeviceWeight d(h);

@@ -10,7 +10,9 @@
 //   gemm      M = 1024: galvani's nf4_gemm (forward) and nf4_linear_input_grad · dequantize + cuBLAS
 //             · cuBLAS on the dense bf16 weight (TFLOP/s)
 // Each time is the mean of repeated launches after warm-ups (CUDA events). Weights and inputs
-// are random bytes: the kernels' speed does not depend on the values.
+// are random bytes: the kernels' speed does not depend on the values. galvani's launchers run
+// with their device-pointer checks off (set_pointer_checks, cuda_common.cuh), as cuBLAS has
+// none; the first line printed says what the checks cost per GEMV call.
 // Goals (issue #12): GEMV >= 85% of copy bandwidth and >= 2.5x cuBLAS bf16 GEMV; GEMM at M = 1024
 // faster than dequantize + cuBLAS and >= 70% of dense cuBLAS bf16.
 #include <cstdio>
@@ -98,6 +100,24 @@ void bench(bool quick, FILE* json) {
   const double copy_gbs = 2.0 * double(copy_bytes) / copy_ms / 1e6;
   cudaFree(src);
   cudaFree(dst);
+  cublasHandle_t handle;
+  GALVANI_CUBLAS_CHECK(cublasCreate(&handle));
+  {  // what the pointer checks cost: the smallest GEMV with and without them
+    uint8_t* packed = device_alloc<uint8_t>(192 * 576 / 2);
+    float* absmax = device_alloc<float>(192 * 576 / kBlock);
+    T* x = device_alloc<T>(576);
+    T* y = device_alloc<T>(192);
+    const Nf4Weight v{packed, absmax, 192, 576, kBlock, quant::QuantType::nf4};
+    GALVANI_CUDA_CHECK(cudaMemset(packed, 0x77, 192 * 576 / 2));
+    GALVANI_CUDA_CHECK(cudaMemset(absmax, 0, 192 * 576 / kBlock * sizeof(float)));
+    set_pointer_checks(true);
+    const double on = time_ms([&] { nf4_gemv(x, 576, 1, v, static_cast<const T*>(nullptr), y, 192); });
+    set_pointer_checks(false);
+    const double off = time_ms([&] { nf4_gemv(x, 576, 1, v, static_cast<const T*>(nullptr), y, 192); });
+    std::printf("pointer checks: GEMV 192 x 576 takes %.2f µs per call with them, %.2f µs without (off below)\n\n",
+                on * 1e3, off * 1e3);
+    cudaFree(packed), cudaFree(absmax), cudaFree(x), cudaFree(y);
+  }
   std::printf("copy bandwidth (read + write): %.0f GB/s; activations %s\n\n", copy_gbs, type_name<T>());
   std::printf("| model | layer | N × K | NF4 GEMV µs | GB/s (%% copy) | cuBLAS %s GEMV µs | × | deq+cuBLAS GEMV µs | "
               "NF4 GEMM ms | deq+cuBLAS ms | dense cuBLAS ms (TFLOP/s) | NF4 / dense | dX NF4 ms | dX deq+cuBLAS ms |\n",
@@ -110,8 +130,6 @@ void bench(bool quick, FILE* json) {
       {"SmolLM2-135M", "q/o_proj", 576, 576},      {"SmolLM2-135M", "k/v_proj", 192, 576},
       {"SmolLM2-135M", "gate/up_proj", 1536, 576}, {"SmolLM2-135M", "down_proj", 576, 1536},
   };
-  cublasHandle_t handle;
-  GALVANI_CUBLAS_CHECK(cublasCreate(&handle));
   for (const LayerShape& s : shapes) {
     if (quick && s.N * s.K > 4096 * 4096) continue;
     const int64_t n = s.N * s.K, nb = n / kBlock;
