@@ -290,6 +290,7 @@ inline TrainingArguments training_defaults(const std::string& model, const std::
 struct TrainingFlags {
   double epochs = 0, lr = 0;
   int64_t batch = 0, warmup = -1, max_steps = -1;
+  std::string on_nonfinite;
 
   // A value that is given must make sense (--batch-size 0 or --lr nan is an error, not the default).
   void add_to(CLI::App& app) {
@@ -298,6 +299,9 @@ struct TrainingFlags {
     app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)")->check(CLI::PositiveNumber);
     app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)")->check(CLI::NonNegativeNumber);
     app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)")->check(CLI::PositiveNumber);
+    app.add_option("--on-nonfinite", on_nonfinite,
+                   "a NaN/Inf loss or gradient: stop (default: an error naming the update and tensor) or skip the update")
+        ->check(CLI::IsMember({"stop", "skip"}));
   }
   void apply(TrainingArguments& a) const {
     if (epochs > 0) a.num_train_epochs = epochs;
@@ -305,6 +309,7 @@ struct TrainingFlags {
     if (batch > 0) a.per_device_train_batch_size = batch;
     if (warmup >= 0) a.warmup_steps = warmup;
     if (max_steps > 0) a.max_steps = max_steps;
+    if (!on_nonfinite.empty()) a.on_nonfinite = on_nonfinite;
   }
 };
 

@@ -267,3 +267,99 @@ TEST_CASE("resume_from_checkpoint: a checkpoint of another run is refused, namin
   fs::remove(out / "checkpoint-2" / "adapter_model.safetensors");
   CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(), Catch::Contains("model.safetensors"));
 }
+
+// ------------------------------------------------------------------ NaN and Inf (issue #17)
+
+namespace {
+std::unique_ptr<GPT2LMHeadModel> tiny_gpt2() {
+  GPT2Config c;
+  c.vocab_size = 256;
+  c.n_positions = 32;
+  c.n_embd = 32;
+  c.n_layer = 2;
+  c.n_head = 2;
+  return std::make_unique<GPT2LMHeadModel>(c, uint64_t(3));
+}
+
+TrainingArguments plain_args(const fs::path& out) {
+  TrainingArguments a;
+  a.output_dir = out.string();
+  a.num_train_epochs = 1;
+  a.per_device_train_batch_size = 2;
+  a.learning_rate = 1e-3;
+  a.warmup_steps = 0;
+  a.save_steps = 0;
+  a.progress_bar = false;
+  a.eval_on_start = false;
+  return a;
+}
+
+Tensor parameter(const Module& m, const std::string& name) {
+  for (const auto& [n, t] : m.named_parameters())
+    if (n == name) return t;
+  FAIL("no parameter " << name);
+  return {};
+}
+}  // namespace
+
+TEST_CASE("a NaN in the weights stops the run before any weight changes, naming the update and tensor",
+          "[trainer][nonfinite]") {
+  auto m = tiny_gpt2();
+  // One NaN in the (tied) token embedding: every logit row reads it, so the first update's
+  // gradients are NaN. (Its loss is finite: the fused cross-entropy's max and exp pass over a NaN
+  // logit, where torch's would return NaN — noted in issue #17; the gradient check catches it.)
+  parameter(*m, "transformer.wte.weight").data<float>()[5 * 32] = std::nanf("");
+  const auto before = snapshot(*m);
+  Trainer t(*m, plain_args(scratch_dir("galvani_test_trainer_nan_stop")), pattern_rows(8), 0);
+  CHECK_THROWS_WITH(t.train(), Catch::Contains("update 1: ") && Catch::Contains("'transformer.wte.weight'") &&
+                                   Catch::Contains("The weights were not updated") &&
+                                   Catch::Contains("--on-nonfinite skip"));
+  for (const auto& [name, w] : snapshot(*m)) {
+    INFO(name);
+    CHECK(same_bytes(w, before.at(name)));
+  }
+}
+
+TEST_CASE("on_nonfinite=skip drops the updates whose loss is not finite and keeps the weights finite",
+          "[trainer][nonfinite]") {
+  // lr 1e30: the first update is finite but throws the weights to ~1e30, so every later forward
+  // overflows. Skipping those updates must leave exactly the weights of a one-update run.
+  TrainingArguments a = plain_args(scratch_dir("galvani_test_trainer_nan_skip"));
+  a.learning_rate = 1e30;
+  a.on_nonfinite = "skip";
+  auto m = tiny_gpt2();
+  Trainer t(*m, a, pattern_rows(8), 0);
+  const TrainResult r = t.train();
+  CHECK(r.global_step == 4);
+  int skipped = 0;
+  std::ifstream log(fs::path(a.output_dir) / "log.jsonl");
+  for (std::string line; std::getline(log, line);) skipped += line.find("\"skipped_nonfinite\"") != std::string::npos;
+  CHECK(skipped == 3);
+
+  TrainingArguments one = a;
+  one.output_dir = scratch_dir("galvani_test_trainer_nan_one").string();
+  one.max_steps = 1;
+  auto ref = tiny_gpt2();
+  Trainer(*ref, one, pattern_rows(8), 0).train();
+  const auto want = snapshot(*ref);
+  for (const auto& [name, w] : snapshot(*m)) {
+    INFO(name);
+    CHECK(same_bytes(w, want.at(name)));
+  }
+  CHECK_THROWS_WITH(Trainer(*ref, [&] { TrainingArguments b = a; b.on_nonfinite = "ignore"; return b; }(), pattern_rows(8), 0),
+                    Catch::Contains("on_nonfinite is \"ignore\""));
+}
+
+TEST_CASE("first_nonfinite_grad names the first parameter whose gradient holds a NaN or an Inf", "[trainer][nonfinite]") {
+  auto m = tiny_gpt2();
+  const NamedTensors named = m->named_parameters();
+  CHECK(first_nonfinite_grad(named).empty());  // no gradients yet
+  REQUIRE(named.size() > 3);
+  for (const auto& [name, p] : named) p.set_grad(Tensor::zeros(p.shape()));
+  CHECK(first_nonfinite_grad(named).empty());
+  named[3].second.grad().data<float>()[1] = INFINITY;
+  named[2].second.grad().data<float>()[0] = std::nanf("");
+  named[2].second.grad().data<float>()[2] = -INFINITY;
+  CHECK(first_nonfinite_grad(named) == "the gradient of '" + named[2].first + "' (2 of " +
+                                           std::to_string(named[2].second.numel()) + " values are nan/inf)");
+}

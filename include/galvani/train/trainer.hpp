@@ -21,9 +21,20 @@
 // continues such a run: weights, optimizer state, step, log and dropout stream are restored,
 // and the data order (a permutation per epoch from the seed) is replayed up to the step, so a
 // resumed run makes the same updates an uninterrupted one makes. The LR schedule is a function
-// of the step and needs no state.
+// of the step and needs no state. Every file of a checkpoint, the folder and its parent are
+// fsync'ed before and after the rename, so a power cut cannot leave a renamed but empty file.
+//
+// Non-finite values. A NaN or Inf in an update's loss or gradients (seen in the gradient norm
+// the update computes anyway, so the check costs nothing) never reaches the weights: with
+// args.on_nonfinite = "stop" (the default) the run ends with a galvani::Error naming the step
+// and the loss or the first parameter whose gradient is at fault; with "skip" that update is
+// dropped (gradients zeroed, no optimizer step; the step still counts, as the Trainer's fp16
+// loss scaler counts a skipped step) and logged as {"step", "skipped_nonfinite"}.
 #pragma once
 #include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -79,6 +90,7 @@ struct TrainingArguments {
   int64_t max_length = 0;                    // truncate rows to this many tokens (0: the model's context)
   bool eval_on_start = true;                 // evaluate the test rows before the first update too
   bool progress_bar = true;
+  std::string on_nonfinite = "stop";         // a NaN/Inf loss or gradient: "stop" (an error) or "skip" the update
 };
 
 struct LogEntry {
@@ -101,6 +113,34 @@ struct TrainResult {
   std::vector<std::pair<int64_t, double>> eval_loss;  // (step, mean eval NLL) after each epoch
 };
 
+// The first of `named` (named_parameters order) whose gradient holds a NaN or an Inf, as
+// "the gradient of 'NAME' (N of M values are nan/inf)", or "" when every gradient is finite.
+inline std::string first_nonfinite_grad(const NamedTensors& named) {
+  for (const auto& [name, p] : named) {
+    if (!p.requires_grad() || !p.grad().defined()) continue;
+    const Tensor g = p.grad().contiguous();
+    int64_t bad = 0;
+    dispatch("first_nonfinite_grad", {{"grad", g}}, FloatTypes{g.dtype()}, [&]<class T>() {
+      const T* d = g.data<T>();
+      for (int64_t i = 0; i < g.numel(); ++i) bad += !std::isfinite(double(d[i]));
+    });
+    if (bad) return galvani::detail::cat("the gradient of '", name, "' (", bad, " of ", g.numel(), " values are nan/inf)");
+  }
+  return "";
+}
+
+namespace detail {
+// fsync a file or a folder (O_DIRECTORY), so what was written survives a power cut. Errors:
+// a path that cannot be opened or synced, named.
+inline void fsync_path(const std::filesystem::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  GALVANI_CHECK(fd >= 0, "fsync: cannot open ", p.string());
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  GALVANI_CHECK(rc == 0, "fsync: failed on ", p.string());
+}
+}  // namespace detail
+
 class Trainer {
  public:
   using Rows = std::vector<std::vector<int32_t>>;
@@ -117,6 +157,8 @@ class Trainer {
     GALVANI_CHECK(!train_.empty(), "Trainer: the training split has no rows");
     GALVANI_CHECK(args_.per_device_train_batch_size > 0 && args_.gradient_accumulation_steps > 0,
                   "Trainer: batch size and gradient_accumulation_steps must be positive");
+    GALVANI_CHECK(args_.on_nonfinite == "stop" || args_.on_nonfinite == "skip", "Trainer: on_nonfinite is \"",
+                  args_.on_nonfinite, "\"; use \"stop\" or \"skip\"");
     const int64_t limit = args_.max_length > 0 ? args_.max_length : model_.context_length();
     for (auto& r : train_)
       if (int64_t(r.size()) > limit) { r.resize(size_t(limit)); ++truncated_; }
@@ -235,6 +277,26 @@ class Trainer {
         }
         const double grad_norm = clip_grad_norm(params, args_.max_grad_norm);
         const double lr = args_.learning_rate * sched.factor(step);
+        if (!std::isfinite(update_loss) || !std::isfinite(grad_norm)) {
+          // NaN or Inf: find the culprit (the norm says one exists) before anything changes.
+          std::string what = first_nonfinite_grad(model_.named_parameters());
+          if (!std::isfinite(update_loss))
+            what = galvani::detail::cat("the loss is ", update_loss, what.empty() ? "" : ", and ", what);
+          if (args_.on_nonfinite == "stop")
+            throw Error(galvani::detail::cat(
+                "Trainer: update ", step + 1, ": ", what, ". The weights were not updated", args_.save_steps > 0 ?
+                " (the last checkpoint-N in " + args_.output_dir + " is intact)" : "",
+                ". Lower the learning rate, check the data, or drop such updates with on_nonfinite=\"skip\" "
+                "(--on-nonfinite skip)"));
+          opt->zero_grad();
+          ++step;
+          std::fprintf(stderr, "\nTrainer: update %lld skipped: %s\n", (long long)step, what.c_str());
+          log_line({{"step", step}, {"skipped_nonfinite", what}}, jsonl);
+          bar.update(step, "skipped: nan/inf");
+          if (args_.save_steps > 0 && step % args_.save_steps == 0)
+            save_checkpoint(step, double(epoch) + double(last) / double(nb), *opt);
+          continue;
+        }
         opt->set_lr(lr);
         opt->step();
         opt->zero_grad();
@@ -309,8 +371,14 @@ class Trainer {
                             {"rng_state", {{"seed", model_.generator().seed()}, {"counter", model_.generator().counter()}}},
                             {"log_history", history_}};
     io::write_json_file(tmp / "trainer_state.json", state);
+    // Durable before visible: the files and their folder reach the disk, then the rename, then
+    // the parent folder that records it.
+    for (const auto& e : fs::recursive_directory_iterator(tmp))
+      detail::fsync_path(e.path(), e.is_directory());
+    detail::fsync_path(tmp, true);
     fs::remove_all(dir);
     fs::rename(tmp, dir);  // atomic on one filesystem: the checkpoint appears whole or not at all
+    detail::fsync_path(args_.output_dir, true);
     prune_checkpoints();
   }
 
