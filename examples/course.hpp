@@ -37,10 +37,15 @@ inline const char* kChunksCsv = kDefaultChunksCsv;  // runs/frankenstein_chunks.
 
 // ------------------------------------------------------------------ step 0: the CSV
 
-// frankenstein_chunks.csv, made from the novel when it does not exist yet
-// (what tools/make_chunks does), so the pipeline runs from a fresh clone.
+// frankenstein_chunks.csv, made from the novel when the default one (kChunksCsv) does not
+// exist yet (what tools/make_chunks does), so the pipeline runs from a fresh clone. A --csv the
+// user named that does not exist is an error, not a fresh dataset: a typo must not train on
+// something else.
 inline fs::path ensure_chunks_csv(const fs::path& csv) {
   if (fs::exists(csv)) return csv;
+  GALVANI_CHECK(csv.lexically_normal() == fs::path(kChunksCsv).lexically_normal(), "--csv ", csv.string(),
+                ": no such file. Check the path, leave --csv out to use ", kChunksCsv,
+                " (made from the novel when missing), or make one with build/make_chunks --output ", csv.string());
   const std::string rel = "frankenstein/pg84.txt";
   auto novel = find_data_file(rel);
   GALVANI_CHECK(novel, data_file_missing(rel));

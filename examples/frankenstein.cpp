@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_name, "tiny (trained from scratch), distilgpt2 (weights/distilgpt2), or a model directory")
       ->capture_default_str();
   app.add_option("--out", out, "run folder for every output")->capture_default_str();
-  app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
+  app.add_option("--csv", csv, "frankenstein_chunks.csv (the default one is made from the novel if missing)")->capture_default_str();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
   app.add_option("--seed", seed, "seed of the split, the shuffling and the initialisation")->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");

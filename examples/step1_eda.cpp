@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--out", out_dir, "folder for the histogram SVG")->capture_default_str();
   app.add_option("--column", column, "the text column")->capture_default_str();
   app.add_option("--seed", seed, "seed of the random row")->capture_default_str();
-  app.add_option("--bins", bins, "histogram bins")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--bins", bins, "histogram bins (1 to 1000)")->capture_default_str()->check(CLI::Range(size_t(1), size_t(1000)));
   CLI11_PARSE(app, argc, argv);
 
   try {

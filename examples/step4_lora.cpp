@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   uint64_t seed = 42;
   app.add_option("--model", model_name, "tiny (random, --seed), distilgpt2 or a Hugging Face model directory")
       ->capture_default_str();
-  app.add_flag("--float-base", float_base, "keep the base in float32 (LoRA) instead of NF4 (QLoRA, the course's)");
+  app.add_flag("--float-base", float_base, "keep the base in float32 (the same as --method lora)");
+  lora_flags.method = "qlora";  // step 4 of the course adds adapters over the NF4 base of step 3
   lora_flags.add_to(app);
   app.add_option("--out", out, "save the fresh adapter here in peft's format (adapter_config.json + "
                                "adapter_model.safetensors)");
@@ -36,6 +37,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    GALVANI_CHECK(lora_flags.method != "full", "step4_lora adds LoRA adapters: --method full trains every weight "
+                  "and has no adapters (step5_finetune --method full); use --method lora or qlora");
+    if (lora_flags.method == "lora") float_base = true;
     std::unique_ptr<CausalLM> model = load_model(model_name, seed, /*load_in_4bit=*/!float_base);
     model->set_seed(seed);
     const int64_t base_bytes = get_memory_footprint(*model);

@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   bool half = false;
   app.add_option("--model", model_name, "tiny, distilgpt2 (weights/distilgpt2) or a model directory")->capture_default_str();
   app.add_option("--out", out, "output_dir: checkpoints, logs, loss curve, final model")->capture_default_str();
-  app.add_option("--csv", csv, "frankenstein_chunks.csv (made from the novel if missing)")->capture_default_str();
+  app.add_option("--csv", csv, "frankenstein_chunks.csv (the default one is made from the novel if missing)")->capture_default_str();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
   train_flags.add_to(app);
   method.add_to(app);
