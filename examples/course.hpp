@@ -37,15 +37,8 @@ inline const char* kChunksCsv = kDefaultChunksCsv;  // runs/frankenstein_chunks.
 
 // ------------------------------------------------------------------ step 0: the CSV
 
-// frankenstein_chunks.csv, made from the novel when the default one (kChunksCsv) does not
-// exist yet (what tools/make_chunks does), so the pipeline runs from a fresh clone. A --csv the
-// user named that does not exist is an error, not a fresh dataset: a typo must not train on
-// something else.
-inline fs::path ensure_chunks_csv(const fs::path& csv) {
-  if (fs::exists(csv)) return csv;
-  GALVANI_CHECK(csv.lexically_normal() == fs::path(kChunksCsv).lexically_normal(), "--csv ", csv.string(),
-                ": no such file. Check the path, leave --csv out to use ", kChunksCsv,
-                " (made from the novel when missing), or make one with build/make_chunks --output ", csv.string());
+// Writes frankenstein_chunks.csv at `csv` from the novel (what tools/make_chunks does).
+inline fs::path make_chunks_csv(const fs::path& csv) {
   const std::string rel = "frankenstein/pg84.txt";
   auto novel = find_data_file(rel);
   GALVANI_CHECK(novel, data_file_missing(rel));
@@ -57,6 +50,17 @@ inline fs::path ensure_chunks_csv(const fs::path& csv) {
   std::printf("wrote %s: %zu snippets of the novel (%s)\n", csv.string().c_str(), chunks.size(),
               novel->string().c_str());
   return csv;
+}
+
+// The --csv of a program: the default one (kChunksCsv) is made from the novel when it does not
+// exist yet, so the pipeline runs from a fresh clone; a path the user named that does not exist
+// is an error, not a fresh dataset — a typo must not train on something else.
+inline fs::path ensure_chunks_csv(const fs::path& csv) {
+  if (fs::exists(csv)) return csv;
+  GALVANI_CHECK(csv.lexically_normal() == fs::path(kChunksCsv).lexically_normal(), "--csv ", csv.string(),
+                ": no such file. Check the path, leave --csv out to use ", kChunksCsv,
+                " (made from the novel when missing), or make one with build/make_chunks --output ", csv.string());
+  return make_chunks_csv(csv);
 }
 
 // ------------------------------------------------------------------ step 1: EDA

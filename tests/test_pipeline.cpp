@@ -17,7 +17,7 @@ struct Fixture {
     auto tj = find_data_file("tokenizers/gpt2/tokenizer.json");
     if (!novel || !tj) return;
     fs::remove_all(dir);
-    ensure_chunks_csv(dir / "frankenstein_chunks.csv");
+    make_chunks_csv(dir / "frankenstein_chunks.csv");
     tok = Tokenizer::from_file(tj->string());
     data = load_dataset(dir / "frankenstein_chunks.csv", *tok);
     ok = true;
