@@ -67,6 +67,12 @@ inline void check_weight(const Nf4Weight& w, const char* op) {
   check_device_pointer(w.absmax, "absmax", op);
 }
 
+// The checks the products (nf4_gemv, nf4_gemm, nf4_linear_input_grad) share.
+inline void check_ld(const char* op, const char* what, int64_t ld, int64_t row) {
+  GALVANI_CHECK(ld >= row, op, ": the leading dimension of ", what, " (", ld, ") is shorter than its row (", row, ")");
+}
+inline void check_rows(const char* op, int64_t M) { GALVANI_CHECK(M >= 0, op, ": M = ", M, " rows"); }
+
 }  // namespace detail
 
 // out[b] for b < nblocks, f32 (device pointers). nested_absmax has ceil(nblocks / 256) entries.

@@ -157,10 +157,6 @@ void launch_gemm(const T* A, int64_t lda, int64_t M, int64_t R, int64_t NC, cons
   GALVANI_CUDA_CHECK(cudaGetLastError());
 }
 
-inline void check_ld(const char* op, const char* what, int64_t ld, int64_t row) {
-  GALVANI_CHECK(ld >= row, op, ": the leading dimension of ", what, " (", ld, ") is shorter than its row (", row, ")");
-}
-
 }  // namespace detail
 
 // y (M, N) = x (M, K) · Ŵᵀ + bias, through the tiled GEMM whatever M (tests and benchmarks call
@@ -171,7 +167,7 @@ void nf4_gemm(const T* x, int64_t ldx, int64_t M, const Nf4Weight& w, const T* b
   detail::check_weight(w, "nf4_gemm");
   detail::check_ld("nf4_gemm", "x", ldx, w.cols);
   detail::check_ld("nf4_gemm", "y", ldy, w.rows);
-  GALVANI_CHECK(M >= 0, "nf4_gemm: M = ", M, " rows");
+  detail::check_rows("nf4_gemm", M);
   if (M == 0 || w.rows == 0) return;
   check_device_pointer(x, "x", "nf4_gemm");
   check_device_pointer(y, "y", "nf4_gemm");
@@ -194,7 +190,7 @@ void nf4_linear_input_grad(const T* dy, int64_t lddy, int64_t M, const Nf4Weight
   detail::check_weight(w, "nf4_linear_input_grad");
   detail::check_ld("nf4_linear_input_grad", "dy", lddy, w.rows);
   detail::check_ld("nf4_linear_input_grad", "dx", lddx, w.cols);
-  GALVANI_CHECK(M >= 0, "nf4_linear_input_grad: M = ", M, " rows");
+  detail::check_rows("nf4_linear_input_grad", M);
   if (M == 0 || w.cols == 0) return;
   check_device_pointer(dy, "dy", "nf4_linear_input_grad");
   check_device_pointer(dx, "dx", "nf4_linear_input_grad");

@@ -69,8 +69,9 @@ template <class T>
 void nf4_gemv(const T* x, int64_t ldx, int64_t M, const Nf4Weight& w, const T* bias, T* y, int64_t ldy,
               cudaStream_t stream = nullptr) {
   detail::check_weight(w, "nf4_gemv");
-  GALVANI_CHECK(M >= 0 && ldx >= w.cols && ldy >= w.rows, "nf4_gemv: x is [", M, ", ", w.cols, "] with ldx ", ldx,
-                ", y is [", M, ", ", w.rows, "] with ldy ", ldy, ": a leading dimension is shorter than its row");
+  detail::check_ld("nf4_gemv", "x", ldx, w.cols);
+  detail::check_ld("nf4_gemv", "y", ldy, w.rows);
+  detail::check_rows("nf4_gemv", M);
   if (M == 0 || w.rows == 0) return;
   check_device_pointer(x, "x", "nf4_gemv");
   check_device_pointer(y, "y", "nf4_gemv");

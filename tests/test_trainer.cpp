@@ -31,6 +31,17 @@ Trainer::Rows pattern_rows(int64_t n = 40, int64_t len = 24) {
   return rows;
 }
 
+// A 2-layer GPT-2 over the same 256-token vocabulary, seed 3 (the full-finetune runs).
+std::unique_ptr<GPT2LMHeadModel> tiny_gpt2() {
+  GPT2Config c;
+  c.vocab_size = 256;
+  c.n_positions = 32;
+  c.n_embd = 32;
+  c.n_layer = 2;
+  c.n_head = 2;
+  return std::make_unique<GPT2LMHeadModel>(c, uint64_t(3));
+}
+
 MistralConfig tiny_llama() {
   MistralConfig c = MistralConfig::defaults("llama");
   c.vocab_size = 256;
@@ -206,13 +217,7 @@ void check_resume(Make make, Save save, TrainingArguments args, int64_t stop, co
 }  // namespace
 
 TEST_CASE("resume_from_checkpoint continues a full finetune bit for bit (dropout, adamw_torch)", "[trainer][resume]") {
-  GPT2Config c;
-  c.vocab_size = 256;
-  c.n_positions = 32;
-  c.n_embd = 32;
-  c.n_layer = 2;
-  c.n_head = 2;
-  const auto make = [&] { return std::make_unique<GPT2LMHeadModel>(c, uint64_t(3)); };
+  const auto make = [] { return tiny_gpt2(); };
   const auto save = [](const CausalLM& m, const fs::path& d) {
     io::StateDict sd = m.state_dict();
     io::save_safetensors(d / "model.safetensors", sd, io::Metadata{{"format", "pt"}});
@@ -271,16 +276,6 @@ TEST_CASE("resume_from_checkpoint: a checkpoint of another run is refused, namin
 // ------------------------------------------------------------------ NaN and Inf (issue #17)
 
 namespace {
-std::unique_ptr<GPT2LMHeadModel> tiny_gpt2() {
-  GPT2Config c;
-  c.vocab_size = 256;
-  c.n_positions = 32;
-  c.n_embd = 32;
-  c.n_layer = 2;
-  c.n_head = 2;
-  return std::make_unique<GPT2LMHeadModel>(c, uint64_t(3));
-}
-
 TrainingArguments plain_args(const fs::path& out) {
   TrainingArguments a;
   a.output_dir = out.string();
