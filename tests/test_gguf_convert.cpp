@@ -2,15 +2,21 @@
 // directly (load_causal_lm), against the fixtures of tools/gen_gguf_model_fixture.py: two tiny
 // llama GGUFs written as llama.cpp writes them (Q/K rows permuted, Q4_1/Q8_0 and Q5_1/Q4_0/F16
 // weights, a byte-level BPE vocabulary as tokenizer.ggml.*), transformers' logits of their
-// dequantized weights, and the Hugging Face tokenizer's ids for sample strings.
+// dequantized weights, and the Hugging Face tokenizer's ids for sample strings; and of
+// tools/gen_gguf_spm_fixture.py: a SentencePiece vocabulary (tokenizer.ggml.model "llama") and
+// what transformers' GGUF loader builds from it.
 #include <catch2/catch.hpp>
 
 #include <galvani/io/gguf_convert.hpp>
 #include <galvani/models/auto.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
+#include "support/sha256.hpp"
+
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <set>
 
 using namespace galvani;
 namespace fs = std::filesystem;
@@ -70,6 +76,20 @@ std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "(no error)";
+}
+
+// `g`'s metadata with some keys replaced (or added) and some dropped.
+io::GgufMetadata patched(const io::GgufFile& g, const std::map<std::string, io::GgufValue>& set,
+                         const std::set<std::string>& drop = {}) {
+  io::GgufMetadata md(g.path());
+  for (const auto& [k, v] : g.metadata().entries()) {
+    if (drop.count(k)) continue;
+    const auto it = set.find(k);
+    md.add(k, it == set.end() ? v : it->second);
+  }
+  for (const auto& [k, v] : set)
+    if (!g.metadata().contains(k)) md.add(k, v);
+  return md;
 }
 
 }  // namespace
@@ -255,13 +275,121 @@ TEST_CASE("bad GGUFs give errors naming the file and the key or tensor", "[gguf]
       CHECK_THAT(lerr, Catch::Contains(c.phrases[0]));
   }
 
-  // tokenizer.ggml.model "llama" is refused by name
-  const io::GgufFile g = io::GgufFile::open(kDir / "tiny_llama.gguf");
-  io::GgufMetadata md(g.path());
-  for (const auto& [k, v] : g.metadata().entries())
-    md.add(k, k == "tokenizer.ggml.model" ? io::GgufValue(std::string("llama")) : v);
-  CHECK_THAT(error_of([&] { io::gguf_tokenizer_files(md, g.path()); }),
-             Catch::Contains("tokenizer.ggml.model is \"llama\"") && Catch::Contains("not implemented"));
+  // tokenizer.ggml.model "llama" without scores, or with too few
+  const io::GgufFile g = io::GgufFile::open(kDir / "spm_vocab.gguf");
+  CHECK_THAT(error_of([&] { io::gguf_tokenizer_files(patched(g, {}, {"tokenizer.ggml.scores"}), g.path()); }),
+             Catch::Contains("spm_vocab.gguf") && Catch::Contains("no tokenizer.ggml.scores"));
+  io::GgufArray few;
+  few.type = io::GgufType::FLOAT32;
+  few.count = 2;
+  few.raw.assign(8, 0);
+  CHECK_THAT(error_of([&] {
+               io::gguf_tokenizer_files(patched(g, {{"tokenizer.ggml.scores", io::GgufValue(few)}}), g.path());
+             }),
+             Catch::Contains("tokenizer.ggml.scores has 2 entries, tokenizer.ggml.tokens 4603"));
+  // a token that is not UTF-8
+  io::GgufArray toks;
+  toks.type = io::GgufType::STRING;
+  toks.strings = g.metadata().get_string_array("tokenizer.ggml.tokens");
+  toks.strings[7] = "\xff\xfe";
+  toks.count = toks.strings.size();
+  CHECK_THAT(error_of([&] {
+               io::gguf_tokenizer_files(patched(g, {{"tokenizer.ggml.tokens", io::GgufValue(toks)}}), g.path());
+             }),
+             Catch::Contains("tokenizer.ggml.tokens[7] is not valid UTF-8"));
+  // an unknown tokenizer type is refused by name
+  CHECK_THAT(error_of([&] {
+               io::gguf_tokenizer_files(patched(g, {{"tokenizer.ggml.model", io::GgufValue(std::string("rwkv"))}}),
+                                        g.path());
+             }),
+             Catch::Contains("tokenizer.ggml.model is \"rwkv\"") && Catch::Contains("\"llama\""));
+}
+
+TEST_CASE("sentencepiece_merges is transformers' generate_merges", "[gguf][convert][tokenizer]") {
+  // The expected list is what transformers 5.24's generate_merges(vocab, dict(zip(tokens,
+  // scores))) returns for these pieces: ties on the score go to the longer left piece, then the
+  // longer right one; a repeated piece ("ab") takes its last id and score at its first place.
+  const std::vector<std::string> tokens = {"<unk>", "\u2581", "a", "b", "ab", "\u2581a", "bb",
+                                           "abb", "\u2581ab", "\u00e9", "a\u00e9", "ab", "b\u2581"};
+  const std::vector<double> scores = {0, -10, -11, -12, -1, -2, -3, -3, -4, -13, -5, -6, -7};
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"\u2581", "a"}, {"ab", "b"},      {"a", "bb"},      {"b", "b"}, {"\u2581a", "b"},
+      {"\u2581", "ab"}, {"a", "\u00e9"}, {"a", "b"},       {"b", "\u2581"}};
+  CHECK(io::sentencepiece_merges(tokens, scores) == want);
+  CHECK_THROWS_AS(io::sentencepiece_merges(tokens, {0.0}), Error);
+}
+
+TEST_CASE("a SentencePiece GGUF vocabulary (\"llama\") is rebuilt as transformers' GGUF loader builds it",
+          "[gguf][convert][tokenizer]") {
+  // tools/gen_gguf_spm_fixture.py: a 4,603-piece slice of Mistral-7B's vocabulary written as
+  // llama.cpp writes a SentencePiece model (scores, token types, byte pieces, no merges), and
+  // what AutoTokenizer.from_pretrained(dir, gguf_file=...) makes of it.
+  const io::json e = io::read_json_file(kDir / "spm_expected.json");
+  const io::GgufFile g = io::GgufFile::open(kDir / "spm_vocab.gguf");
+  const io::GgufTokenizerFiles files = io::gguf_tokenizer_files(g.metadata(), g.path());
+  const io::json& t = files.tokenizer;
+
+  // the merges recovered from the scores, in transformers' order
+  std::string joined;
+  for (size_t i = 0; i < t["model"]["merges"].size(); ++i) {
+    const auto& m = t["model"]["merges"][i];
+    joined += (i ? "\n" : "") + m[0].get<std::string>() + " " + m[1].get<std::string>();
+  }
+  CHECK(t["model"]["merges"].size() == e["merges"]["count"].get<size_t>());
+  CHECK(testing::sha256_hex(joined) == e["merges"]["sha256"].get<std::string>());
+  CHECK(t["pre_tokenizer"] == e["pre_tokenizer"]);
+  CHECK(t["decoder"] == e["decoder"]);
+  CHECK(t["post_processor"] == e["post_processor"]);
+  CHECK(t["model"]["byte_fallback"] == true);
+  CHECK(t["model"]["fuse_unk"] == true);
+  REQUIRE(t["added_tokens"].size() == e["added_tokens"].size());
+  for (size_t i = 0; i < t["added_tokens"].size(); ++i)
+    for (const char* k : {"id", "content", "special"}) CHECK(t["added_tokens"][i][k] == e["added_tokens"][i][k]);
+  CHECK(files.tokenizer_config["tokenizer_class"] == "LlamaTokenizer");
+  CHECK(files.tokenizer_config["add_bos_token"] == true);
+  CHECK(files.tokenizer_config["add_eos_token"] == false);
+  CHECK(files.special_tokens_map["bos_token"] == "<s>");
+  CHECK(files.special_tokens_map["unk_token"] == "<unk>");
+
+  const auto check_samples = [](const Tokenizer& tok, const io::json& samples) {
+    for (const auto& c : samples) {
+      const std::string text = c["text"].get<std::string>();
+      INFO("sample: \"" << text << "\"");
+      CHECK(tok.encode_ids(text, false) == c["ids"].get<std::vector<int32_t>>());
+      const std::vector<int32_t> sp = tok.encode_ids(text, true);
+      CHECK(sp == c["ids_special"].get<std::vector<int32_t>>());
+      CHECK(tok.decode(c["ids_special"].get<std::vector<int32_t>>(), false) == c["decode"].get<std::string>());
+      CHECK(tok.decode(c["ids_special"].get<std::vector<int32_t>>(), true) == c["decode_skip"].get<std::string>());
+    }
+  };
+  const Tokenizer tok = Tokenizer::from_json(parse_json_text(t.dump(), "spm"), "spm_vocab.gguf tokenizer");
+  check_samples(tok, e["samples"]);
+
+  // The whole novel, where the data is present (a count and a digest stand in for the ids).
+  if (const auto novel = find_data_file("frankenstein/pg84.txt")) {
+    const std::string text = read_text_file(*novel);
+    for (const auto& [key, special] : {std::pair{"plain", false}, std::pair{"special", true}}) {
+      INFO("novel, " << key);
+      const std::vector<int32_t> ids = tok.encode_ids(text, special);
+      const io::json& want = e["novel"][key];
+      CHECK(ids.size() == want["count"].get<size_t>());
+      CHECK(testing::ids_digest(ids) == want["sha256"].get<std::string>());
+      CHECK(std::vector<int32_t>(ids.begin(), ids.begin() + 300) == want["head"].get<std::vector<int32_t>>());
+      CHECK(testing::sha256_hex(tok.decode(ids, false)) == want["decode_sha256"].get<std::string>());
+    }
+  } else {
+    WARN("novel part skipped: " << data_file_missing("frankenstein/pg84.txt"));
+  }
+
+  // add_space_prefix = false (no "▁" before the first word) and add_eos_token = true
+  const io::GgufMetadata md = patched(g, {{"tokenizer.ggml.add_space_prefix", io::GgufValue(false)},
+                                          {"tokenizer.ggml.add_eos_token", io::GgufValue(true)}});
+  const io::GgufTokenizerFiles v = io::gguf_tokenizer_files(md, g.path());
+  const io::json& ve = e["no_space_prefix_add_eos"];
+  CHECK(v.tokenizer["pre_tokenizer"] == ve["pre_tokenizer"]);
+  CHECK(v.tokenizer["decoder"] == ve["decoder"]);
+  CHECK(v.tokenizer_config["add_eos_token"] == true);
+  check_samples(Tokenizer::from_json(parse_json_text(v.tokenizer.dump(), "spm variant"), "variant"), ve["samples"]);
 }
 
 TEST_CASE("sha256 matches the FIPS 180-4 examples", "[gguf][convert]") {

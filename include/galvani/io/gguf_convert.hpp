@@ -34,9 +34,9 @@
 // tensor is missing, and the tokenizer type. Every error names the file and the key or tensor.
 //
 // Tokenizers: tokenizer.ggml.model "gpt2" (byte-level BPE with merges) with the pre-tokenizers
-// "smollm" (single digits, then GPT-2's regex) and "gpt-2"/"default" (GPT-2's regex). "llama"
-// (a SentencePiece vocabulary with scores and byte fallback) is not rebuilt yet: the error says
-// so and names the file.
+// "smollm" (single digits, then GPT-2's regex) and "gpt-2"/"default" (GPT-2's regex), and
+// "llama" (a SentencePiece BPE vocabulary with scores and byte fallback: Llama 2, Mistral,
+// TinyLlama, …), whose merges are recovered from the scores as transformers does.
 #pragma once
 #include <algorithm>
 #include <cstdio>
@@ -45,6 +45,9 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "gguf.hpp"
@@ -52,6 +55,7 @@
 #include "pretrained.hpp"
 #include "safetensors.hpp"
 #include "sha256.hpp"
+#include "../tokenizer/unicode.hpp"
 
 namespace galvani::io {
 
@@ -286,18 +290,75 @@ struct GgufTokenizerFiles {
   json special_tokens_map;   // special_tokens_map.json
 };
 
-// tokenizer.json (and its config files) rebuilt from tokenizer.ggml.*, as
-// tools/convert_smollm2.py rebuilds it: the vocabulary in id order, the merges, every CONTROL
-// (3) token an added special token and every USER_DEFINED (4) one an added plain token, the
-// pre-tokenizer llama.cpp names in tokenizer.ggml.pre, ByteLevel post-processing and decoding.
-inline GgufTokenizerFiles gguf_tokenizer_files(const GgufMetadata& md, const std::string& path,
-                                               const std::string& arch = "llama") {
-  const std::string model = md.get_string("tokenizer.ggml.model");
-  GALVANI_CHECK(model != "llama", path, ": tokenizer.ggml.model is \"llama\" (a SentencePiece vocabulary with scores "
-                "and byte fallback); rebuilding it as tokenizer.json is not implemented yet, only \"gpt2\" (byte-level "
-                "BPE with merges) is");
-  GALVANI_CHECK(model == "gpt2", path, ": tokenizer.ggml.model is \"", model,
-                "\"; only \"gpt2\" (byte-level BPE with merges) is rebuilt as tokenizer.json");
+// The BPE merges a SentencePiece vocabulary implies, for a GGUF that stores pieces and scores
+// but no merges (tokenizer.ggml.model "llama"). Exactly transformers' generate_merges(vocab,
+// vocab_scores) (tokenization_utils_base.py, 5.x), which its GGUF loader and its
+// SentencePiece → tokenizer.json converter both use:
+//   for each piece, in vocabulary order: every split into two pieces that are both in the
+//   vocabulary (split between code points), ordered by (id of left, id of right), with the
+//   whole piece's score; then all of them stably sorted by (score, code-point length of left,
+//   of right), highest first.
+// With duplicate pieces, as with Python dicts: a piece's ids is its last id, its score the
+// last one, and it is visited at its first position. Pieces must be valid UTF-8.
+// Returns "left right" strings, the tokenizer.json (and tokenizer.ggml.merges) spelling.
+inline std::vector<std::pair<std::string, std::string>> sentencepiece_merges(const std::vector<std::string>& pieces,
+                                                                             const std::vector<double>& scores) {
+  GALVANI_CHECK(pieces.size() == scores.size(), "sentencepiece_merges: ", pieces.size(), " pieces but ",
+                scores.size(), " scores");
+  std::unordered_map<std::string_view, size_t> id;     // last id (Python: {t: i for i, t in enumerate(tokens)})
+  std::unordered_map<std::string_view, double> score;  // last score (dict(zip(tokens, scores)))
+  id.reserve(pieces.size());
+  score.reserve(pieces.size());
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    id[pieces[i]] = i;
+    score[pieces[i]] = scores[i];
+  }
+  struct Merge {
+    std::string_view left, right;
+    double score;
+    size_t len_left, len_right;  // in code points
+  };
+  std::vector<Merge> merges;
+  std::unordered_map<std::string_view, bool> visited;
+  visited.reserve(pieces.size());
+  std::vector<size_t> cuts;  // byte offsets of the code-point boundaries inside a piece
+  for (const std::string& piece : pieces) {
+    if (!visited.emplace(piece, true).second) continue;
+    cuts.clear();
+    for (size_t i = 0; i < piece.size();) {
+      i += unicode::utf8_len(static_cast<unsigned char>(piece[i]));
+      if (i < piece.size()) cuts.push_back(i);
+    }
+    const size_t n_cp = cuts.size() + 1;
+    const size_t first = merges.size();
+    for (size_t k = 0; k < cuts.size(); ++k) {
+      const std::string_view whole(piece), l = whole.substr(0, cuts[k]), r = whole.substr(cuts[k]);
+      if (id.count(l) && id.count(r)) merges.push_back({l, r, score.at(whole), k + 1, n_cp - k - 1});
+    }
+    std::stable_sort(merges.begin() + std::ptrdiff_t(first), merges.end(), [&](const Merge& a, const Merge& b) {
+      return std::pair(id.at(a.left), id.at(a.right)) < std::pair(id.at(b.left), id.at(b.right));
+    });
+  }
+  std::stable_sort(merges.begin(), merges.end(), [](const Merge& a, const Merge& b) {
+    return std::tuple(a.score, a.len_left, a.len_right) > std::tuple(b.score, b.len_left, b.len_right);
+  });
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(merges.size());
+  for (const Merge& m : merges) out.emplace_back(std::string(m.left), std::string(m.right));
+  return out;
+}
+
+namespace detail::gguf_convert {
+
+inline json added_token(int64_t id, const std::string& content, bool normalized, bool special) {
+  return {{"id", id},         {"content", content}, {"single_word", false}, {"lstrip", false},
+          {"rstrip", false},  {"normalized", normalized}, {"special", special}};
+}
+
+// tokenizer.json's "model" for a byte-level BPE vocabulary with merges (tokenizer.ggml.model
+// "gpt2"), and its pre-tokenizer from tokenizer.ggml.pre.
+inline void gpt2_tokenizer(const GgufMetadata& md, const std::string& path, const std::vector<std::string>& tokens,
+                           const std::vector<int64_t>& types, const json& unk, json& t) {
   const std::string pre = md.contains("tokenizer.ggml.pre") ? md.get_string("tokenizer.ggml.pre") : "default";
   const json bytelevel = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   json pre_tok;
@@ -310,13 +371,7 @@ inline GgufTokenizerFiles gguf_tokenizer_files(const GgufMetadata& md, const std
     throw Error(galvani::detail::cat(path, ": tokenizer.ggml.pre is \"", pre,
                                      "\"; the converter knows \"smollm\", \"gpt-2\" and \"default\""));
 
-  const std::vector<std::string>& tokens = md.get_string_array("tokenizer.ggml.tokens");
-  std::vector<int64_t> types = md.contains("tokenizer.ggml.token_type") ? md.get_int_array("tokenizer.ggml.token_type")
-                                                                         : std::vector<int64_t>(tokens.size(), 1);
-  GALVANI_CHECK(types.size() == tokens.size(), path, ": tokenizer.ggml.token_type has ", types.size(),
-                " entries, tokenizer.ggml.tokens ", tokens.size());
   const std::vector<std::string>& merges = md.get_string_array("tokenizer.ggml.merges");
-
   json vocab = json::object();
   for (size_t i = 0; i < tokens.size(); ++i) vocab[tokens[i]] = int64_t(i);
   json merge_pairs = json::array();
@@ -327,13 +382,116 @@ inline GgufTokenizerFiles gguf_tokenizer_files(const GgufMetadata& md, const std
     merge_pairs.push_back(json::array({merges[i].substr(0, sp), merges[i].substr(sp + 1)}));
   }
   json added = json::array();
-  std::vector<std::string> additional;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (types[i] != 3 && types[i] != 4) continue;  // CONTROL, USER_DEFINED
-    added.push_back({{"id", int64_t(i)}, {"content", tokens[i]}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", types[i] == 4}, {"special", types[i] == 3}});
-    if (types[i] == 3) additional.push_back(tokens[i]);
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (types[i] == 3 || types[i] == 4)  // CONTROL: special; USER_DEFINED: a plain added token
+      added.push_back(added_token(int64_t(i), tokens[i], types[i] == 4, types[i] == 3));
+  t["added_tokens"] = added;
+  t["normalizer"] = nullptr;
+  t["pre_tokenizer"] = pre_tok;
+  t["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}};
+  t["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
+  t["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", unk}, {"continuing_subword_prefix", nullptr},
+                {"end_of_word_suffix", nullptr}, {"fuse_unk", false}, {"byte_fallback", false}, {"ignore_merges", false},
+                {"vocab", vocab}, {"merges", merge_pairs}};
+}
+
+// tokenizer.json for a SentencePiece BPE vocabulary (tokenizer.ggml.model "llama": pieces with
+// "▁" for a space, scores, <0xNN> byte pieces, no merges), as transformers' GGUF loader builds
+// it (LlamaTokenizer in integrations/gguf/gguf_tokenizer_mapping.py): merges recovered from the
+// scores (sentencepiece_merges), byte fallback, Metaspace pre-tokenizer ("▁" prepended to the
+// first word unless tokenizer.ggml.add_space_prefix is false), <s> (and </s>) added as
+// add_bos_token / add_eos_token say, decoding "▁" → " " with the byte pieces fused back.
+// One deliberate difference: transformers 5.24 ignores add_space_prefix = false (it still
+// prepends "▁"); llama.cpp, which writes the key from SentencePiece's add_dummy_prefix, does
+// not prepend, and neither do we.
+inline void llama_tokenizer(const GgufMetadata& md, const std::string& path, const std::vector<std::string>& tokens,
+                            const std::vector<int64_t>& types, const json& unk, bool add_bos, bool add_eos,
+                            bool add_prefix, const json& bos, const json& eos, json& t) {
+  GALVANI_CHECK(md.contains("tokenizer.ggml.scores"), path,
+                ": tokenizer.ggml.model is \"llama\" but there is no tokenizer.ggml.scores; the merges of a "
+                "SentencePiece vocabulary are recovered from its scores");
+  const std::vector<double> scores = md.get_float_array("tokenizer.ggml.scores");
+  GALVANI_CHECK(scores.size() == tokens.size(), path, ": tokenizer.ggml.scores has ", scores.size(),
+                " entries, tokenizer.ggml.tokens ", tokens.size());
+  json merge_pairs = json::array();
+  if (md.contains("tokenizer.ggml.merges")) {  // newer files may carry them; take them as given
+    for (const std::string& m : md.get_string_array("tokenizer.ggml.merges")) {
+      const size_t sp = m.find(' ');
+      GALVANI_CHECK(sp != std::string::npos, path, ": tokenizer.ggml.merges entry \"", m,
+                    "\" is not two tokens separated by a space");
+      merge_pairs.push_back(json::array({m.substr(0, sp), m.substr(sp + 1)}));
+    }
+  } else {
+    for (auto& [l, r] : sentencepiece_merges(tokens, scores)) merge_pairs.push_back(json::array({l, r}));
   }
+  json vocab = json::object();
+  for (size_t i = 0; i < tokens.size(); ++i) vocab[tokens[i]] = int64_t(i);
+  json added = json::array();
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (types[i] == 2 || types[i] == 3 || types[i] == 4)  // UNKNOWN, CONTROL: special; USER_DEFINED: plain
+      added.push_back(added_token(int64_t(i), tokens[i], false, types[i] != 4));
+
+  const std::string sp = "\xE2\x96\x81";  // "▁"
+  json single = json::array(), pair = json::array(), specials = json::object();
+  const auto special = [](const json& tok, int type_id) { return json{{"SpecialToken", {{"id", tok}, {"type_id", type_id}}}}; };
+  const auto sequence = [](const char* id, int type_id) { return json{{"Sequence", {{"id", id}, {"type_id", type_id}}}}; };
+  add_bos = add_bos && !bos.is_null();
+  add_eos = add_eos && !eos.is_null();
+  for (int part = 0; part < 2; ++part) {
+    json& tmpl = part == 0 ? single : pair;
+    for (int seq = 0; seq <= part; ++seq) {
+      if (add_bos) tmpl.push_back(special(bos, seq));
+      tmpl.push_back(sequence(seq == 0 ? "A" : "B", seq));
+      if (add_eos) tmpl.push_back(special(eos, seq));
+    }
+  }
+  for (const auto& [on, tok] : {std::pair{add_bos, bos}, std::pair{add_eos, eos}})
+    if (on) specials[tok.get<std::string>()] = {{"id", tok}, {"ids", {vocab[tok.get<std::string>()]}}, {"tokens", {tok}}};
+  json decoders = json::array({json{{"type", "Replace"}, {"pattern", {{"String", sp}}}, {"content", " "}},
+                               json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}}});
+  if (add_prefix) decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+
+  t["added_tokens"] = added;
+  t["normalizer"] = nullptr;
+  t["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", sp},
+                        {"prepend_scheme", add_prefix ? "first" : "never"}, {"split", false}};
+  t["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
+  t["decoder"] = {{"type", "Sequence"}, {"decoders", decoders}};
+  t["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", unk}, {"continuing_subword_prefix", nullptr},
+                {"end_of_word_suffix", nullptr}, {"fuse_unk", true}, {"byte_fallback", true}, {"ignore_merges", false},
+                {"vocab", vocab}, {"merges", merge_pairs}};
+}
+
+}  // namespace detail::gguf_convert
+
+// tokenizer.json (and its config files) rebuilt from tokenizer.ggml.*: the vocabulary in id
+// order and
+//   * "gpt2" (byte-level BPE): the file's merges, the pre-tokenizer llama.cpp names in
+//     tokenizer.ggml.pre, ByteLevel post-processing and decoding (as tools/convert_smollm2.py
+//     and transformers' GGUF loader rebuild it);
+//   * "llama" (SentencePiece BPE): merges recovered from the scores, Metaspace, byte fallback,
+//     <s> / </s> per add_bos_token / add_eos_token (llama_tokenizer above).
+// Every CONTROL (3) token becomes an added special token and every USER_DEFINED (4) one an
+// added plain token. Errors name the file and the key: an unknown tokenizer.ggml.model or
+// .pre, arrays of different lengths, a special id outside the vocabulary, a token that is not
+// valid UTF-8.
+inline GgufTokenizerFiles gguf_tokenizer_files(const GgufMetadata& md, const std::string& path,
+                                               const std::string& arch = "llama") {
+  namespace dc = detail::gguf_convert;
+  const std::string model = md.get_string("tokenizer.ggml.model");
+  GALVANI_CHECK(model == "gpt2" || model == "llama", path, ": tokenizer.ggml.model is \"", model,
+                "\"; tokenizer.json is rebuilt for \"gpt2\" (byte-level BPE with merges) and \"llama\" "
+                "(SentencePiece BPE with scores and byte fallback) only");
+  const bool spm = model == "llama";
+
+  const std::vector<std::string>& tokens = md.get_string_array("tokenizer.ggml.tokens");
+  for (size_t i = 0; i < tokens.size(); ++i)
+    GALVANI_CHECK(unicode::is_valid_utf8(tokens[i]), path, ": tokenizer.ggml.tokens[", i,
+                  "] is not valid UTF-8 (tokenizer.json holds text)");
+  std::vector<int64_t> types = md.contains("tokenizer.ggml.token_type") ? md.get_int_array("tokenizer.ggml.token_type")
+                                                                         : std::vector<int64_t>(tokens.size(), 1);
+  GALVANI_CHECK(types.size() == tokens.size(), path, ": tokenizer.ggml.token_type has ", types.size(),
+                " entries, tokenizer.ggml.tokens ", tokens.size());
   const auto token_of = [&](const char* which) -> json {
     const std::string k = std::string("tokenizer.ggml.") + which + "_token_id";
     if (!md.contains(k)) return nullptr;
@@ -342,23 +500,24 @@ inline GgufTokenizerFiles gguf_tokenizer_files(const GgufMetadata& md, const std
                   " is outside the vocabulary of ", tokens.size());
     return tokens[size_t(id)];
   };
-  const json unk = token_of("unknown");
+  const auto flag = [&](const char* key, bool dflt) { return md.contains(key) ? md.get_bool(key) : dflt; };
+  const json unk = token_of("unknown"), bos = token_of("bos"), eos = token_of("eos");
+  // llama.cpp adds <s> to a SentencePiece vocabulary that does not say otherwise (so does
+  // transformers' GGUF loader); a byte-level one adds nothing unless told.
+  const bool add_bos = flag("tokenizer.ggml.add_bos_token", spm);
+  const bool add_eos = flag("tokenizer.ggml.add_eos_token", false);
+  const bool add_prefix = flag("tokenizer.ggml.add_space_prefix", true);
 
   GgufTokenizerFiles f;
-  f.tokenizer = {
-      {"version", "1.0"},
-      {"truncation", nullptr},
-      {"padding", nullptr},
-      {"added_tokens", added},
-      {"normalizer", nullptr},
-      {"pre_tokenizer", pre_tok},
-      {"post_processor", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}}},
-      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-      {"model",
-       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", unk}, {"continuing_subword_prefix", nullptr},
-        {"end_of_word_suffix", nullptr}, {"fuse_unk", false}, {"byte_fallback", false}, {"ignore_merges", false},
-        {"vocab", vocab}, {"merges", merge_pairs}}},
-  };
+  f.tokenizer = {{"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}};
+  if (spm)
+    dc::llama_tokenizer(md, path, tokens, types, unk, add_bos, add_eos, add_prefix, bos, eos, f.tokenizer);
+  else
+    dc::gpt2_tokenizer(md, path, tokens, types, unk, f.tokenizer);
+
+  std::vector<std::string> additional;  // every CONTROL token, as transformers' GGUF loader adds them
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (types[i] == 3) additional.push_back(tokens[i]);
   json specials = json::object();
   for (const auto& [name, which] : {std::pair{"bos_token", "bos"}, std::pair{"eos_token", "eos"},
                                     std::pair{"unk_token", "unknown"}, std::pair{"pad_token", "padding"}}) {
@@ -367,13 +526,19 @@ inline GgufTokenizerFiles gguf_tokenizer_files(const GgufMetadata& md, const std
   }
   const std::string ctx = arch + ".context_length";
   json tc = {
-      {"tokenizer_class", "GPT2Tokenizer"},
-      {"add_prefix_space", false},
-      {"add_bos_token", md.contains("tokenizer.ggml.add_bos_token") && md.get_bool("tokenizer.ggml.add_bos_token")},
+      {"tokenizer_class", spm ? "LlamaTokenizer" : "GPT2Tokenizer"},
+      {"add_bos_token", add_bos},
       {"clean_up_tokenization_spaces", false},
       {"model_max_length", md.contains(ctx) ? md.get_int(ctx) : int64_t(2048)},
       {"additional_special_tokens", additional},
   };
+  if (spm) {
+    tc["add_eos_token"] = add_eos;
+    tc["add_prefix_space"] = add_prefix;
+    tc["legacy"] = false;
+  } else {
+    tc["add_prefix_space"] = false;
+  }
   for (const auto& [k, v] : specials.items()) tc[k] = v;
   if (md.contains("tokenizer.chat_template")) tc["chat_template"] = md.get_string("tokenizer.chat_template");
   f.tokenizer_config = tc;
