@@ -8,6 +8,7 @@
 #include <galvani/ops/cross_entropy.hpp>
 #include <galvani/ops/dropout.hpp>
 #include <galvani/ops/embedding.hpp>
+#include <galvani/ops/fast_exp.hpp>
 #include <galvani/ops/layer_norm.hpp>
 #include <galvani/ops/rms_norm.hpp>
 #include <galvani/ops/softmax.hpp>
@@ -225,6 +226,40 @@ TEST_CASE("cross_entropy: the contiguous f32 path matches the strided path and f
   Tensor xn = x.narrow(1, 0, V - 3), tn = ids64({5, 7, 11, -100, V - 4, 0}, {N});
   CHECK(max_rel_diff(cross_entropy(xn, tn, -100, Reduction::none),
                      cross_entropy(xn.t().contiguous().t(), tn, -100, Reduction::none)) < 1e-6);
+}
+
+// torch: a NaN logit makes the row's loss and its whole gradient row NaN. The polynomial exp
+// once mapped NaN to 0, so the fast path silently dropped the NaN logit (a finite loss that the
+// Trainer's NaN guard could not see).
+TEST_CASE("cross_entropy: a NaN logit gives a NaN loss and gradient, as torch", "[ops][cross_entropy]") {
+  CHECK(std::isnan(detail::expf_poly(std::numeric_limits<float>::quiet_NaN())));
+  CHECK(detail::expf_poly(-std::numeric_limits<float>::infinity()) == 0.0f);
+  CHECK(detail::expf_poly(-100.0f) == 0.0f);
+  CHECK(detail::expf_poly(0.0f) == 1.0f);
+  const int64_t N = 3, V = 1000;
+  Generator gen(3);
+  std::vector<float> v = rand_normal({N, V}, 0, 1, gen).to_vector<float>();
+  v[size_t(1 * V + 17)] = std::numeric_limits<float>::quiet_NaN();  // row 1 only
+  const Tensor x = Tensor::from_vector(v, {N, V});
+  const Tensor t = ids64({4, 5, 6}, {N});
+  for_each_cpu_capability([&](CpuCapability) {
+    for (const bool strided : {false, true}) {
+      INFO((strided ? "strided" : "contiguous rows"));
+      Tensor leaf = strided ? x.t().contiguous().requires_grad_() : x.detach().requires_grad_();
+      Tensor in = strided ? leaf.t() : leaf;
+      std::vector<float> l = cross_entropy(in, t, -100, Reduction::none).to_vector<float>();
+      CHECK(std::isfinite(l[0]));
+      CHECK(std::isnan(l[1]));
+      CHECK(std::isfinite(l[2]));
+      Tensor mean = cross_entropy(in, t);
+      CHECK(std::isnan(mean.item()));
+      mean.backward();
+      std::vector<float> g = (strided ? leaf.grad().t() : leaf.grad()).contiguous().to_vector<float>();
+      CHECK(std::isnan(g[size_t(1 * V + 3)]));     // the NaN row: NaN everywhere
+      CHECK(std::isfinite(g[size_t(0 * V + 3)]));  // the other rows keep finite gradients, as in torch
+      CHECK(std::isfinite(g[size_t(2 * V + 3)]));
+    }
+  });
 }
 
 TEST_CASE("dropout: gradient check, mask statistics, determinism", "[ops][grad][dropout]") {

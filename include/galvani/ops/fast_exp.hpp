@@ -9,12 +9,13 @@
 namespace galvani::detail {
 
 // e^x in float for x ≤ ~88, within 1 ulp of the correctly rounded value on
-// [-87, 0] (checked against double exp), and 0 below -87, where e^x < 1.7e-38 adds
-// nothing to a softmax. Branch-free so that a `#pragma omp simd` loop vectorizes it.
+// [-87, 0] (checked against double exp), 0 below -87 (e^-∞ = 0), where e^x < 1.7e-38 adds
+// nothing to a softmax, and NaN for a NaN x (as std::exp, so a NaN logit makes a NaN loss, as
+// in torch, instead of vanishing). Branch-free so that a `#pragma omp simd` loop vectorizes it.
 // Cody–Waite: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two so n·ln2_hi is exact),
 // e^r by Cephes' degree-7 polynomial, then 2^n built in the exponent bits.
 inline float expf_poly(float x) {
-  const float xc = x > -87.0f ? x : -87.0f;  // keeps 2^n a normal float
+  const float xc = x < -87.0f ? -87.0f : x;  // keeps 2^n a normal float (a NaN x stays NaN)
   const float t = xc * 1.44269504088896341f + 12582912.0f;  // + 1.5·2²³: n rounded, in t's low mantissa bits
   const float n = t - 12582912.0f;
   float r = xc - n * 0.693359375f;  // ln2_hi: 9 significant bits, n·ln2_hi exact
@@ -27,7 +28,7 @@ inline float expf_poly(float x) {
   p = p * r + 5.0000001201e-1f;
   const float er = p * r * r + r + 1.0f;
   const float two_n = std::bit_cast<float>((std::bit_cast<int32_t>(t) - 0x4B400000 + 127) << 23);
-  const float keep = x >= -87.0f ? 1.0f : 0.0f;  // a NaN x stays NaN: NaN·0 = NaN
+  const float keep = x < -87.0f ? 0.0f : 1.0f;  // 1 for a NaN x, whose er is NaN
   return er * two_n * keep;
 }
 
