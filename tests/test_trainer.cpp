@@ -358,3 +358,68 @@ TEST_CASE("first_nonfinite_grad names the first parameter whose gradient holds a
   CHECK(first_nonfinite_grad(named) == "the gradient of '" + named[2].first + "' (2 of " +
                                            std::to_string(named[2].second.numel()) + " values are nan/inf)");
 }
+
+// ------------------------------------------------------------------ what a kill leaves (issue #17)
+// tests/kill_resume.sh kills real runs with SIGKILL; these check the pieces in-process.
+
+TEST_CASE("GALVANI_FAULT_INJECT: unset is no fault, kill_in_save:N and kill_in_step:N parse, a typo is an error",
+          "[trainer][kill]") {
+  struct Restore {  // the variable as the test found it (unset in every normal run)
+    ~Restore() { ::unsetenv("GALVANI_FAULT_INJECT"); }
+  } restore;
+  ::unsetenv("GALVANI_FAULT_INJECT");
+  CHECK(detail::FaultInjection::from_env().kill_in_save == 0);
+  CHECK(detail::FaultInjection::from_env().kill_in_step == 0);
+  ::setenv("GALVANI_FAULT_INJECT", "kill_in_save:6", 1);
+  CHECK(detail::FaultInjection::from_env().kill_in_save == 6);
+  CHECK(detail::FaultInjection::from_env().kill_in_step == 0);
+  ::setenv("GALVANI_FAULT_INJECT", "kill_in_step:8", 1);
+  CHECK(detail::FaultInjection::from_env().kill_in_step == 8);
+  for (const char* bad : {"kill_in_save", "kill_in_save:", "kill_in_save:0", "kill_in_save:6x", "kill_on_save:6"}) {
+    INFO(bad);
+    ::setenv("GALVANI_FAULT_INJECT", bad, 1);
+    CHECK_THROWS_WITH(detail::FaultInjection::from_env(), Catch::Contains("kill_in_save:N or kill_in_step:N"));
+  }
+}
+
+TEST_CASE("a save replaces an older checkpoint-N whole, and train() removes what a killed save left",
+          "[trainer][kill]") {
+  const fs::path out = scratch_dir("galvani_test_trainer_stale");
+  // A killed save's temporary folder, a killed replace's .old, a folder that only looks like one,
+  // and a checkpoint-2 of an earlier run, which this run's step 2 must replace.
+  for (const char* d : {".checkpoint-4.tmp", ".checkpoint-2.old", ".checkpoint-x.tmp", "checkpoint-2"}) {
+    fs::create_directories(out / d);
+    std::ofstream(out / d / "stale.txt") << "from an earlier run";
+  }
+  TrainingArguments a = plain_args(out);
+  a.max_steps = 4;
+  a.save_steps = 2;
+  a.save_total_limit = 0;  // keep both, to see checkpoint-2 replaced
+  auto m = tiny_gpt2();
+  Trainer(*m, a, pattern_rows(8), 0, {}, [](const CausalLM& model, const fs::path& d) {
+    io::StateDict sd = model.state_dict();
+    io::save_safetensors(d / "model.safetensors", sd);
+  }).train();
+  CHECK(Trainer::stale_checkpoint_folders(out).empty());
+  CHECK(fs::exists(out / ".checkpoint-x.tmp" / "stale.txt"));  // not the Trainer's: left alone
+  for (const char* d : {"checkpoint-2", "checkpoint-4"}) {
+    INFO(d);
+    CHECK(fs::exists(out / d / "model.safetensors"));
+    CHECK(fs::exists(out / d / "trainer_state.json"));
+    CHECK_FALSE(fs::exists(out / d / "stale.txt"));
+  }
+
+  // save_total_limit prunes by a rename out of sight: nothing hidden stays behind.
+  a.output_dir = scratch_dir("galvani_test_trainer_prune").string();
+  a.save_total_limit = 1;
+  a.save_steps = 1;
+  auto m2 = tiny_gpt2();
+  Trainer(*m2, a, pattern_rows(8), 0, {}, [](const CausalLM& model, const fs::path& d) {
+    io::StateDict sd = model.state_dict();
+    io::save_safetensors(d / "model.safetensors", sd);
+  }).train();
+  const auto kept = Trainer::checkpoint_folders(a.output_dir);
+  REQUIRE(kept.size() == 1);
+  CHECK(kept[0].first == 4);
+  CHECK(Trainer::stale_checkpoint_folders(a.output_dir).empty());
+}

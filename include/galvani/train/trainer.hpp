@@ -23,6 +23,19 @@
 // resumed run makes the same updates an uninterrupted one makes. The LR schedule is a function
 // of the step and needs no state. Every file of a checkpoint, the folder and its parent are
 // fsync'ed before and after the rename, so a power cut cannot leave a renamed but empty file.
+// Folders leave the checkpoint-N namespace by a rename too: an older checkpoint-N being replaced,
+// or one pruned by save_total_limit, is first renamed to .checkpoint-N.old and deleted there, so
+// no deletion in progress is ever visible as a checkpoint. A run killed mid-save leaves only a
+// hidden .checkpoint-N.tmp (or .old), which "latest" never picks and the next train() removes.
+//
+// Fault injection (a test hook). GALVANI_FAULT_INJECT, read once when a Trainer is made, makes
+// the process SIGKILL itself at one place, so tests/kill_resume.sh can check that a run killed
+// there and resumed from "latest" ends bit for bit where an uninterrupted run does:
+//   kill_in_save:N   while checkpoint-N is written: its weights and optimizer.safetensors are
+//                    in .checkpoint-N.tmp, trainer_state.json is not, nothing is renamed
+//   kill_in_step:N   in the middle of update N's optimizer step: the first half of the
+//                    trainable parameters (and their optimizer state) updated, the rest not
+// Unset, as in every real run, it costs one getenv per Trainer. See detail::FaultInjection.
 //
 // Non-finite values. A NaN or Inf in an update's loss or gradients (seen in the gradient norm
 // the update computes anyway, so the check costs nothing) never reaches the weights: with
@@ -37,7 +50,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -139,6 +154,47 @@ inline void fsync_path(const std::filesystem::path& p, bool directory) {
   ::close(fd);
   GALVANI_CHECK(rc == 0, "fsync: failed on ", p.string());
 }
+
+// GALVANI_FAULT_INJECT (the header comment): where this process kills itself, or nowhere. Only
+// tests set it; a value that is not kill_in_save:N or kill_in_step:N is an error, so a typo in a
+// test cannot pass as a run that was never killed.
+struct FaultInjection {
+  int64_t kill_in_save = 0;  // SIGKILL while checkpoint-N is written (0: never)
+  int64_t kill_in_step = 0;  // SIGKILL in the middle of update N (0: never)
+
+  static FaultInjection from_env() {
+    FaultInjection f;
+    const char* env = std::getenv("GALVANI_FAULT_INJECT");
+    if (!env || !*env) return f;
+    const std::string v = env;
+    const size_t colon = v.find(':');
+    const std::string where = v.substr(0, colon);
+    char* end = nullptr;
+    const long long step = colon == std::string::npos ? 0 : std::strtoll(v.c_str() + colon + 1, &end, 10);
+    GALVANI_CHECK(step > 0 && end && *end == 0 && (where == "kill_in_save" || where == "kill_in_step"),
+                  "GALVANI_FAULT_INJECT is \"", v, "\"; this test hook takes kill_in_save:N or kill_in_step:N (N > 0)");
+    (where == "kill_in_save" ? f.kill_in_save : f.kill_in_step) = step;
+    return f;
+  }
+};
+
+// Die as the OOM killer or a power cut would: SIGKILL, no destructors, no buffers flushed.
+[[noreturn]] inline void fault_kill(const std::string& where) {
+  std::fprintf(stderr, "\nGALVANI_FAULT_INJECT: SIGKILL %s\n", where.c_str());
+  std::fflush(stderr);
+  std::raise(SIGKILL);
+  std::abort();  // not reached: SIGKILL cannot be caught
+}
+
+// kill_in_step: the optimizer skips a parameter without a gradient, so dropping the gradients of
+// the second half of `params` makes its step update the first half only — weights and state
+// half new, half old, as a kill inside the update loop leaves them — and then the process dies.
+[[noreturn]] inline void fault_kill_mid_update(Optimizer& opt, const std::vector<Tensor>& params, int64_t update) {
+  for (size_t i = params.size() / 2; i < params.size(); ++i) params[i].zero_grad();
+  opt.step();
+  fault_kill(galvani::detail::cat("in update ", update, ", after its optimizer step updated ", params.size() / 2,
+                                  " of ", params.size(), " parameters"));
+}
 }  // namespace detail
 
 class Trainer {
@@ -219,6 +275,10 @@ class Trainer {
     keep_freed_memory();  // reuse each step's big buffers instead of faulting in fresh pages
     if (args_.gradient_checkpointing) model_.gradient_checkpointing_enable();  // as HF's Trainer does
     fs::create_directories(args_.output_dir);
+    for (const fs::path& stale : stale_checkpoint_folders(args_.output_dir)) {
+      std::fprintf(stderr, "removing %s, left by a run killed while saving a checkpoint\n", stale.string().c_str());
+      fs::remove_all(stale);
+    }
     std::ofstream jsonl(fs::path(args_.output_dir) / "log.jsonl");
     GALVANI_CHECK(jsonl, "Trainer: cannot write ", (fs::path(args_.output_dir) / "log.jsonl").string());
 
@@ -298,6 +358,7 @@ class Trainer {
           continue;
         }
         opt->set_lr(lr);
+        if (fault_.kill_in_step == step + 1) detail::fault_kill_mid_update(*opt, params, step + 1);  // test hook
         opt->step();
         opt->zero_grad();
         ++step;
@@ -357,6 +418,9 @@ class Trainer {
     for (auto& [name, t] : opt.named_state()) sd.insert(name, t);
     io::save_safetensors(tmp / "optimizer.safetensors", sd,
                          io::Metadata{{"optim", opt.name()}, {"step", std::to_string(opt.step_count())}});
+    if (fault_.kill_in_save == step)  // test hook
+      detail::fault_kill(galvani::detail::cat("while writing checkpoint-", step, ": weights and optimizer state in ",
+                                              tmp.filename().string(), ", no trainer_state.json, not renamed"));
     nlohmann::json state = {{"global_step", step},
                             {"epoch", epoch},
                             {"max_steps", total_steps()},
@@ -376,10 +440,35 @@ class Trainer {
     for (const auto& e : fs::recursive_directory_iterator(tmp))
       detail::fsync_path(e.path(), e.is_directory());
     detail::fsync_path(tmp, true);
-    fs::remove_all(dir);
+    // A checkpoint-N already there (a run resumed from an older folder) goes by a rename, not by
+    // remove_all, whose progress a kill would leave visible as a half-deleted checkpoint-N.
+    const fs::path old = hidden_path(dir, ".old");
+    if (fs::exists(dir)) {
+      fs::remove_all(old);
+      fs::rename(dir, old);
+    }
     fs::rename(tmp, dir);  // atomic on one filesystem: the checkpoint appears whole or not at all
     detail::fsync_path(args_.output_dir, true);
+    fs::remove_all(old);
     prune_checkpoints();
+  }
+
+  // What an interrupted save or prune leaves in output_dir: hidden .checkpoint-N.tmp and
+  // .checkpoint-N.old folders (N digits), never a checkpoint-N.
+  static std::vector<std::filesystem::path> stale_checkpoint_folders(const std::filesystem::path& output_dir) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> found;
+    if (fs::is_directory(output_dir))
+      for (const auto& e : fs::directory_iterator(output_dir)) {
+        const std::string n = e.path().filename().string();
+        if (!e.is_directory() || n.rfind(".checkpoint-", 0) != 0 || n.size() < 17) continue;
+        const std::string tail = n.substr(n.size() - 4), digits = n.substr(12, n.size() - 16);
+        if ((tail == ".tmp" || tail == ".old") && !digits.empty() &&
+            std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+          found.push_back(e.path());
+      }
+    std::sort(found.begin(), found.end());
+    return found;
   }
 
  private:
@@ -468,10 +557,21 @@ class Trainer {
     return {decay, no_decay};
   }
 
+  // output_dir/checkpoint-N -> output_dir/.checkpoint-N{suffix}: out of checkpoint_folders' sight.
+  static std::filesystem::path hidden_path(const std::filesystem::path& dir, const char* suffix) {
+    return dir.parent_path() / ("." + dir.filename().string() + suffix);
+  }
+
+  // The oldest checkpoints beyond save_total_limit, each renamed out of sight before it is deleted.
   void prune_checkpoints() const {
     if (args_.save_total_limit <= 0) return;
     const auto found = checkpoint_folders(args_.output_dir);
-    for (size_t i = 0; i + size_t(args_.save_total_limit) < found.size(); ++i) std::filesystem::remove_all(found[i].second);
+    for (size_t i = 0; i + size_t(args_.save_total_limit) < found.size(); ++i) {
+      const std::filesystem::path gone = hidden_path(found[i].second, ".old");
+      std::filesystem::remove_all(gone);
+      std::filesystem::rename(found[i].second, gone);
+      std::filesystem::remove_all(gone);
+    }
   }
 
   void write_loss_curve(const TrainResult& res) const {
@@ -505,6 +605,7 @@ class Trainer {
   LoadFn load_;
   std::vector<nlohmann::json> history_;  // every line of log.jsonl: trainer_state.json's log_history
   int64_t truncated_ = 0;
+  detail::FaultInjection fault_ = detail::FaultInjection::from_env();  // tests only (header comment)
 };
 
 }  // namespace galvani
