@@ -110,7 +110,7 @@ case "$case_name" in
   dry_run)
     (cd "$repo" && env -u GALVANI_BUILD_DIR GALVANI_DRY_RUN=1 PIP="$stub/pip_never" tools/frankenstein.sh --epochs 1) \
       >"$scratch/out" 2>&1 || fail "exit status $?"
-    expect_line "would build: tools/bootstrap.sh build-native frankenstein convert_gguf (-DGALVANI_NATIVE=ON, no precompiled header)"
+    expect_line "would build: tools/bootstrap.sh build-native main_job (frankenstein, convert_gguf; -DGALVANI_NATIVE=ON, no precompiled header)"
     grep -q "^would fetch: CONVERT_GGUF=build-native/convert_gguf tools/fetch_weights.sh smollm2-135m-instruct" \
       "$scratch/out" || fail "no fetch line"
     expect_line "would run: build-native/frankenstein --out runs/frankenstein --model weights/smollm2-135m-instruct --half --lr 2e-5 --batch-size 2 --warmup 20 --epochs 1"

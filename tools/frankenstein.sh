@@ -31,13 +31,13 @@ if [[ -n "${GALVANI_BUILD_DIR:-}" ]]; then
   bin_dir=$GALVANI_BUILD_DIR
 elif [ "$dry_run" = 1 ]; then
   bin_dir=build-native
-  echo "would build: tools/bootstrap.sh build-native frankenstein convert_gguf (-DGALVANI_NATIVE=ON, no precompiled header)"
+  echo "would build: tools/bootstrap.sh build-native main_job (frankenstein, convert_gguf; -DGALVANI_NATIVE=ON, no precompiled header)"
 else
   # Two programs, one translation unit each: a precompiled header would be compiled once per
   # program and used once, and it ties each program to the target that owns it (lm_logits,
   # tokenize), which would then be built too. Without it the two compile side by side.
   GALVANI_CMAKE_ARGS="-DGALVANI_NATIVE=ON -DGALVANI_BUILD_TESTS=OFF -DCMAKE_DISABLE_PRECOMPILE_HEADERS=ON ${GALVANI_CMAKE_ARGS:-}" \
-    tools/bootstrap.sh build-native frankenstein convert_gguf
+    tools/bootstrap.sh build-native main_job  # frankenstein and convert_gguf, in parallel
   bin_dir=build-native
 fi
 
