@@ -43,8 +43,12 @@ inline std::string data_file_missing(const std::string& relative) {
          "); set GALVANI_DATA or run tools/fetch_data.sh";
 }
 
-// The whole file as bytes (no newline translation); an error names the file.
+// The whole file as bytes (no newline translation); an error names the file. A directory is
+// refused by name: on Linux it opens as a stream that reads as empty, which would surface as a
+// puzzling "empty input" from whichever parser came next.
 inline std::string read_text_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  GALVANI_CHECK(!std::filesystem::is_directory(path, ec), path.string(), ": cannot read: it is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   GALVANI_CHECK(in, path.string(), ": cannot open file (",
                 std::filesystem::exists(path) ? "it exists but cannot be read" : "no such file", ")");

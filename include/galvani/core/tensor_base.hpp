@@ -198,10 +198,19 @@ inline bool Tensor::is_contiguous() const {
 }
 
 inline Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  // Checked: an absurd shape (a corrupt config's sizes) must not wrap around to a small
+  // allocation that every later write would overrun.
   for (int64_t d : shape)
     GALVANI_CHECK(d >= 0, "Tensor::empty: negative size in shape ", shape_str(shape));
+  int64_t bytes = int64_t(itemsize(dtype));
+  if (std::find(shape.begin(), shape.end(), int64_t(0)) == shape.end())  // a zero size: empty, whatever the others
+    for (int64_t d : shape)
+      GALVANI_CHECK(!__builtin_mul_overflow(bytes, d, &bytes), "Tensor::empty: shape ", shape_str(shape), " of ",
+                    dtype_name(dtype), " needs more than 2^63 bytes (an overflow; is a size wrong?)");
+  else
+    bytes = 0;
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = Storage::allocate(size_t(numel_of(shape)) * itemsize(dtype), device);
+  impl->storage = Storage::allocate(size_t(bytes), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

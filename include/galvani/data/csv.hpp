@@ -207,6 +207,9 @@ inline Table parse_csv(std::string_view text, const std::string& source = "<csv>
 
 // Reads a CSV file (see the top of this header for what it accepts).
 inline Table read_csv(const std::filesystem::path& path, const CsvOptions& opt = {}) {
+  std::error_code ec;  // a directory would open, read as empty and be called "the file is empty"
+  GALVANI_CHECK(!std::filesystem::is_directory(path, ec), "read_csv: cannot read '", path.string(),
+                "' (it is a directory); pass the CSV file itself");
   std::ifstream in(path, std::ios::binary);
   GALVANI_CHECK(in, "read_csv: cannot open '", path.string(), "' (",
                 std::filesystem::exists(path) ? "it exists but cannot be read" : "no such file",

@@ -188,7 +188,10 @@ std::vector<int64_t> generate(CausalLM& model, const std::vector<Id>& prompt, co
   model.eval();
   std::vector<int64_t> context(prompt.begin(), prompt.end());
   const int64_t budget = opt.new_token_budget(int64_t(context.size()));
-  const int64_t max_len = std::min<int64_t>(model.context_length(), int64_t(context.size()) + budget);
+  // Compared, not added: prompt + budget would overflow for a budget near INT64_MAX.
+  const int64_t max_len = budget >= model.context_length() - int64_t(context.size())
+                              ? model.context_length()
+                              : int64_t(context.size()) + budget;
   GALVANI_CHECK(int64_t(context.size()) < model.context_length() || budget == 0, "generate: the prompt (",
                 context.size(), " tokens) fills the context of ", model.context_length());
   KVCache cache = model.new_cache(1, max_len);

@@ -113,6 +113,20 @@ inline void check_positive(int64_t v, const char* key, const std::string& where)
   GALVANI_CHECK(v > 0, where, ": \"", key, "\" must be positive, got ", v);
 }
 
+// Sizes no released model comes near (the largest have ~4e11 parameters and ~130 layers). A
+// config past them is corrupt or has a typo, and building its model would exhaust memory, or
+// spend hours creating layers, before a single weight is compared with the checkpoint; so
+// validate() refuses it, naming the sizes. `parameters` is counted in double: it cannot overflow.
+inline constexpr double kMaxParameters = 1099511627776.0;  // 2^40
+inline constexpr int64_t kMaxLayers = 65536;
+inline void check_model_size(double parameters, int64_t layers, const char* layers_key, const std::string& sizes,
+                             const std::string& where) {
+  GALVANI_CHECK(layers <= kMaxLayers, where, ": \"", layers_key, "\" ", layers, " is absurd (galvani allows up to ",
+                kMaxLayers, "; released models have about 130 at most)");
+  GALVANI_CHECK(parameters <= kMaxParameters, where, ": ", sizes, " describe a model of ", parameters,
+                " parameters; galvani refuses more than 2^40 (about 1.1e12): is a size wrong?");
+}
+
 // One row of a config's field table: the JSON `key` and the `member` of C it fills,
 // plus what else applies. A row is built with field() and the builders below, so it
 // says only how it differs from a plain key: field("n_embd", &GPT2Config::n_embd).positive().
@@ -251,6 +265,12 @@ struct GPT2Config {
     detail::check_fields(*this, fields(), where);
     GALVANI_CHECK(n_embd % n_head == 0, where, ": n_embd ", n_embd, " is not divisible by n_head ", n_head);
     GALVANI_CHECK(inner_dim() > 0, where, ": n_inner must be positive");
+    const double C = double(n_embd), I = double(inner_dim());  // embeddings, then per block: attention and MLP
+    detail::check_model_size(double(vocab_size) * C + double(n_positions) * C + double(n_layer) * (4 * C * C + 2 * C * I),
+                             n_layer, "n_layer",
+                             galvani::detail::cat("vocab_size ", vocab_size, ", n_positions ", n_positions, ", n_embd ",
+                                                  n_embd, ", n_layer ", n_layer, ", n_inner ", inner_dim()),
+                             where);
   }
 
   json to_json() const {
@@ -389,6 +409,14 @@ struct MistralConfig {
                   " is not divisible by num_attention_heads ", num_attention_heads);
     detail::check_positive(head_dim(), "head_dim", where);
     GALVANI_CHECK(!sliding_window || *sliding_window > 0, where, ": sliding_window must be positive or null");
+    const double C = double(hidden_size), D = double(head_dim()), I = double(intermediate_size);
+    const double layer = C * D * double(2 * num_attention_heads + 2 * num_key_value_heads) + 3 * C * I;  // q,o,k,v; mlp
+    detail::check_model_size(double(vocab_size) * C * (tie_word_embeddings ? 1 : 2) + double(num_hidden_layers) * layer,
+                             num_hidden_layers, "num_hidden_layers",
+                             galvani::detail::cat("vocab_size ", vocab_size, ", hidden_size ", hidden_size,
+                                                  ", intermediate_size ", intermediate_size, ", num_hidden_layers ",
+                                                  num_hidden_layers, ", num_attention_heads ", num_attention_heads),
+                             where);
   }
 
   json to_json() const {

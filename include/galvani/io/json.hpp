@@ -123,6 +123,11 @@ json parse_json_whole(std::string_view text, const std::string& where, size_t ba
   if (text.substr(0, 3) == "\xEF\xBB\xBF")
     throw Error(cat(where, ": invalid JSON: starts with a UTF-8 byte-order mark (byte offset ", base,
                     "); JSON allows none, save the file without it"));
+  // Nothing but whitespace (an empty or truncated-to-nothing file): say so, not nlohmann's
+  // "syntax error while parsing value".
+  if (text.find_first_not_of(" \t\n\r") == std::string_view::npos)
+    throw Error(text.empty() ? cat(where, ": invalid JSON: the text is empty (0 bytes)")
+                             : cat(where, ": invalid JSON: no value, only ", text.size(), " bytes of whitespace"));
   const size_t end = json_value_end(text);
   // A NUL inside the value would end nlohmann's input early; say what it is instead.
   if (size_t nul = text.find('\0'); nul < end)

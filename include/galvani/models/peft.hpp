@@ -115,7 +115,20 @@ inline nlohmann::json lora_config_to_json(const LoraConfig& c, const std::vector
 inline LoraConfig lora_config_from_json(const nlohmann::json& j, const std::string& where) {
   using nlohmann::json;
   GALVANI_CHECK(j.is_object(), where, ": not a JSON object");
-  const std::string peft_type = j.value("peft_type", "");
+  // A key of the wrong JSON type is an error naming the key (json::value would throw
+  // nlohmann's own type_error, which names neither the file nor the key).
+  const auto get = [&]<class T>(const char* key, T fallback) -> T {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return fallback;
+    if constexpr (std::is_same_v<T, bool>)
+      GALVANI_CHECK(it->is_boolean(), where, ": \"", key, "\" must be true or false, got ", it->dump());
+    else if constexpr (std::is_same_v<T, std::string>)
+      GALVANI_CHECK(it->is_string(), where, ": \"", key, "\" must be a string, got ", it->dump());
+    else
+      GALVANI_CHECK(it->is_number(), where, ": \"", key, "\" must be a number, got ", it->dump());
+    return it->get<T>();
+  };
+  const std::string peft_type = get("peft_type", std::string());
   GALVANI_CHECK(peft_type == "LORA", where, ": peft_type is \"", peft_type, "\"; galvani loads LORA adapters only");
   const auto is_off = [&](const char* key) {
     if (!j.contains(key)) return true;
@@ -132,21 +145,22 @@ inline LoraConfig lora_config_from_json(const nlohmann::json& j, const std::stri
     GALVANI_CHECK(j.contains("r") && j["r"].is_number_integer(), where, ": \"r\" must be an integer");
     c.r = j["r"].get<int64_t>();
     GALVANI_CHECK(c.r > 0, where, ": \"r\" must be positive, got ", c.r);
-    c.lora_alpha = j.value("lora_alpha", 8.0);
-    c.lora_dropout = j.value("lora_dropout", 0.0);
-    c.use_rslora = j.value("use_rslora", false);
-    c.fan_in_fan_out = j.value("fan_in_fan_out", false);
-    c.bias = j.value("bias", std::string("none"));
+    c.lora_alpha = get("lora_alpha", 8.0);
+    c.lora_dropout = get("lora_dropout", 0.0);
+    c.use_rslora = get("use_rslora", false);
+    c.fan_in_fan_out = get("fan_in_fan_out", false);
+    c.bias = get("bias", std::string("none"));
     GALVANI_CHECK(c.bias == "none", where, ": bias \"", c.bias, "\" is not supported (only \"none\")");
     if (j.contains("task_type") && j["task_type"].is_string()) c.task_type = j["task_type"].get<std::string>();
     if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
       c.base_model_name_or_path = j["base_model_name_or_path"].get<std::string>();
-    c.inference_mode = j.value("inference_mode", true);
+    c.inference_mode = get("inference_mode", true);
     if (j.contains("target_modules") && !j["target_modules"].is_null()) {
       const json& t = j["target_modules"];
       if (t.is_string()) c.target_modules = TargetModules::parse(t.get<std::string>());
       else {
-        GALVANI_CHECK(t.is_array(), where, ": \"target_modules\" must be a string or a list of names");
+        GALVANI_CHECK(t.is_array() && std::all_of(t.begin(), t.end(), [](const json& n) { return n.is_string(); }),
+                      where, ": \"target_modules\" must be a string or a list of names, got ", t.dump());
         c.target_modules = TargetModules::names(t.get<std::vector<std::string>>());
       }
     }

@@ -123,6 +123,13 @@ class BPE {
       bpe.vocab_[it.key()] = id;
       max_id = std::max(max_id, id);
     }
+    // id_to_token_ is indexed by id, so an id far past the vocabulary's size (a corrupt file:
+    // 2e9 would ask for 64 GB of empty strings) is refused. Gaps are allowed, up to a million.
+    if (int64_t(max_id) >= int64_t(bpe.vocab_.size()) + (int64_t(1) << 20))
+      for (auto it = vocab.value().begin(); it != vocab.value().end(); ++it)
+        if (it->get<int64_t>() == max_id)
+          vocab[it.key()].fail("id " + std::to_string(max_id) + " is far past the vocabulary's " +
+                               std::to_string(bpe.vocab_.size()) + " tokens (ids may leave gaps, of up to 2^20)");
     bpe.id_to_token_.assign(size_t(max_id + 1), std::string());
     for (auto& [tok, id] : bpe.vocab_) bpe.id_to_token_[size_t(id)] = tok;
 
