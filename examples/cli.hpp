@@ -1,6 +1,7 @@
 // examples/cli.hpp — what every program's command line shares: the generation flags
-// (over the model's generation_config.json), the tokenizer that belongs to a model,
-// and checks that reject a bad value instead of quietly replacing it.
+// (over the model's generation_config.json), the tokenizer that belongs to a model, and
+// checks that reject a bad value instead of quietly replacing it (the flag validators are
+// in cli_checks.hpp, which the programs without a model include alone).
 #pragma once
 #include <cmath>
 #include <cstdio>
@@ -13,29 +14,11 @@
 #include <galvani/eval/generate.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
+#include "cli_checks.hpp"
+
 namespace cli {
 
 namespace fs = std::filesystem;
-
-// A finite number > 0 (CLI::PositiveNumber lets NaN through).
-inline const CLI::Validator kPositive{[](std::string& s) -> std::string {
-                                        try {
-                                          const double v = std::stod(s);
-                                          if (std::isfinite(v) && v > 0) return {};
-                                        } catch (...) {
-                                        }
-                                        return "must be a finite number > 0, got " + s;
-                                      },
-                                      "> 0"};
-inline const CLI::Validator kNonNegative{[](std::string& s) -> std::string {
-                                           try {
-                                             const double v = std::stod(s);
-                                             if (std::isfinite(v) && v >= 0) return {};
-                                           } catch (...) {
-                                           }
-                                           return "must be a finite number >= 0, got " + s;
-                                         },
-                                         ">= 0"};
 
 // The generation flags. A flag that is not given leaves the model's own default
 // (generation_config.json, else config.json: eos ids, do_sample, temperature, …) alone;
@@ -54,14 +37,14 @@ struct GenerationFlags {
     max_new_tokens = call_max_new_tokens;
     o_max_new = app.add_option("--max-new-tokens", max_new_tokens, "tokens to generate after the prompt")
                     ->capture_default_str()
-                    ->check(CLI::NonNegativeNumber);
+                    ->check(kNonNegative);
     o_max_len = app.add_option("--max-length", max_length, "prompt + new tokens (used when --max-new-tokens is not given)")
-                    ->check(CLI::PositiveNumber);
+                    ->check(kPositive);
     auto* s = app.add_flag("--sample", sample, "sample instead of greedy decoding (default: generation_config.json's do_sample)");
     app.add_flag("--greedy", greedy, "greedy decoding even if generation_config.json says do_sample")->excludes(s);
     o_temp = app.add_option("--temperature", temperature, "sampling temperature (default: the model's)")->check(kPositive);
     o_top_k = app.add_option("--top-k", top_k, "keep the k most likely tokens, 0: all (default: the model's)")
-                  ->check(CLI::NonNegativeNumber);
+                  ->check(kNonNegative);
     o_top_p = app.add_option("--top-p", top_p, "nucleus sampling mass, 1: off (default: the model's)")->check(kPositive);
     o_rep = app.add_option("--repetition-penalty", repetition_penalty, "HF repetition penalty, 1: off (default: the model's)")
                 ->check(kPositive);

@@ -190,7 +190,7 @@ struct MethodFlags {
                                        "(adapters over an NF4 4-bit base: steps 3 and 4)")
         ->capture_default_str()
         ->check(CLI::IsMember({"full", "lora", "qlora"}));
-    app.add_option("--lora-r", r, "LoRA rank r (course: 32)")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--lora-r", r, "LoRA rank r (course: 32)")->capture_default_str()->check(cli::kPositive);
     app.add_option("--lora-alpha", alpha, "lora_alpha; scaling = alpha / r (course: 64)")
         ->capture_default_str()
         ->check(cli::kPositive);
@@ -305,9 +305,9 @@ struct TrainingFlags {
   void add_to(CLI::App& app) {
     app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 10)")->check(cli::kPositive);
     app.add_option("--lr", lr, "learning_rate (course: 2e-5; tiny: 2e-3)")->check(cli::kPositive);
-    app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)")->check(CLI::PositiveNumber);
-    app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)")->check(CLI::NonNegativeNumber);
-    app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)")->check(CLI::PositiveNumber);
+    app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)")->check(cli::kPositive);
+    app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)")->check(cli::kNonNegative);
+    app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)")->check(cli::kPositive);
     app.add_option("--on-nonfinite", on_nonfinite,
                    "a NaN/Inf loss or gradient: stop (default: an error naming the update and tensor) or skip the update")
         ->check(CLI::IsMember({"stop", "skip"}));
@@ -337,7 +337,7 @@ struct SampleSettings {
     app.add_option("--sample-temperature", temperature, "temperature of the report's sampled generation")
         ->capture_default_str()->check(cli::kPositive)->group(group);
     app.add_option("--sample-top-k", top_k, "top-k of the sampled generation, 0: all")
-        ->capture_default_str()->check(CLI::NonNegativeNumber)->group(group);
+        ->capture_default_str()->check(cli::kNonNegative)->group(group);
     app.add_option("--sample-top-p", top_p, "top-p (nucleus mass) of the sampled generation, 1: off")
         ->capture_default_str()->check(cli::kPositive)->check(CLI::Range(0.0, 1.0))->group(group);
     app.add_option("--sample-repetition-penalty", repetition_penalty,

@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
       cfg.num_key_value_heads = kv_heads;
       cfg.intermediate_size = intermediate;
       cfg.head_dim_override.reset();
+      cfg.validate("the tiny model's flags (--layers, --hidden, --heads, --kv-heads, --intermediate)");
       model = std::make_unique<MistralForCausalLM>(cfg, seed);
       if (load_in_4bit) {
         quantize_model(*model, BitsAndBytesConfig::qlora());

@@ -23,6 +23,8 @@
 #include <galvani/data/svg_plot.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
+#include "cli_checks.hpp"
+
 using namespace galvani;
 
 static void print_row(const char* name, const Batch& b, const std::vector<int64_t>& v, int64_t row, int64_t show) {
@@ -42,8 +44,8 @@ int main(int argc, char** argv) {
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: tokenizers/gpt2/tokenizer.json in the shared data)");
   app.add_option("--out", out_dir, "folder for the token-length histogram SVG")->capture_default_str();
   app.add_option("--seed", seed, "seed of the split")->capture_default_str();
-  app.add_option("--test-size", test_size, "fraction of rows for the test part")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--batch-size", batch_size, "rows in the example batch (the course uses 2)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--test-size", test_size, "fraction of rows for the test part")->capture_default_str()->check(cli::kFraction);
+  app.add_option("--batch-size", batch_size, "rows in the example batch (the course uses 2)")->capture_default_str()->check(cli::kPositive);
   app.add_flag("--half", half, "keep only the first half of the rows, as the course's CPU run does (df[:len(df)//2])");
   CLI11_PARSE(app, argc, argv);
 

@@ -42,7 +42,9 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_name, "tiny (random, --seed), distilgpt2 or a Hugging Face model directory")
       ->capture_default_str();
   app.add_option("--out", out, "where to save the 4-bit checkpoint (empty: do not save)")->capture_default_str();
-  app.add_option("--quant-type", quant_type, "nf4 or fp4 (bnb_4bit_quant_type)")->capture_default_str();
+  app.add_option("--quant-type", quant_type, "nf4 or fp4 (bnb_4bit_quant_type)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"nf4", "fp4"}));
   app.add_option("--compute-dtype", compute_dtype,
                  "bnb_4bit_compute_dtype written to the config: transformers computes the 4-bit layers in it "
                  "(galvani always uses float32; float32 here makes the two agree)")

@@ -37,9 +37,9 @@ int main(int argc, char** argv) {
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's own, else the shared GPT-2 one)");
   train_flags.add_to(app);
   method.add_to(app);
-  app.add_option("--grad-accum", accum, "gradient_accumulation_steps")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--grad-accum", accum, "gradient_accumulation_steps")->capture_default_str()->check(cli::kPositive);
   app.add_option("--save-steps", save_steps, "checkpoint every N updates (course: 200; 0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::kNonNegative);
   app.add_option("--optim", optim, "adamw_torch (full's default), adamw_hf (the course's CPU run), adamw_8bit, "
                                    "paged_adamw_8bit (lora/qlora default), paged_adamw_32bit")
       ->check(CLI::IsMember({"adamw_torch", "adamw_hf", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"}));

@@ -19,6 +19,8 @@
 #include <galvani/data/csv.hpp>
 #include <galvani/data/eda.hpp>
 
+#include "../examples/cli_checks.hpp"
+
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
@@ -29,7 +31,7 @@ int main(int argc, char** argv) {
   app.add_option("--input", input, "plain-text book (default: frankenstein/pg84.txt from the shared data)");
   app.add_option("--output", output, "CSV to write, one column 'text' (its folder is created)")->capture_default_str();
   app.add_option("--target-chars", target, "aim for snippets of about this many characters")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(cli::kPositive);
   app.add_flag("--download", download,
                "download Project Gutenberg #84 to data/frankenstein/pg84.txt with curl, then use it");
   CLI11_PARSE(app, argc, argv);

@@ -7,6 +7,7 @@
 //
 // Input that is not valid UTF-8 is decoded as Python's bytes.decode("utf-8",
 // errors="replace") would, so the ids match what a Python user gets.
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -40,7 +41,11 @@ int main(int argc, char** argv) {
       std::vector<int32_t> ids;
       ids.reserve(j.size());
       for (size_t i = 0; i < j.size(); ++i) {
-        if (!j[i].is_number_integer()) throw galvani::Error("<stdin>: $[" + std::to_string(i) + "]: expected an integer id");
+        // An id past int32 is refused, not wrapped into some other id. (One in range but outside
+        // the vocabulary is skipped by decode, as tokenizers does.)
+        const bool ok = j[i].is_number_integer() && j[i].get<int64_t>() >= INT32_MIN && j[i].get<int64_t>() <= INT32_MAX &&
+                        !(j[i].is_number_unsigned() && j[i].get<uint64_t>() > uint64_t(INT32_MAX));
+        if (!ok) throw galvani::Error("<stdin>: $[" + std::to_string(i) + "]: expected an integer id, got " + j[i].dump());
         ids.push_back(j[i].get<int32_t>());
       }
       std::string text = tok.decode(ids, skip_special);
