@@ -1,7 +1,8 @@
-// Bad input (issue #17): every parser and the loaders above them, fed a broken file written
-// here into a scratch folder (no big fixtures). Each case checks that the failure is a
-// galvani::Error (not a crash, not another exception type) and that its message names the
-// culprit — the file, and the key, tensor or setting at fault.
+// Bad input, one case per row of docs/robustness.md (issue #17): every parser and the loaders
+// above them, fed a broken file written here into a scratch folder (no big fixtures). Each
+// case checks that the failure is a galvani::Error (not a crash, not another exception type)
+// and that its message names the culprit — the file, and the key, tensor or setting at fault.
+// The last case checks that every row of docs/robustness.md names a test that exists.
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
@@ -841,4 +842,41 @@ TEST_CASE("generate: an absurd max_new_tokens stops at the end of the context", 
   const std::vector<int64_t> out = generate(*model, std::vector<int64_t>{1, 2, 3}, o);
   CHECK(out.size() == 6);  // 8 positions, 3 for the prompt; the last new token needs none
   CHECK_THAT(context_limit_note(*model, 3, o), Contains("generation stops after 6 new tokens"));
+}
+
+// ================================================================== the table itself
+
+// Every row of docs/robustness.md names a test that exists: `tests/test_x.cpp` "name" (a
+// TEST_CASE or SECTION of that file) or CTest `name` (tests/CMakeLists.txt).
+TEST_CASE("docs/robustness.md: every row names a test that exists", "[robustness][docs]") {
+  const std::string doc = read_file(kSource / "docs/robustness.md");
+  const std::string cmake = read_file(kSource / "tests/CMakeLists.txt");
+  std::istringstream lines(doc);
+  std::string line;
+  const std::regex row(R"(^\| *(\d+) *\|)");
+  const std::regex cpp_test(R"(`(tests/test_[a-z0-9_]+\.cpp)` "([^"]+)\")");
+  const std::regex ctest(R"(CTest `([A-Za-z0-9_]+)`)");
+  std::set<int> numbers;
+  int rows_seen = 0;
+  while (std::getline(lines, line)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, row)) continue;
+    ++rows_seen;
+    INFO("row: " << line);
+    const int n = std::stoi(m[1]);
+    CHECK(numbers.insert(n).second);  // numbered once
+    int tests = 0;
+    for (std::sregex_iterator it(line.begin(), line.end(), cpp_test), end; it != end; ++it, ++tests) {
+      const std::string file = read_file(kSource / (*it)[1].str());
+      const std::string name = "\"" + (*it)[2].str() + "\"";
+      CHECK((file.find("TEST_CASE(" + name) != std::string::npos || file.find("SECTION(" + name) != std::string::npos));
+    }
+    for (std::sregex_iterator it(line.begin(), line.end(), ctest), end; it != end; ++it, ++tests) {
+      const std::string name = (*it)[1].str();
+      CHECK(std::regex_search(cmake, std::regex("[( ]" + name + "[ )\n]")));
+    }
+    CHECK(tests >= 1);
+  }
+  CHECK(rows_seen >= 60);
+  CHECK(int(numbers.size()) == rows_seen);
 }
