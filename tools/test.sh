@@ -5,7 +5,9 @@
 set -euo pipefail
 case "${1:-}" in -h|--help) sed -n '2,4p' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/.."
-tools/bootstrap.sh build
+# build/ exists to run the tests: its programs compile at -O1 like the tests themselves
+# (GALVANI_PROGRAMS_O1; benchmarks keep -O3). The main job builds its own, build-native/.
+GALVANI_CMAKE_ARGS="-DGALVANI_PROGRAMS_O1=ON ${GALVANI_CMAKE_ARGS:-}" tools/bootstrap.sh build
 
 # The safetensors header parser under libFuzzer + ASan/UBSan, from the committed seed corpus.
 if [ "${GALVANI_FUZZ_SECONDS:-20}" != 0 ]; then
