@@ -6,7 +6,8 @@
 //   - quoted fields: "..." may hold the delimiter, line breaks and doubled
 //     quotes ("" stands for one "); line breaks inside are kept as they are;
 //   - a UTF-8 byte-order mark at the start (dropped); the text must be UTF-8;
-//   - blank lines are skipped, as pandas.read_csv does (skip_blank_lines=True).
+//   - blank lines are skipped, as pandas.read_csv does (skip_blank_lines=True), and
+//     so are lines of only spaces and tabs (pandas' C parser counts them as blank).
 // The first record is the header. An empty field, quoted or not, is a missing
 // value, as in pandas (NaN), and so is a data field spelled as one of pandas'
 // default NA values ("NA", "nan", "null", "None", "#N/A", ... kNaSpellings below),
@@ -23,7 +24,8 @@
 //
 // The writer quotes minimally, like Python's csv.QUOTE_MINIMAL and pandas'
 // to_csv: only fields holding the delimiter, a quote, CR or LF; a present but
-// empty value in a one-column table is written "" so that it is not a blank line.
+// empty (or all-blank) value in a one-column table is quoted so that it is not a
+// blank line.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -117,7 +119,13 @@ inline Table parse_csv(std::string_view text, const std::string& source = "<csv>
   const size_t n = text.size();
 
   while (cur.pos < n) {
-    if (text[cur.pos] == '\n' || text[cur.pos] == '\r') {  // a blank line: skipped
+    // A blank line is skipped, and so is one of only spaces and tabs, as pandas' C parser
+    // does (skip_blank_lines): "   " alone on a line is no row, not a cell of spaces.
+    size_t after_space = cur.pos;
+    while (after_space < n && (text[after_space] == ' ' || text[after_space] == '\t')) ++after_space;
+    if (after_space == n) break;
+    if (text[after_space] == '\n' || text[after_space] == '\r') {
+      cur.pos = after_space;
       cur.newline();
       continue;
     }
@@ -238,8 +246,9 @@ inline void write_csv(std::ostream& out, const Table& table, const CsvOptions& o
       if (c) out << opt.delimiter;
       const Cell& cell = cell_at(c);
       if (!cell) continue;
-      // An empty string alone on a line would read back as a blank line (skipped): write "".
-      if (cell->empty() && table.cols() == 1) out << "\"\"";
+      // An empty string (or one of spaces and tabs) alone on a line would read back as a
+      // blank line (skipped): quote it.
+      if (table.cols() == 1 && cell->find_first_not_of(" \t") == std::string::npos) out << '"' << *cell << '"';
       else out << csv_field(*cell, opt.delimiter);
     }
     out << '\n';

@@ -257,8 +257,10 @@ inline std::optional<bool> pd_bool(std::string_view s) {
 }  // namespace detail
 
 // df[col].dtype after pd.read_csv: "int64", "uint64", "float64", "bool" or "object".
-// An all-missing column is float64, as in pandas.
+// An all-missing column is float64, as in pandas; a column without rows (a header-only
+// file) is object, as in pandas.
 inline std::string dtype(const Column& col) {
+  if (col.empty()) return "object";
   bool missing = false, negative = false;
   std::string_view digits;
   // int64, in order; the first cell that fails says what to try next.

@@ -27,6 +27,10 @@ namespace galvani {
 struct AddedToken {
   int32_t id = 0;
   std::string content;
+  // What decode and id_to_token give: the content, normalized when normalized=true, as
+  // tokenizers (0.23) does ("<MASK>" under a Lowercase normalizer decodes as "<mask>").
+  // Set by AddedVocabulary::build.
+  std::string text;
   bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
 };
 
@@ -49,13 +53,15 @@ class AddedVocabulary {
     raw_ = Matcher{};
     norm_ = Matcher{};
     for (size_t i = 0; i < tokens_.size(); ++i) {
-      const AddedToken& t = tokens_[i];
+      AddedToken& t = tokens_[i];
+      t.text = t.content;
       if (t.content.empty()) continue;
       if (!t.normalized) { raw_.add(t.content, i); continue; }
       NormalizedText n;
       n.text = t.content;
       n.track = false;
       if (normalizer) normalizer->normalize(n);
+      t.text = n.text;
       if (!n.text.empty()) norm_.add(n.text, i);
     }
     raw_.finish();

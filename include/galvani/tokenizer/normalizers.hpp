@@ -55,9 +55,27 @@ class UnicodeNormalizer : public Normalizer {
     NormalizedText out;
     out.orig_start = t.orig_start;
     size_t chunk_begin = 0;
+    // A chunk is a starter and its combining marks. When its normalization is just each
+    // character's own (NFD of "é" + "ç", or "e\u0301" left as it is), each character's
+    // output keeps that character's origin, as tokenizers' alignments do; otherwise (marks
+    // composed or reordered) the whole output points at the chunk's first character.
+    std::vector<std::pair<std::string, uint32_t>> pieces;
     auto flush = [&](size_t end) {
       if (end == chunk_begin) return;
-      out.append(unicode::normalize(std::string_view(t.text).substr(chunk_begin, end - chunk_begin), form_), t.orig[chunk_begin]);
+      std::string_view chunk = std::string_view(t.text).substr(chunk_begin, end - chunk_begin);
+      std::string norm = unicode::normalize(chunk, form_);
+      pieces.clear();
+      std::string joined;
+      for (size_t i = chunk_begin; i < end && joined.size() <= norm.size();) {
+        size_t b = i;
+        unicode::next_cp(t.text, i);
+        pieces.push_back({unicode::normalize(std::string_view(t.text).substr(b, i - b), form_), t.orig[b]});
+        joined += pieces.back().first;
+      }
+      if (pieces.size() > 1 && joined == norm)
+        for (const auto& [text, origin] : pieces) out.append(text, origin);
+      else
+        out.append(norm, t.orig[chunk_begin]);
       chunk_begin = end;
     };
     for (size_t i = 0; i < t.text.size();) {

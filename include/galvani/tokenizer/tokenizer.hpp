@@ -138,7 +138,10 @@ class Tokenizer {
     toks.reserve(ids.size());
     for (int32_t id : ids) {
       if (const AddedToken* a = impl_->added.by_id(id)) {
-        if (!(skip_special_tokens && a->special)) toks.push_back(a->content);
+        // Skipped when its text names a special token: a normalized special token whose
+        // normalized text differs ("<MASK>" -> "<mask>") is kept, as in tokenizers.
+        const AddedToken* named = skip_special_tokens ? impl_->added.by_content(a->text) : nullptr;
+        if (!(named && named->special)) toks.push_back(a->text);
       } else if (impl_->model.has_id(id)) {
         const std::string& t = impl_->model.id_to_token(id);
         const AddedToken* a2 = skip_special_tokens ? impl_->added.by_content(t) : nullptr;
@@ -162,7 +165,7 @@ class Tokenizer {
   }
   // The token's string ("" for an unknown id).
   std::string id_to_token(int32_t id) const {
-    if (const AddedToken* a = impl_->added.by_id(id)) return a->content;
+    if (const AddedToken* a = impl_->added.by_id(id)) return a->text;
     return impl_->model.id_to_token(id);
   }
   // The vocab with added tokens, as tokenizers' get_vocab_size(with_added_tokens=True).
@@ -211,7 +214,8 @@ class Tokenizer {
           JsonNode a = list[i];
           AddedToken t;
           int64_t id = a["id"].integer();
-          if (id < 0 || id > INT32_MAX) a["id"].fail("id out of range");
+          // tokenizers reads the id as a u32 and then ignores it (see added_token_id).
+          if (id < 0 || id > int64_t(UINT32_MAX)) a["id"].fail("id out of range (0 to 2^32-1)");
           t.content = a["content"].str();
           t.id = added_token_id(t.content);
           t.special = a.bool_or("special", false);
