@@ -148,7 +148,33 @@ TEST_CASE("target_modules selects what peft's get_peft_model adapts", "[module][
   }
   CHECK(default_lora_target_modules("gpt2").select(*model_for("gpt2")).size() == 2);
   CHECK(default_lora_target_modules("llama").str() == "[\"q_proj\", \"v_proj\"]");
-  CHECK_THROWS_WITH(TargetModules::regex("(q_proj"), Catch::Contains("not a valid regular expression"));
+  CHECK_THROWS_WITH(TargetModules::regex("(q_proj"), Catch::Contains("'(q_proj' is not a regular expression galvani can match"));
+}
+
+TEST_CASE("target_modules regexes from a file: Python's syntax, linear time, clear refusals", "[module][regex]") {
+  // Python's re.fullmatch answers, written down by hand (re.fullmatch(p, n) is not None).
+  const std::string q = "model.layers.0.self_attn.q_proj";
+  CHECK(TargetModules::regex(R"(.*\.(q|v)_proj)").matches(q));
+  CHECK_FALSE(TargetModules::regex(R"(.*\.(q|v)_proj)").matches("model.layers.0.self_attn.o_proj"));
+  CHECK_FALSE(TargetModules::regex("q_proj").matches(q));  // a full match, not a search
+  CHECK(TargetModules::regex(R"(.*(?P<which>q|k)_proj)").matches(q));  // Python's named group
+  CHECK(TargetModules::regex(R"(model\.layers\.\d+\.self_attn\.[qv]_proj)").matches(q));
+  // Patterns that backtrack exponentially in Python's re and std::regex (std::regex: over 20 s
+  // on these names, found by fuzz_adapter_config) answer at once: RE2 is linear in the name.
+  CHECK_FALSE(TargetModules::regex("(.*.*)*x").matches(q));
+  CHECK_FALSE(TargetModules::regex("((a|b|c|.)*)*(x|y)*z").matches(q));
+  // std::regex recursed once per pattern character (5,000 nested groups overflow its stack);
+  // RE2 compiles and matches them.
+  const TargetModules deep = TargetModules::regex(std::string(5000, '(') + "q" + std::string(5000, ')'));
+  CHECK(deep.matches("q"));
+  CHECK_FALSE(deep.matches(q));
+  // What RE2 cannot do in linear time is refused by name, never matched differently.
+  CHECK_THROWS_WITH(TargetModules::regex(R"((q)_\1)"), Catch::Contains("invalid escape sequence: \\1"));
+  CHECK_THROWS_WITH(TargetModules::regex(R"(.*(?=q_proj).*)"), Catch::Contains("invalid perl operator: (?="));
+  // bitsandbytes' llm_int8_skip_modules go through the same engine.
+  CHECK_FALSE(should_convert_module("model.layers.1.mlp.down_proj", {R"(model\.layers\.1)"}));
+  CHECK(should_convert_module("model.layers.11.mlp.down_proj", {R"(model\.layers\.1)"}));
+  CHECK(should_convert_module(q, {"(.*.*)*x"}));
   CHECK_THROWS_WITH(default_lora_target_modules("bert"), Catch::Contains("bert"));
 }
 

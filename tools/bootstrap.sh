@@ -12,7 +12,7 @@ build_dir=${1:-build}
 targets=("${@:2}")
 
 packages=(cmake g++ make pkg-config libxtensor-dev libxsimd-dev libutf8proc-dev catch2
-          nlohmann-json3-dev libcli11-dev)
+          nlohmann-json3-dev libcli11-dev libre2-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,9 +27,11 @@
 // not "layers.11.mlp"), or as a plain suffix of the name (no boundary: "proj" skips
 // "q_proj").
 #pragma once
-#include <regex>
+#include <optional>
 #include <set>
+#include <string_view>
 
+#include "../core/regex.hpp"
 #include "../nn/linear4bit.hpp"
 #include "../quant/bnb_config.hpp"
 #include "causal_lm.hpp"
@@ -43,15 +45,15 @@ inline bool should_convert_module(const std::string& name, const std::vector<std
     if (name.size() >= key.size() && name.compare(name.size() - key.size(), key.size(), key) == 0) return false;
     // re.match(f"(?:{key})" + boundary, name): some prefix name[0, L) matches the key as a
     // regex and L sits on a boundary (after a '.', before a '.', or at the end).
-    std::regex re;
+    std::optional<Regex> re;
     try {
-      re = std::regex(key, std::regex::ECMAScript);
-    } catch (const std::regex_error&) {
+      re.emplace(key, "llm_int8_skip_modules");
+    } catch (const Error&) {
       continue;  // not a valid regex: only the suffix rule applies
     }
     for (size_t L = 0; L <= name.size(); ++L) {
       const bool boundary = (L > 0 && name[L - 1] == '.') || L == name.size() || name[L] == '.';
-      if (boundary && std::regex_match(name.begin(), name.begin() + std::ptrdiff_t(L), re)) return false;
+      if (boundary && re->full_match(std::string_view(name).substr(0, L))) return false;
     }
   }
   return true;

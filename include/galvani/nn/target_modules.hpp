@@ -5,18 +5,20 @@
 //   a list of names    ["q_proj", "v_proj"]: a module matches when its full name is in the
 //                      list or ends with "." + an entry ("model.layers.0.self_attn.q_proj"
 //                      ends with ".q_proj");
-//   a regex string     ".*\.(q|v)_proj": the full name must match it whole (re.fullmatch);
+//   a regex string     ".*\.(q|v)_proj": the full name must match it whole (re.fullmatch;
+//                      matched by RE2 in linear time, core/regex.hpp);
 //   "all-linear"       every linear layer (Linear, GPT-2's Conv1D) but the output layer:
 //                      peft collects the last name part of each linear module, removes the
 //                      lm_head's, and then matches that list as above (so a "c_proj" name
 //                      is targeted in the attention and the MLP alike).
 // Matching walks named_modules(); replace_submodule() then swaps each match (nn/module.hpp).
 #pragma once
-#include <regex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "../core/regex.hpp"
 #include "layers.hpp"
 #include "module.hpp"
 
@@ -34,17 +36,14 @@ class TargetModules {
     t.names_ = std::move(list);
     return t;
   }
-  // A regular expression the whole module name must match (Python's re.fullmatch; ECMAScript
-  // syntax here, which agrees with Python's on the usual patterns: . * + ? | () [] \.).
+  // A regular expression the whole module name must match (Python's re.fullmatch, as peft
+  // matches it). Throws galvani::Error naming the pattern if it is not one core/regex.hpp
+  // can match (its syntax is RE2's: Python's without backreferences and lookaround).
   static TargetModules regex(const std::string& pattern) {
     TargetModules t;
     t.kind_ = Kind::regex;
     t.pattern_ = pattern;
-    try {
-      t.regex_ = std::regex(pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      throw Error("target_modules: '" + pattern + "' is not a valid regular expression (" + e.what() + ")");
-    }
+    t.regex_.emplace(pattern, "target_modules");
     return t;
   }
   static TargetModules all_linear() {
@@ -74,14 +73,14 @@ class TargetModules {
     std::vector<std::string> out;
     for (auto& [name, m] : root.named_modules()) {
       if (name.empty()) continue;
-      if (kind_ == Kind::regex ? std::regex_match(name, regex_) : matches_suffix(name, suffixes)) out.push_back(name);
+      if (kind_ == Kind::regex ? regex_->full_match(name) : matches_suffix(name, suffixes)) out.push_back(name);
     }
     return out;
   }
   // Does this module name match (names and regex forms; "all-linear" needs the tree: select)?
   bool matches(const std::string& name) const {
     GALVANI_CHECK(kind_ != Kind::all_linear, "target_modules: \"all-linear\" is resolved against a model; use select()");
-    return kind_ == Kind::regex ? std::regex_match(name, regex_) : matches_suffix(name, names_);
+    return kind_ == Kind::regex ? regex_->full_match(name) : matches_suffix(name, names_);
   }
 
   std::string str() const {
@@ -110,7 +109,7 @@ class TargetModules {
   Kind kind_ = Kind::names;
   std::vector<std::string> names_;
   std::string pattern_;
-  std::regex regex_;
+  std::optional<Regex> regex_;  // the regex form's compiled pattern
 };
 
 // peft's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING for the architectures galvani
