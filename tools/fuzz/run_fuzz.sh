@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# Build the libFuzzer targets and run them for a short time (CI): tools/fuzz/run_fuzz.sh [seconds=20]
-# The seconds are the whole run's budget, shared equally by the targets.
+# Build the libFuzzer targets (ASan + UBSan) and run each from its seeds.
 #
-# Seeds: tools/fuzz/corpus/<target>/ (committed) plus the malformed fixtures of its format.
-# New inputs go to a scratch corpus, so the committed one never changes. A crash
-# leaves crash-* in build-fuzz/ and exits non-zero.
+#   tools/fuzz/run_fuzz.sh [SECONDS [TARGET…]]        the whole run shares SECONDS (default 45; CI)
+#   tools/fuzz/run_fuzz.sh --each SECONDS [TARGET…]   SECONDS per target (the long runs of
+#                                                      docs/robustness.md use --each 600)
+#
+# Targets: every fuzz_* in tools/fuzz/CMakeLists.txt unless named. Seeds: tools/fuzz/corpus/<target>/
+# (committed; tools/fuzz/gen_seeds.py writes most of them) plus the malformed fixtures of the
+# format. New inputs go to a scratch corpus, so the committed one never changes. Each input has
+# 10 s (-timeout: a hang is a finding) and 2 GB (-rss_limit_mb). A crash, hang, leak, uncaught
+# exception or sanitizer report leaves crash-*/timeout-*/leak-* in build-fuzz/ and exits non-zero;
+# a per-target summary (runs, coverage, peak RSS) goes to build-fuzz/fuzz-summary.md.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,13p' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/../.."
-SECS=${1:-20}
+mode=share
+if [ "${1:-}" = --each ]; then mode=each; shift; fi
+SECS=${1:-45}
+shift || true
 CXX=${FUZZ_CXX:-clang++-14}
 if ! command -v "$CXX" >/dev/null || ! [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] \
    || ! [ -e /usr/lib/llvm-14/lib/clang/14.0.6/include/omp.h ]; then
@@ -17,14 +27,43 @@ if ! command -v "$CXX" >/dev/null || ! [ -e /usr/lib/llvm-14/lib/clang/14.0.6/li
 fi
 cmake -S tools/fuzz -B build-fuzz -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)"
+
 declare -A seeds=([fuzz_safetensors_header]=../tests/fixtures/checkpoints/malformed
-                  [fuzz_gguf]=../tests/fixtures/gguf/malformed)
-targets=(fuzz_safetensors_header fuzz_gguf)
-each=$(( SECS / ${#targets[@]} )); [ "$each" -ge 1 ] || each=1
+                  [fuzz_gguf]=../tests/fixtures/gguf/malformed
+                  [fuzz_tokenizer_json]=../tests/fixtures/differential/tokenizer
+                  [fuzz_csv]=../tests/fixtures/differential/csv)
+if (($#)); then
+  targets=("$@")
+else
+  mapfile -t targets < <(sed 's/#.*//' tools/fuzz/CMakeLists.txt | sed -n '/^set(GALVANI_FUZZ_TARGETS/,/)/p' \
+                           | sed 's/set(GALVANI_FUZZ_TARGETS//;s/)//' | tr -s ' \n' '\n' | grep .)
+fi
+if [ "$mode" = each ]; then each=$SECS; else each=$(( SECS / ${#targets[@]} )); fi
+[ "$each" -ge 1 ] || each=1
+export GALVANI_DATA=${GALVANI_DATA:-$(cd .. && pwd)/shared/data}
+summary=build-fuzz/fuzz-summary.md
+{ echo "| target | seconds | runs | coverage (edges) | features | corpus | peak RSS MB | result |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---|"; } > "$summary"
+failed=0
 for target in "${targets[@]}"; do
   work=$(mktemp -d)
+  extra=()
+  [ -n "${seeds[$target]:-}" ] && [ -d "build-fuzz/${seeds[$target]}" ] && extra=("${seeds[$target]}")
   echo "== $target for ${each}s"
-  (cd build-fuzz && ./"$target" -max_total_time="$each" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
-     "$work" "../tools/fuzz/corpus/$target" "${seeds[$target]}")
+  log=build-fuzz/$target.log
+  rc=0
+  (cd build-fuzz && ./"$target" -max_total_time="$each" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+     -print_final_stats=1 "$work" "../tools/fuzz/corpus/$target" "${extra[@]}") >"$log" 2>&1 || rc=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last"); ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+  corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
+  if [ "$rc" -eq 0 ]; then result="clean"; else result="**FAILED (exit $rc)**"; failed=1; fi
+  echo "| $target | $each | ${runs:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | ${rss:-?} | $result |" >> "$summary"
+  tail -n 12 "$log" | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' || true
+  [ "$rc" -eq 0 ] || { echo "run_fuzz.sh: $target failed (exit $rc); its log: $log"; grep -A30 -m1 'ERROR' "$log" || tail -40 "$log"; }
   rm -rf "$work"
 done
+cat "$summary"
+exit "$failed"

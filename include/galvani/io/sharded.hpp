@@ -49,11 +49,14 @@ struct ShardIndex {
   }
 };
 
-inline ShardIndex read_shard_index(const std::filesystem::path& path) {
+// An index's JSON → ShardIndex, without touching the disk (`path` names the file in errors
+// and sets dir()). Throws galvani::Error naming `path` for a non-object, a missing or empty
+// "weight_map", an entry that is not a plain file name, or a "metadata" that is not an object.
+// The format is the one transformers' save_pretrained writes (see the top of this file).
+inline ShardIndex parse_shard_index(const json& j, const std::filesystem::path& path) {
   ShardIndex idx;
   idx.path = path;
   const std::string where = path.string();
-  json j = read_json_file(path);
   GALVANI_CHECK(j.is_object(), where, ": an index must be a JSON object");
   auto wm = j.find("weight_map");
   GALVANI_CHECK(wm != j.end() && wm->is_object(), where, ": no \"weight_map\" object");
@@ -75,6 +78,14 @@ inline ShardIndex read_shard_index(const std::filesystem::path& path) {
     idx.metadata = *md;
     if (auto ts = md->find("total_size"); ts != md->end() && ts->is_number_unsigned()) idx.total_size = ts->get<uint64_t>();
   }
+  return idx;
+}
+
+// model.safetensors.index.json → ShardIndex; every shard it names must exist beside it.
+// Throws galvani::Error for what parse_shard_index refuses, and for a missing shard.
+inline ShardIndex read_shard_index(const std::filesystem::path& path) {
+  ShardIndex idx = parse_shard_index(read_json_file(path), path);
+  const std::string where = path.string();
   for (const auto& s : idx.shards())
     GALVANI_CHECK(std::filesystem::is_regular_file(idx.dir() / s), where, ": shard ", s,
                   " is missing (expected at ", (idx.dir() / s).string(), "; incomplete download?)");

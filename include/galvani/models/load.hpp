@@ -76,8 +76,9 @@ inline std::vector<std::string> metadata_aliases(const io::TensorView& v, const 
   std::vector<std::string> out;
   const io::Header& h = v.header();
   if (!h.has_metadata) return out;
-  for (const auto& [alias, target] : h.metadata) {
-    if (target != v.name()) continue;
+  for (const auto& entry : h.metadata) {  // not a structured binding: clang 14 cannot capture one
+    const std::string& alias = entry.first;
+    if (entry.second != v.name()) continue;
     const bool is_tensor = std::any_of(h.tensors.begin(), h.tensors.end(),
                                        [&](const io::TensorInfo& t) { return t.name == alias; });
     if (is_tensor) continue;
