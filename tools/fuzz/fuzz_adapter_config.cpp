@@ -5,7 +5,7 @@
 // Each input is one JSON text. An accepted config's target_modules is matched against the
 // module names of GPT-2 and Mistral, as get_peft_model would match them, and the config is
 // written back (lora_config_to_json). A galvani::Error is the expected answer to a bad file;
-// any other exception (std::regex_error, nlohmann's), crash, hang or sanitizer report is a bug.
+// any other exception (nlohmann's, RE2's), crash, hang or sanitizer report is a bug.
 //
 // Build and run: tools/fuzz/run_fuzz.sh [seconds]   (see tools/fuzz/CMakeLists.txt)
 #include <galvani/models/peft.hpp>

@@ -7,9 +7,6 @@
 #include <galvani/core/error.hpp>
 
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
-#include <string>
 #include <string_view>
 
 namespace galvani::fuzz {
@@ -24,13 +21,6 @@ template <class F> void expect_error_or_value(F&& f) {
 
 inline std::string_view as_text(const uint8_t* data, size_t size) {
   return {reinterpret_cast<const char*>(data), size};
-}
-
-// The shared data folder as the tests find it: $GALVANI_DATA, else ../shared/data beside the
-// checkout (targets run from build-fuzz/, so the checkout is its parent).
-inline std::filesystem::path data_dir() {
-  if (const char* d = std::getenv("GALVANI_DATA"); d && *d) return d;
-  return std::filesystem::path(GALVANI_SOURCE_DIR) / ".." / "shared" / "data";
 }
 
 }  // namespace galvani::fuzz

@@ -14,19 +14,12 @@
 #include <cstdint>
 #include <vector>
 
-namespace {
+#include "fuzz_common.hpp"
 
-template <class F> void expect_error_or_value(F&& f) {
-  try {
-    f();
-  } catch (const galvani::Error&) {
-  }
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace galvani::io;
+  using galvani::fuzz::expect_error_or_value;
   try {
     auto g = GgufFile::from_bytes(std::vector<uint8_t>(data, data + size), "fuzz-input");
     volatile uint8_t sink = 0;

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "fuzz_common.hpp"
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace galvani;
   using namespace galvani::io;
@@ -27,9 +29,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const galvani::Error&) {
   }
   // The strict JSON reader on its own, for index and config files.
-  try {
-    (void)parse_json_strict(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz-json");
-  } catch (const galvani::Error&) {
-  }
+  fuzz::expect_error_or_value([&] { (void)parse_json_strict(fuzz::as_text(data, size), "fuzz-json"); });
   return 0;
 }

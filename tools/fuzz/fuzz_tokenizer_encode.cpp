@@ -1,15 +1,20 @@
 // fuzz_tokenizer_encode — libFuzzer target for encoding arbitrary bytes and decoding arbitrary
 // ids with the real GPT-2 (byte-level BPE) and Mistral-7B (SentencePiece BPE with byte
-// fallback) tokenizers from the shared data folder ($GALVANI_DATA, else ../shared/data).
+// fallback) tokenizers from the shared data folder (core/paths.hpp's find_data_file:
+// $GALVANI_DATA, ../shared/data, data/; run_fuzz.sh sets GALVANI_DATA, or skips this target
+// when the data is missing).
 //
 // The first input byte picks the tokenizer (bit 0), encode or decode (bit 1) and whether
-// special tokens are added / skipped (bit 2); the rest is the text (any bytes: invalid UTF-8
-// is read as Python's bytes.decode(errors="replace") reads it, each bad run one U+FFFD) or
-// little-endian int32 ids (any value). Checked besides the sanitizers: ids, offsets and
-// attention mask have one entry per token, every offset span is ordered and inside the text,
-// and GPT-2 decodes what it encoded back to the very (repaired) text, as tokenizers does. A galvani::Error is the expected answer to bad input; anything else is a bug.
+// special tokens are added / skipped (bit 2). The rest is the text or little-endian int32 ids
+// (any value). Text may be any bytes: invalid UTF-8 is read as Python's
+// bytes.decode(errors="replace") reads it, each maximal ill-formed subpart one U+FFFD.
+// Checked besides the sanitizers: ids, offsets and attention mask have one entry per token,
+// every offset span is ordered and inside the text, and GPT-2 decodes what it encoded back to
+// the very (repaired) text, as tokenizers does. A galvani::Error is the expected answer to bad
+// input; anything else is a bug.
 //
 // Build and run: tools/fuzz/run_fuzz.sh [seconds]   (see tools/fuzz/CMakeLists.txt)
+#include <galvani/core/paths.hpp>
 #include <galvani/tokenizer/tokenizer.hpp>
 
 #include <cstdio>
@@ -24,13 +29,15 @@ galvani::Tokenizer* g_tokenizers[2];
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  const auto dir = galvani::fuzz::data_dir() / "tokenizers";
-  try {
-    g_tokenizers[0] = new galvani::Tokenizer(galvani::Tokenizer::from_file((dir / "gpt2" / "tokenizer.json").string()));
-    g_tokenizers[1] = new galvani::Tokenizer(galvani::Tokenizer::from_file((dir / "mistral" / "tokenizer.json").string()));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "fuzz_tokenizer_encode: %s (set GALVANI_DATA to the shared data folder)\n", e.what());
-    std::exit(2);
+  int i = 0;
+  for (const char* name : {"gpt2", "mistral"}) {
+    const std::string relative = std::string("tokenizers/") + name + "/tokenizer.json";
+    const auto path = galvani::find_data_file(relative);
+    if (!path) {
+      std::fprintf(stderr, "fuzz_tokenizer_encode: %s\n", galvani::data_file_missing(relative).c_str());
+      std::exit(2);
+    }
+    g_tokenizers[i++] = new galvani::Tokenizer(galvani::Tokenizer::from_file(path->string()));
   }
   return 0;
 }

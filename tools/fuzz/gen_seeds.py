@@ -5,7 +5,8 @@
 
 Seeds are small valid files of each format (the fuzzers mutate from them): copies of the
 test fixtures, the shared data's configs, tokenizers trained here with the `tokenizers`
-package in every normalizer / pre-tokenizer / decoder / post-processor form galvani reads,
+package in three forms (byte-level, Metaspace with byte fallback, split digits + NFC; the
+differential corpus, which run_fuzz.sh adds as seeds, has every other component),
 bitsandbytes quant-state JSON as transformers writes it, and encode/decode inputs. The
 safetensors and GGUF corpora are older and written by hand; this script leaves them alone.
 """

@@ -18,12 +18,19 @@ mode=share
 if [ "${1:-}" = --each ]; then mode=each; shift; fi
 SECS=${1:-45}
 shift || true
+case "$SECS" in ''|*[!0-9]*) echo "run_fuzz.sh: SECONDS must be a whole number, got '$SECS' (see --help)" >&2; exit 2 ;; esac
 CXX=${FUZZ_CXX:-clang++-14}
-if ! command -v "$CXX" >/dev/null || ! [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] \
-   || ! [ -e /usr/lib/llvm-14/lib/clang/14.0.6/include/omp.h ]; then
-  echo "run_fuzz.sh: installing clang-14, libclang-rt-14-dev, libomp-14-dev"
+# clang's libFuzzer and OpenMP, and the library's own dependencies (tools/bootstrap.sh's list).
+packages=(clang-14 libclang-rt-14-dev libomp-14-dev cmake make pkg-config libxtensor-dev libxsimd-dev
+          libutf8proc-dev libre2-dev nlohmann-json3-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "run_fuzz.sh: installing ${missing[*]}"
   SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq clang-14 libclang-rt-14-dev libomp-14-dev
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 cmake -S tools/fuzz -B build-fuzz -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)"
@@ -40,12 +47,24 @@ else
 fi
 if [ "$mode" = each ]; then each=$SECS; else each=$(( SECS / ${#targets[@]} )); fi
 [ "$each" -ge 1 ] || each=1
-export GALVANI_DATA=${GALVANI_DATA:-$(cd .. && pwd)/shared/data}
+# The targets run in build-fuzz/, so the shared data is given by an absolute path.
+if [ -z "${GALVANI_DATA:-}" ]; then
+  for d in ../shared/data data; do
+    if [ -d "$d/tokenizers" ]; then export GALVANI_DATA; GALVANI_DATA=$(cd "$d" && pwd); break; fi
+  done
+fi
 summary=build-fuzz/fuzz-summary.md
 { echo "| target | seconds | runs | coverage (edges) | features | corpus | peak RSS MB | result |"
   echo "|---|---:|---:|---:|---:|---:|---:|---|"; } > "$summary"
 failed=0
+work=
+trap 'rm -rf "$work"' EXIT
 for target in "${targets[@]}"; do
+  if [ "$target" = fuzz_tokenizer_encode ] && ! [ -f "${GALVANI_DATA:-/nonexistent}/tokenizers/gpt2/tokenizer.json" ]; then
+    echo "== $target skipped: it needs the shared data's tokenizers (set GALVANI_DATA)"
+    echo "| $target | 0 | | | | | | skipped: no shared data (set GALVANI_DATA) |" >> "$summary"
+    continue
+  fi
   work=$(mktemp -d)
   extra=()
   [ -n "${seeds[$target]:-}" ] && [ -d "build-fuzz/${seeds[$target]}" ] && extra=("${seeds[$target]}")
@@ -54,16 +73,18 @@ for target in "${targets[@]}"; do
   rc=0
   (cd build-fuzz && ./"$target" -max_total_time="$each" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
      -print_final_stats=1 "$work" "../tools/fuzz/corpus/$target" "${extra[@]}") >"$log" 2>&1 || rc=$?
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
-  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last"); ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
-  corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1 || true)
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last" || true)
+  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last" || true)
+  corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last" || true)
   if [ "$rc" -eq 0 ]; then result="clean"; else result="**FAILED (exit $rc)**"; failed=1; fi
   echo "| $target | $each | ${runs:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | ${rss:-?} | $result |" >> "$summary"
   tail -n 12 "$log" | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' || true
   [ "$rc" -eq 0 ] || { echo "run_fuzz.sh: $target failed (exit $rc); its log: $log"; grep -A30 -m1 'ERROR' "$log" || tail -40 "$log"; }
   rm -rf "$work"
+  work=
 done
 cat "$summary"
 exit "$failed"
