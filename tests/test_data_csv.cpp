@@ -74,6 +74,34 @@ TEST_CASE("parse_csv: BOM, CRLF, lone CR and a missing final line end", "[data][
   CHECK_FALSE(u.column("b")[0].has_value());
 }
 
+TEST_CASE("parse_csv: a line of spaces and tabs is skipped unless one of them is the delimiter",
+          "[data][csv]") {
+  // pandas (C parser, skip_blank_lines): read_csv(StringIO("a,b\n1,2\n \t \n3,4\n")) has 2 rows;
+  // with sep="\t", a line "\t" is a row of two NaNs (checked with pandas 3.1.1).
+  CHECK(parse_csv("a,b\n1,2\n \t \n3,4\n").rows() == 2);
+  CsvOptions tab;
+  tab.delimiter = '\t';
+  const Table t = parse_csv("a\tb\n1\t2\n\t\n3\t4\n", "<tsv>", tab);
+  REQUIRE(t.rows() == 3);
+  CHECK_FALSE(t.column("a")[1].has_value());
+  CHECK_FALSE(t.column("b")[1].has_value());
+  CsvOptions space;
+  space.delimiter = ' ';
+  CHECK(parse_csv("a b\n1 2\n \n3 4\n", "<ssv>", space).rows() == 3);
+  // A column name that starts with a byte-order mark is quoted, so the reader keeps it.
+  Table b({"\xEF\xBB\xBFname"});
+  b.add_row({Cell{"x"}});
+  std::ostringstream ob;
+  write_csv(ob, b);
+  CHECK(parse_csv(ob.str()).names() == b.names());
+  // And write_csv's all-empty TSV row reads back as a row.
+  Table e({"a", "b"});
+  e.add_row({Cell{}, Cell{}});
+  std::ostringstream os;
+  write_csv(os, e, tab);
+  CHECK(parse_csv(os.str(), "<tsv>", tab).rows() == 1);
+}
+
 TEST_CASE("parse_csv: bad quoting is an error naming file, line and column", "[data][csv]") {
   // A bare quote inside an unquoted field.
   std::string e = error_of([] { parse_csv("text\nok\nsay \"hi\" now\n", "bad.csv"); });

@@ -28,8 +28,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 using namespace galvani;
@@ -72,13 +74,13 @@ const Deliberate kDeliberate[] = {
     {"safetensors", "shape_zero_and_u64_max.safetensors", true, "is too large",
      "A dimension of 2^64 - 1 beside a 0: safetensors reads the zero-size tensor; galvani refuses a "
      "dimension past int64, for the reason above."},
-    // GGUF: gguf-py reads these; galvani is stricter, as ggml is where ggml checks.
+    // GGUF: gguf-py reads these; galvani is stricter, as the GGUF spec or ggml is.
     {"gguf", "bool_value_2.gguf", true, "not 0 or 1",
-     "GGUF bools are 0 or 1 (ggml refuses other bytes); gguf-py reads any non-zero byte as true. galvani "
-     "refuses the byte, as ggml does, so a corrupt flag is not silently read as true."},
+     "The GGUF spec: a bool is 0 (false) or 1 (true), 'anything else is invalid'; gguf-py and ggml read any "
+     "non-zero byte as true. galvani refuses the byte, so a corrupt flag is not silently read as true."},
     {"gguf", "bool_array_value_255.gguf", true, "not 0 or 1",
-     "A bool array element stored as 255: gguf-py reads it as true; galvani refuses it, as ggml does, for the "
-     "reason above."},
+     "A bool array element stored as 255: gguf-py reads it as true; galvani refuses it, as the spec says, for "
+     "the reason above."},
     {"gguf", "nested_arrays_10_deep.gguf", true, "nested deeper than 8",
      "gguf-py follows nested arrays to any depth (ggml refuses any nesting); galvani reads up to 8 levels, so "
      "a hostile file cannot recurse without end. No published model nests at all."},

@@ -175,6 +175,12 @@ TEST_CASE("target_modules regexes from a file: Python's syntax, linear time, cle
   CHECK_FALSE(should_convert_module("model.layers.1.mlp.down_proj", {R"(model\.layers\.1)"}));
   CHECK(should_convert_module("model.layers.11.mlp.down_proj", {R"(model\.layers\.1)"}));
   CHECK(should_convert_module(q, {"(.*.*)*x"}));
+  CHECK(should_convert_module(q, {"(unclosed"}));  // no regex: the suffix rule alone
+  CHECK_THROWS_WITH(should_convert_module(q, {"model(?=\\.layers)"}),
+                    Catch::Contains("llm_int8_skip_modules: 'model(?=\\.layers)'"));
+}
+
+TEST_CASE("default_lora_target_modules: peft's per-architecture defaults", "[module]") {
   CHECK_THROWS_WITH(default_lora_target_modules("bert"), Catch::Contains("bert"));
 }
 

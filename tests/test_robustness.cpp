@@ -32,6 +32,8 @@
 #include <galvani/tokenizer/tokenizer.hpp>
 #include <galvani/train/trainer.hpp>
 
+#include "support/training_args.hpp"
+
 using namespace galvani;
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -610,6 +612,19 @@ TEST_CASE("peft: r that is a string", "[robustness][peft]") {
              Contains("adapter_config.json: \"r\" must be an integer"));
 }
 
+TEST_CASE("peft: a target_modules regex galvani cannot run, and one that backtracks", "[robustness][peft]") {
+  Scratch s("peft_regex");
+  auto base = gpt2_with_adapter(s);
+  // Lookahead is valid Python but not RE2: refused, naming the file and the pattern.
+  edit_json(s.dir / "adapter" / "adapter_config.json", [](json& j) { j["target_modules"] = ".*(?=c_attn).*"; });
+  CHECK_THAT(error_of([&] { load_adapter(*base, s.dir / "adapter"); }),
+             Contains("adapter_config.json: target_modules: '.*(?=c_attn).*' is not a regular expression galvani can match"));
+  // Exponential for a backtracking engine (std::regex: over 20 s a name); RE2 answers at once,
+  // and the pattern matches no module, which is the usual error.
+  edit_json(s.dir / "adapter" / "adapter_config.json", [](json& j) { j["target_modules"] = "(.*.*)*x"; });
+  CHECK_THAT(error_of([&] { load_adapter(*base, s.dir / "adapter"); }), Contains("match no module"));
+}
+
 TEST_CASE("peft: lora_alpha that is a string", "[robustness][peft]") {
   Scratch s("peft_alpha");
   auto base = gpt2_with_adapter(s);
@@ -729,18 +744,6 @@ TEST_CASE("dataset: too few rows to split", "[robustness][csv]") {
 // ================================================================== Trainer (train/trainer.hpp)
 
 namespace {
-TrainingArguments quick_args(const fs::path& out) {
-  TrainingArguments a;
-  a.output_dir = out.string();
-  a.num_train_epochs = 1;
-  a.per_device_train_batch_size = 2;
-  a.learning_rate = 1e-3;
-  a.warmup_steps = 0;
-  a.save_steps = 0;
-  a.progress_bar = false;
-  a.eval_on_start = false;
-  return a;
-}
 Trainer::Rows rows(int64_t n) {
   Trainer::Rows r;
   for (int64_t i = 0; i < n; ++i) r.push_back({int32_t(i % 16), int32_t((i + 3) % 16), int32_t((i * 5) % 16)});
@@ -751,14 +754,14 @@ Trainer::Rows rows(int64_t n) {
 TEST_CASE("trainer: an empty training split", "[robustness][trainer]") {
   Scratch s("tr_empty");
   auto model = make_causal_lm(tiny_gpt2_config(), 1);
-  CHECK_THAT(error_of([&] { Trainer(*model, quick_args(s.dir), {}, 0); }),
+  CHECK_THAT(error_of([&] { Trainer(*model, testing::quick_training_args(s.dir), {}, 0); }),
              Contains("Trainer: the training split has no rows"));
 }
 
 TEST_CASE("trainer: batch size 0", "[robustness][trainer]") {
   Scratch s("tr_batch");
   auto model = make_causal_lm(tiny_gpt2_config(), 1);
-  TrainingArguments a = quick_args(s.dir);
+  TrainingArguments a = testing::quick_training_args(s.dir);
   a.per_device_train_batch_size = 0;
   CHECK_THAT(error_of([&] { Trainer(*model, a, rows(4), 0); }),
              Contains("Trainer: batch size and gradient_accumulation_steps must be positive"));
@@ -767,7 +770,7 @@ TEST_CASE("trainer: batch size 0", "[robustness][trainer]") {
 TEST_CASE("trainer: resume from a folder that does not exist", "[robustness][trainer]") {
   Scratch s("tr_nofolder");
   auto model = make_causal_lm(tiny_gpt2_config(), 1);
-  TrainingArguments a = quick_args(s.dir);
+  TrainingArguments a = testing::quick_training_args(s.dir);
   a.resume_from_checkpoint = s.path("checkpoint-7");
   CHECK_THAT(error_of([&] { Trainer(*model, a, rows(4), 0).train(); }),
              Contains("resume_from_checkpoint: ") && Contains("checkpoint-7 is not a folder"));
@@ -777,7 +780,7 @@ TEST_CASE("trainer: resume from a folder without trainer_state.json", "[robustne
   Scratch s("tr_nostate");
   auto model = make_causal_lm(tiny_gpt2_config(), 1);
   fs::create_directories(s.dir / "checkpoint-2");
-  TrainingArguments a = quick_args(s.dir);
+  TrainingArguments a = testing::quick_training_args(s.dir);
   a.resume_from_checkpoint = "latest";
   CHECK_THAT(error_of([&] { Trainer(*model, a, rows(4), 0).train(); }),
              Contains("checkpoint-2 has no trainer_state.json"));
@@ -787,7 +790,7 @@ TEST_CASE("trainer: a trainer_state.json that is not JSON", "[robustness][traine
   Scratch s("tr_badstate");
   auto model = make_causal_lm(tiny_gpt2_config(), 1);
   s.write("checkpoint-2/trainer_state.json", "{\"global_step\": 2,");
-  TrainingArguments a = quick_args(s.dir);
+  TrainingArguments a = testing::quick_training_args(s.dir);
   a.resume_from_checkpoint = "latest";
   CHECK_THAT(error_of([&] { Trainer(*model, a, rows(4), 0).train(); }),
              Contains("checkpoint-2/trainer_state.json: invalid JSON"));
@@ -795,7 +798,7 @@ TEST_CASE("trainer: a trainer_state.json that is not JSON", "[robustness][traine
 
 TEST_CASE("trainer: resume from a checkpoint of another model", "[robustness][trainer]") {
   Scratch s("tr_other");
-  TrainingArguments a = quick_args(s.dir);
+  TrainingArguments a = testing::quick_training_args(s.dir);
   a.max_steps = 1;
   a.save_steps = 1;
   {
@@ -813,7 +816,7 @@ TEST_CASE("trainer: resume from a checkpoint of another model", "[robustness][tr
 TEST_CASE("trainer: an on_nonfinite policy it does not know", "[robustness][trainer]") {
   Scratch s("tr_policy");
   auto model = make_causal_lm(tiny_gpt2_config(), 1);
-  TrainingArguments a = quick_args(s.dir);
+  TrainingArguments a = testing::quick_training_args(s.dir);
   a.on_nonfinite = "ignore";
   CHECK_THAT(error_of([&] { Trainer(*model, a, rows(4), 0); }),
              Contains("Trainer: on_nonfinite is \"ignore\"; use \"stop\" or \"skip\""));

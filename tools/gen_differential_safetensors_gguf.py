@@ -2,7 +2,7 @@
 """Differential-test corpus for galvani's safetensors and GGUF readers (issue #17): small
 files, valid and subtly invalid, each with the reference implementation's verdict.
 
-    /work/refenv/bin/python tools/gen_differential_safetensors_gguf.py   # (re)write the corpus
+    ../refenv/bin/python tools/gen_differential_safetensors_gguf.py   # (re)write the corpus
 
 Needs numpy, safetensors (0.8.0 here) and gguf (gguf-py, 0.19.0 here); no torch. Deterministic:
 fixed data, no clock, no randomness without a seed, so re-running it rewrites the same bytes.

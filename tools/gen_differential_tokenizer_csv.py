@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Differential corpus for galvani's tokenizer.json loader and CSV reader (issue #17).
 
-    /work/refenv/bin/python tools/gen_differential_tokenizer_csv.py \
+    ../refenv/bin/python tools/gen_differential_tokenizer_csv.py \
         [--novel ../shared/data/frankenstein/pg84.txt] [--out tests/fixtures/differential]
 
 Writes two folders, each a set of small files plus a verdicts.json saying what the reference

@@ -9,9 +9,12 @@
 //
 // Syntax: RE2's, which is Python's `re` without backreferences (\1) and lookaround ((?=…),
 // (?!…), (?<=…)); named groups may be written (?P<name>…) as in Python. A pattern using what
-// RE2 lacks is refused with an error naming the pattern, never matched differently. Whether a
-// string matches is the same answer Python's re.fullmatch gives (the engines differ only in
-// which submatch they report, which galvani does not use).
+// RE2 lacks is refused with an error naming the pattern. For the patterns module names are
+// matched with (names, dots, digits, classes, alternation, repetition) full_match gives Python's
+// re.fullmatch answer; the engines do differ elsewhere: RE2's \d \w \s \b are ASCII where
+// Python's are Unicode (module names are ASCII), RE2 reads `a{,3}` literally (Python: 0 to 3),
+// Python's `$` also matches before a final newline, and `[[:alpha:]]` is a POSIX class in RE2
+// but a plain set in Python.
 #pragma once
 #include <memory>
 #include <string>
@@ -23,18 +26,29 @@
 
 namespace galvani {
 
+// What Regex throws for a pattern RE2 refuses. `python_feature` is true when the pattern may be
+// valid Python using what RE2 lacks (lookaround, a backreference or another escape RE2 does not
+// know, such as \Z), false for a plain syntax error such as an unclosed group.
+class RegexError : public Error {
+ public:
+  RegexError(const std::string& message, bool python_feature) : Error(message), python_feature(python_feature) {}
+  bool python_feature;
+};
+
 class Regex {
  public:
-  // Compiles `pattern`. Throws galvani::Error naming `what` (e.g. "target_modules") and the
-  // pattern when RE2 refuses it (a syntax error, a backreference, lookaround, or a pattern
-  // whose automaton would need over 8 MiB).
+  // Compiles `pattern`. Throws RegexError (a galvani::Error) naming `what` (e.g.
+  // "target_modules") and the pattern when RE2 refuses it (a syntax error, a backreference,
+  // lookaround, or a pattern whose automaton would need over 8 MiB).
   Regex(const std::string& pattern, const std::string& what) : pattern_(pattern) {
     RE2::Options opt;
     opt.set_log_errors(false);         // the error goes into the exception, not to stderr
     opt.set_max_mem(int64_t(8) << 20);
     re_ = std::make_shared<const RE2>(pattern, opt);
-    GALVANI_CHECK(re_->ok(), what, ": '", pattern, "' is not a regular expression galvani can match (",
-                  re_->error(), "; the syntax is RE2's: Python's re without backreferences or lookaround)");
+    if (!re_->ok())
+      throw RegexError(detail::cat(what, ": '", pattern, "' is not a regular expression galvani can match (",
+                                   re_->error(), "; the syntax is RE2's: Python's re without backreferences or lookaround)"),
+                       re_->error_code() == RE2::ErrorBadPerlOp || re_->error_code() == RE2::ErrorBadEscape);
   }
 
   // Python's re.fullmatch(pattern, text) is not None.

@@ -157,8 +157,13 @@ inline LoraConfig lora_config_from_json(const nlohmann::json& j, const std::stri
     c.inference_mode = get("inference_mode", true);
     if (j.contains("target_modules") && !j["target_modules"].is_null()) {
       const json& t = j["target_modules"];
-      if (t.is_string()) c.target_modules = TargetModules::parse(t.get<std::string>());
-      else {
+      if (t.is_string()) {
+        try {
+          c.target_modules = TargetModules::parse(t.get<std::string>());
+        } catch (const Error& e) {  // a pattern RE2 refuses: name the file too
+          throw Error(where + ": " + e.what());
+        }
+      } else {
         GALVANI_CHECK(t.is_array() && std::all_of(t.begin(), t.end(), [](const json& n) { return n.is_string(); }),
                       where, ": \"target_modules\" must be a string or a list of names, got ", t.dump());
         c.target_modules = TargetModules::names(t.get<std::vector<std::string>>());

@@ -40,6 +40,8 @@
 namespace galvani {
 
 // transformers' should_convert_module: false when a pattern in `patterns` matches `name`.
+// Throws galvani::Error (RegexError) naming a pattern that uses a feature of Python's re that
+// RE2 lacks (core/regex.hpp); a pattern that is no regex at all is used as a suffix only.
 inline bool should_convert_module(const std::string& name, const std::vector<std::string>& patterns) {
   for (const std::string& key : patterns) {
     if (name.size() >= key.size() && name.compare(name.size() - key.size(), key.size(), key) == 0) return false;
@@ -48,8 +50,11 @@ inline bool should_convert_module(const std::string& name, const std::vector<std
     std::optional<Regex> re;
     try {
       re.emplace(key, "llm_int8_skip_modules");
-    } catch (const Error&) {
-      continue;  // not a valid regex: only the suffix rule applies
+    } catch (const RegexError& e) {
+      // Valid Python that RE2 cannot run (lookaround, a backreference): refuse rather than
+      // quantize a module transformers would skip. Not a regex at all: only the suffix rule.
+      if (e.python_feature) throw;
+      continue;
     }
     for (size_t L = 0; L <= name.size(); ++L) {
       const bool boundary = (L > 0 && name[L - 1] == '.') || L == name.size() || name[L] == '.';

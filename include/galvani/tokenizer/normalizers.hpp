@@ -66,7 +66,10 @@ class UnicodeNormalizer : public Normalizer {
       std::string norm = unicode::normalize(chunk, form_);
       pieces.clear();
       std::string joined;
-      for (size_t i = chunk_begin; i < end && joined.size() <= norm.size();) {
+      size_t second = chunk_begin;
+      unicode::next_cp(t.text, second);
+      const bool one_char = second >= end;  // nothing to split: skip normalizing it twice
+      for (size_t i = chunk_begin; !one_char && i < end && joined.size() <= norm.size();) {
         size_t b = i;
         unicode::next_cp(t.text, i);
         pieces.push_back({unicode::normalize(std::string_view(t.text).substr(b, i - b), form_), t.orig[b]});

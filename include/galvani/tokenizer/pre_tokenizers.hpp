@@ -382,7 +382,7 @@ inline std::unique_ptr<PreTokenizer> make_pre_tokenizer(const JsonNode& j) {
     if (re == kGpt2Pattern) kind = SplitPreTokenizer::Kind::Gpt2;
     else if (re == R"(\w+|[^\w\s]+)") kind = SplitPreTokenizer::Kind::WordOrSymbols;
     else if (re == R"(\s+)") kind = SplitPreTokenizer::Kind::Whitespace;
-    else pat["Regex"].fail("unsupported Split regex \"" + re + "\" (galvani has no regex engine; supported: the GPT-2 pattern, \\w+|[^\\w\\s]+, \\s+, and String patterns)");
+    else pat["Regex"].fail("unsupported Split regex \"" + re + "\" (tokenizers runs Oniguruma regexes, with Unicode classes and lookahead; galvani hand-writes the ones real tokenizers use: the GPT-2 pattern, \\w+|[^\\w\\s]+, \\s+, and String patterns)");
     return std::make_unique<SplitPreTokenizer>(kind, re, behavior, invert);
   }
   if (type == "Whitespace")
