@@ -9,36 +9,29 @@
 
 namespace cli {
 
+// A validator that parses the flag as a number and accepts it when `ok(value)` holds; otherwise
+// CLI11 prints "<flag>: must be <wanted>, got <text>". `description` is what --help shows.
+template <class Predicate>
+CLI::Validator number_check(Predicate ok, const std::string& wanted, const std::string& description) {
+  return CLI::Validator(
+      [ok, wanted](std::string& s) -> std::string {
+        try {
+          if (ok(std::stod(s))) return {};
+        } catch (...) {
+        }
+        return "must be " + wanted + ", got " + s;
+      },
+      description);
+}
+
 // A finite number > 0. CLI::PositiveNumber lets NaN through, and its message for 0 reads
 // "Value 0 not in range 0.000000 to 1797693…" (DBL_MAX in full); these say what is wanted.
 // (They serve integer flags too: CLI11 then converts, and refuses 2.5 for an integer.)
-inline const CLI::Validator kPositive{[](std::string& s) -> std::string {
-                                        try {
-                                          const double v = std::stod(s);
-                                          if (std::isfinite(v) && v > 0) return {};
-                                        } catch (...) {
-                                        }
-                                        return "must be a finite number > 0, got " + s;
-                                      },
-                                      "> 0"};
+inline const CLI::Validator kPositive =
+    number_check([](double v) { return std::isfinite(v) && v > 0; }, "a finite number > 0", "> 0");
 // A fraction strictly between 0 and 1 (a test split that leaves neither part empty).
-inline const CLI::Validator kFraction{[](std::string& s) -> std::string {
-                                        try {
-                                          const double v = std::stod(s);
-                                          if (v > 0 && v < 1) return {};
-                                        } catch (...) {
-                                        }
-                                        return "must be a fraction in (0, 1), got " + s;
-                                      },
-                                      "in (0, 1)"};
-inline const CLI::Validator kNonNegative{[](std::string& s) -> std::string {
-                                           try {
-                                             const double v = std::stod(s);
-                                             if (std::isfinite(v) && v >= 0) return {};
-                                           } catch (...) {
-                                           }
-                                           return "must be a finite number >= 0, got " + s;
-                                         },
-                                         ">= 0"};
+inline const CLI::Validator kFraction = number_check([](double v) { return v > 0 && v < 1; }, "a fraction in (0, 1)", "in (0, 1)");
+inline const CLI::Validator kNonNegative =
+    number_check([](double v) { return std::isfinite(v) && v >= 0; }, "a finite number >= 0", ">= 0");
 
 }  // namespace cli

@@ -123,6 +123,8 @@ TEST_CASE("context_limit_note says where generation stops", "[generate]") {
   CHECK_THAT(note, Catch::Contains("100000") && Catch::Contains("16 positions") && Catch::Contains("after 13 new"));
   opt.max_new_tokens = 13;
   CHECK(context_limit_note(model, 4, opt).empty());
-  CHECK(generate(model, std::vector<int64_t>{1, 2, 3, 4}, GenerationOptions{.max_new_tokens = 100, .stop_at_eos = false})
-            .size() == 13);
+  GenerationOptions long_run;  // (not designated initializers: -Wextra warns of the fields left out)
+  long_run.max_new_tokens = 100;
+  long_run.stop_at_eos = false;
+  CHECK(generate(model, std::vector<int64_t>{1, 2, 3, 4}, long_run).size() == 13);
 }

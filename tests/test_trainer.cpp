@@ -10,6 +10,8 @@
 #include <galvani/models/quantize.hpp>
 #include <galvani/train/trainer.hpp>
 
+#include "support/training_args.hpp"
+
 #include "io_test_util.hpp"
 
 using namespace galvani;
@@ -276,18 +278,6 @@ TEST_CASE("resume_from_checkpoint: a checkpoint of another run is refused, namin
 // ------------------------------------------------------------------ NaN and Inf (issue #17)
 
 namespace {
-TrainingArguments plain_args(const fs::path& out) {
-  TrainingArguments a;
-  a.output_dir = out.string();
-  a.num_train_epochs = 1;
-  a.per_device_train_batch_size = 2;
-  a.learning_rate = 1e-3;
-  a.warmup_steps = 0;
-  a.save_steps = 0;
-  a.progress_bar = false;
-  a.eval_on_start = false;
-  return a;
-}
 
 Tensor parameter(const Module& m, const std::string& name) {
   for (const auto& [n, t] : m.named_parameters())
@@ -305,7 +295,7 @@ TEST_CASE("a NaN in the weights stops the run before any weight changes, naming 
   // logit, where torch's would return NaN — noted in issue #17; the gradient check catches it.)
   parameter(*m, "transformer.wte.weight").data<float>()[5 * 32] = std::nanf("");
   const auto before = snapshot(*m);
-  Trainer t(*m, plain_args(scratch_dir("galvani_test_trainer_nan_stop")), pattern_rows(8), 0);
+  Trainer t(*m, testing::quick_training_args(scratch_dir("galvani_test_trainer_nan_stop")), pattern_rows(8), 0);
   CHECK_THROWS_WITH(t.train(), Catch::Contains("update 1: ") && Catch::Contains("'transformer.wte.weight'") &&
                                    Catch::Contains("The weights were not updated") &&
                                    Catch::Contains("--on-nonfinite skip"));
@@ -319,7 +309,7 @@ TEST_CASE("on_nonfinite=skip drops the updates whose loss is not finite and keep
           "[trainer][nonfinite]") {
   // lr 1e30: the first update is finite but throws the weights to ~1e30, so every later forward
   // overflows. Skipping those updates must leave exactly the weights of a one-update run.
-  TrainingArguments a = plain_args(scratch_dir("galvani_test_trainer_nan_skip"));
+  TrainingArguments a = testing::quick_training_args(scratch_dir("galvani_test_trainer_nan_skip"));
   a.learning_rate = 1e30;
   a.on_nonfinite = "skip";
   auto m = tiny_gpt2();
@@ -391,7 +381,7 @@ TEST_CASE("a save replaces an older checkpoint-N whole, and train() removes what
     fs::create_directories(out / d);
     std::ofstream(out / d / "stale.txt") << "from an earlier run";
   }
-  TrainingArguments a = plain_args(out);
+  TrainingArguments a = testing::quick_training_args(out);
   a.max_steps = 4;
   a.save_steps = 2;
   a.save_total_limit = 0;  // keep both, to see checkpoint-2 replaced
