@@ -73,16 +73,11 @@ std::unique_ptr<CausalLM> qlora_model(LoraConfig& lc) {
 }
 
 TrainingArguments qlora_args(const fs::path& out) {
-  TrainingArguments a;
-  a.output_dir = out.string();
+  TrainingArguments a = testing::quick_training_args(out);
   a.num_train_epochs = 2;
-  a.per_device_train_batch_size = 2;
   a.learning_rate = 1e-2;
   a.warmup_steps = 2;
-  a.save_steps = 0;
   a.optim = "paged_adamw_8bit";
-  a.progress_bar = false;
-  a.eval_on_start = false;
   return a;
 }
 
