@@ -393,6 +393,9 @@ TEST_CASE("tensor: a shape whose byte count overflows 64 bits", "[robustness][co
   CHECK_THAT(error_of([&] { Tensor::empty({int64_t(1) << 40, int64_t(1) << 30}); }),
              Contains("Tensor::empty: shape [1099511627776, 1073741824] of f32 needs more than 2^63 bytes"));
   CHECK(Tensor::empty({int64_t(1) << 40, int64_t(1) << 40, 0}).numel() == 0);  // a zero size is still empty
+  // ... unless its strides cannot be written down (found by UBSan: they used to wrap around)
+  CHECK_THAT(error_of([&] { Tensor::empty({int64_t(1) << 40, int64_t(1) << 40, int64_t(1) << 40, 0}); }),
+             Contains("the strides of shape [1099511627776, 1099511627776, 1099511627776, 0] overflow int64"));
 }
 
 TEST_CASE("config.json: n_embd not divisible by n_head", "[robustness][config]") {

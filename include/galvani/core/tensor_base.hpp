@@ -34,18 +34,27 @@ namespace galvani {
 struct Node;  // autograd/node.hpp
 struct TensorImpl;
 
+// The number of elements of a shape (1 for a scalar, 0 when any size is 0). Throws
+// galvani::Error when it exceeds int64 (a corrupt file's sizes).
 inline int64_t numel_of(const Shape& s) {
+  if (std::find(s.begin(), s.end(), int64_t(0)) != s.end()) return 0;
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw Error("shape " + shape_str(s) + " has more than 2^63 elements (is a size wrong?)");
   return n;
 }
 
+// Row-major strides in elements: stride[i] = product of max(size[j], 1) for j > i.
+// Throws galvani::Error when a stride would not fit in int64 (only a tensor with no elements
+// can get there: one with elements fails Tensor::empty's byte count first).
 inline Strides contiguous_strides(const Shape& s) {
   Strides st(s.size());
   int64_t acc = 1;
   for (size_t i = s.size(); i-- > 0;) {
     st[i] = acc;
-    acc *= std::max<int64_t>(s[i], 1);
+    if (i > 0 && __builtin_mul_overflow(acc, std::max<int64_t>(s[i], 1), &acc))
+      throw Error("the strides of shape " + shape_str(s) + " overflow int64 (is a size wrong?)");
   }
   return st;
 }
