@@ -76,7 +76,7 @@ TEST_CASE("the linear warmup schedule matches get_linear_schedule_with_warmup", 
   }
 }
 
-TEST_CASE("greedy generation with the KV cache matches transformers' generate", "[gpt2][fixture][generate]") {
+TEST_CASE("GPT-2: greedy generation with the KV cache matches transformers' generate", "[gpt2][fixture][generate]") {
   auto model = load_causal_lm(kDir);
   auto j = nlohmann::json::parse(std::ifstream(kDir / "reference.json"));
   auto prompt = j["generate_prompt"].get<std::vector<int64_t>>();

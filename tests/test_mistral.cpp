@@ -105,7 +105,7 @@ TEST_CASE("the sliding window is transformers' convention: query i sees keys i-w
   }
 }
 
-TEST_CASE("greedy generation with the KV cache matches transformers' generate", "[mistral][fixture][generate]") {
+TEST_CASE("Mistral and Llama: greedy generation with the KV cache matches transformers' generate", "[mistral][fixture][generate]") {
   for (const fs::path& dir : {kMistral, kLlama}) {
     INFO(dir.filename().string());
     auto model = load_fixture(dir);
