@@ -13,23 +13,14 @@ targets=("${@:2}")
 
 packages=(cmake g++ make pkg-config libxtensor-dev libxsimd-dev libutf8proc-dev catch2
           nlohmann-json3-dev libcli11-dev libre2-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "bootstrap: installing Debian packages: ${missing[*]}"
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
-  echo "bootstrap: all Debian packages present (${#packages[@]})"
-fi
+tools/apt_ensure.sh bootstrap "${packages[@]}"
 
 jobs=$(nproc 2>/dev/null || echo 2)
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   echo "bootstrap: configuring $build_dir (Release)"
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${GALVANI_CMAKE_ARGS:-}
+elif [ -n "${GALVANI_CMAKE_ARGS:-}" ]; then  # a configured folder takes the options given now
+  cmake -S . -B "$build_dir" ${GALVANI_CMAKE_ARGS} >/dev/null
 fi
 if ((${#targets[@]})); then
   echo "bootstrap: building ${targets[*]} in $build_dir with $jobs jobs"

@@ -23,15 +23,7 @@ CXX=${FUZZ_CXX:-clang++-14}
 # clang's libFuzzer and OpenMP, and the library's own dependencies (tools/bootstrap.sh's list).
 packages=(clang-14 libclang-rt-14-dev libomp-14-dev cmake make pkg-config libxtensor-dev libxsimd-dev
           libutf8proc-dev libre2-dev nlohmann-json3-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "run_fuzz.sh: installing ${missing[*]}"
-  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+tools/apt_ensure.sh run_fuzz.sh "${packages[@]}"
 cmake -S tools/fuzz -B build-fuzz -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)"
 
