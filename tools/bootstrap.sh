@@ -12,7 +12,8 @@ build_dir=${1:-build}
 targets=("${@:2}")
 
 packages=(cmake g++ make pkg-config libxtensor-dev libxsimd-dev libutf8proc-dev catch2
-          nlohmann-json3-dev libcli11-dev libre2-dev)
+          nlohmann-json3-dev libcli11-dev libre2-dev
+          libopenmpi-dev openmpi-bin)  # data-parallel training (docs/distributed.md)
 tools/apt_ensure.sh bootstrap "${packages[@]}"
 
 jobs=$(nproc 2>/dev/null || echo 2)

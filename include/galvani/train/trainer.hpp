@@ -43,6 +43,16 @@
 // and the loss or the first parameter whose gradient is at fault; with "skip" that update is
 // dropped (gradients zeroed, no optimizer step; the step still counts, as the Trainer's fp16
 // loss scaler counts a skipped step) and logged as {"step", "skipped_nonfinite"}.
+//
+// Data parallelism (train/distributed.hpp). Launched by `mpirun -np W` with init_process_group
+// called first, every rank runs the same Trainer, as torch DDP under the Hugging Face Trainer:
+// rank 0's weights are broadcast at the start; each epoch's order is DistributedSampler's
+// (every rank its slice, per_device_train_batch_size rows per micro-batch); an update's
+// predicted tokens are counted over all ranks (HF's average_tokens_across_devices), so its loss
+// and, once the gradients are averaged (GradientReducer, after the update's last micro-batch:
+// accumulation steps reduce nothing, as under no_sync), its gradient are those of one process
+// taking the W·B rows; the optimizer step is then the same everywhere. Only rank 0 writes
+// log.jsonl, the progress bar, checkpoints and loss.svg, and evaluates.
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -76,6 +86,7 @@
 #include "../optim/bnb_adamw.hpp"
 #include "../optim/clip_grad.hpp"
 #include "../optim/lr_schedule.hpp"
+#include "distributed.hpp"
 #include "progress.hpp"
 
 namespace galvani {
@@ -112,11 +123,14 @@ struct LogEntry {
   int64_t step = 0;
   double epoch = 0, loss = 0, learning_rate = 0, grad_norm = 0;
   double tokens_per_second = 0, elapsed = 0;
-  int64_t tokens = 0;  // B·T input tokens processed in this update (padding included)
+  int64_t tokens = 0;  // B·T input tokens processed in this update (padding included; all ranks)
+  double all_reduce_seconds = 0;  // time in the gradient all-reduce (data parallel runs; logged when > 0)
   nlohmann::json to_json() const {
-    return {{"step", step}, {"epoch", epoch}, {"loss", loss}, {"learning_rate", learning_rate},
-            {"grad_norm", grad_norm}, {"tokens_per_second", tokens_per_second}, {"elapsed", elapsed},
-            {"tokens", tokens}};
+    nlohmann::json j = {{"step", step}, {"epoch", epoch}, {"loss", loss}, {"learning_rate", learning_rate},
+                        {"grad_norm", grad_norm}, {"tokens_per_second", tokens_per_second}, {"elapsed", elapsed},
+                        {"tokens", tokens}};
+    if (all_reduce_seconds > 0) j["all_reduce_seconds"] = all_reduce_seconds;
+    return j;
   }
 };
 
@@ -222,8 +236,11 @@ class Trainer {
       if (int64_t(r.size()) > limit) r.resize(size_t(limit));
   }
 
+  // Micro-batches per epoch on each rank: DistributedSampler gives each ceil(rows / world) rows.
   int64_t batches_per_epoch() const {
-    return (int64_t(train_.size()) + args_.per_device_train_batch_size - 1) / args_.per_device_train_batch_size;
+    const int64_t world = group().world_size();
+    const int64_t rows = (int64_t(train_.size()) + world - 1) / world;
+    return (rows + args_.per_device_train_batch_size - 1) / args_.per_device_train_batch_size;
   }
   // HF: updates per epoch = batches // accumulation (at least 1); total = ceil(epochs · that).
   int64_t total_steps() const {
@@ -233,6 +250,10 @@ class Trainer {
   }
   int64_t truncated_rows() const { return truncated_; }
   void set_checkpoint_loader(LoadFn load) { load_ = std::move(load); }
+  // The process group to train over (default: distributed::default_group(), which is
+  // init_process_group's or the single process); ProcessGroup::single() trains this rank alone.
+  // The group must outlive the Trainer.
+  void set_process_group(const distributed::ProcessGroup& group) { group_ptr_ = &group; }
 
   // The weights of a checkpoint folder into `model`: a peft adapter (adapter_model.safetensors)
   // into the model's LoRA layers, else the model's own tensors (model.safetensors or shards).
@@ -274,13 +295,17 @@ class Trainer {
     namespace fs = std::filesystem;
     keep_freed_memory();  // reuse each step's big buffers instead of faulting in fresh pages
     if (args_.gradient_checkpointing) model_.gradient_checkpointing_enable();  // as HF's Trainer does
-    fs::create_directories(args_.output_dir);
-    for (const fs::path& stale : stale_checkpoint_folders(args_.output_dir)) {
-      std::fprintf(stderr, "removing %s, left by a run killed while saving a checkpoint\n", stale.string().c_str());
-      fs::remove_all(stale);
+    const bool main_process = group().is_main_process();
+    std::ofstream jsonl;  // rank 0's alone
+    if (main_process) {
+      fs::create_directories(args_.output_dir);
+      for (const fs::path& stale : stale_checkpoint_folders(args_.output_dir)) {
+        std::fprintf(stderr, "removing %s, left by a run killed while saving a checkpoint\n", stale.string().c_str());
+        fs::remove_all(stale);
+      }
+      jsonl.open(fs::path(args_.output_dir) / "log.jsonl");
+      GALVANI_CHECK(jsonl, "Trainer: cannot write ", (fs::path(args_.output_dir) / "log.jsonl").string());
     }
-    std::ofstream jsonl(fs::path(args_.output_dir) / "log.jsonl");
-    GALVANI_CHECK(jsonl, "Trainer: cannot write ", (fs::path(args_.output_dir) / "log.jsonl").string());
 
     AdamWOptions aopt;
     aopt.lr = args_.learning_rate;
@@ -295,18 +320,21 @@ class Trainer {
     TrainResult res;
     const int64_t total = total_steps();
     const int64_t B = args_.per_device_train_batch_size, accum = args_.gradient_accumulation_steps;
-    ProgressBar bar("train", total, stderr, args_.progress_bar);
+    ProgressBar bar("train", total, stderr, args_.progress_bar && main_process);
     model_.set_seed(args_.seed);  // dropout masks follow the run's seed, like transformers' set_seed
     history_.clear();
+    distributed::GradientReducer reducer(group(), params);
+    if (group().distributed()) distributed::GradientReducer::broadcast_parameters(group(), model_.parameters());
     const int64_t start = args_.resume_from_checkpoint.empty() ? 0 : resume(*opt, res, jsonl);
     bar.resume_from(start);
-    if (!eval_.empty() && args_.eval_on_start && start == 0) evaluate(0, 0, res, jsonl);
+    if (!eval_.empty() && args_.eval_on_start && start == 0 && main_process) evaluate(0, 0, res, jsonl);
     model_.train();
     double window_loss = 0;
     int64_t window_steps = 0;
     int64_t step = 0;
     for (int64_t epoch = 0; step < total; ++epoch) {
-      std::vector<int64_t> order = permutation(int64_t(train_.size()), args_.seed + uint64_t(epoch));
+      const std::vector<int64_t> order = distributed::distributed_indices(
+          int64_t(train_.size()), args_.seed, epoch, group().rank(), group().world_size());
       const int64_t nb = batches_per_epoch();
       for (int64_t first = 0; first < nb && step < total; first += accum) {
         const int64_t last = std::min(nb, first + accum);
@@ -328,12 +356,26 @@ class Trainer {
           micro.push_back(to_tensors(batch));
         }
         const auto t0 = ProgressBar::Clock::now();
+        double comm = 0;
+        if (group().distributed()) {  // every rank's predicted tokens and inputs, summed
+          int64_t counts[2] = {items, tokens};
+          group().all_reduce(counts, 2);
+          items = counts[0];
+          tokens = counts[1];
+        }
+        // Σ NLL / (the update's predicted tokens on all ranks / W): the gradients' mean over the
+        // ranks is then the gradient of the whole update's loss (one process: Σ NLL / tokens).
+        const double divisor = double(std::max<int64_t>(items, 1)) / double(group().world_size());
         double update_loss = 0;
         for (const BatchTensors& mb : micro) {
           Tensor logits = model_.forward(mb.input_ids, mb.attention_mask);
-          Tensor loss = causal_lm_loss(logits, mb.labels, Reduction::sum) / double(std::max<int64_t>(items, 1));
+          Tensor loss = causal_lm_loss(logits, mb.labels, Reduction::sum) / divisor;
           update_loss += loss.item();
           loss.backward();
+        }
+        if (group().distributed()) {
+          comm = reducer.all_reduce_gradients();
+          update_loss = group().all_reduce(update_loss, distributed::ReduceOp::avg);
         }
         const double grad_norm = clip_grad_norm(params, args_.max_grad_norm);
         const double lr = args_.learning_rate * sched.factor(step);
@@ -353,7 +395,7 @@ class Trainer {
           std::fprintf(stderr, "\nTrainer: update %lld skipped: %s\n", (long long)step, what.c_str());
           log_line({{"step", step}, {"skipped_nonfinite", what}}, jsonl);
           bar.update(step, "skipped: nan/inf");
-          if (args_.save_steps > 0 && step % args_.save_steps == 0)
+          if (args_.save_steps > 0 && step % args_.save_steps == 0 && main_process)
             save_checkpoint(step, double(epoch) + double(last) / double(nb), *opt);
           continue;
         }
@@ -375,6 +417,7 @@ class Trainer {
         e.tokens = tokens;
         e.tokens_per_second = double(tokens) / std::max(dt, 1e-9);
         e.elapsed = bar.elapsed();
+        e.all_reduce_seconds = comm;
         if (args_.logging_steps > 0 && step % args_.logging_steps == 0) {
           e.loss = window_loss / double(window_steps);  // HF logs the mean since the last log
           window_loss = 0;
@@ -386,14 +429,15 @@ class Trainer {
         std::snprintf(info, sizeof info, "loss %.4f lr %.2e %.0f tok/s", update_loss, lr, e.tokens_per_second);
         bar.update(step, info);
         res.final_loss = update_loss;
-        if (args_.save_steps > 0 && step % args_.save_steps == 0) save_checkpoint(step, double(epoch) + double(last) / double(nb), *opt);
+        if (args_.save_steps > 0 && step % args_.save_steps == 0 && main_process)
+          save_checkpoint(step, double(epoch) + double(last) / double(nb), *opt);
       }
       // An epoch that ended before the resumed step was evaluated before its checkpoint.
-      if (!eval_.empty() && step >= start) evaluate(step, epoch + 1, res, jsonl);
+      if (!eval_.empty() && step >= start && main_process) evaluate(step, epoch + 1, res, jsonl);
     }
     res.global_step = step;
     res.seconds = bar.elapsed();
-    write_loss_curve(res);
+    if (main_process) write_loss_curve(res);
     return res;
   }
 
@@ -430,6 +474,7 @@ class Trainer {
                             {"train_batch_size", args_.per_device_train_batch_size},
                             {"gradient_accumulation_steps", args_.gradient_accumulation_steps},
                             {"num_train_rows", int64_t(train_.size())},
+                            {"world_size", group().world_size()},
                             {"seed", args_.seed},
                             {"optim", opt.name()},
                             {"rng_state", {{"seed", model_.generator().seed()}, {"counter", model_.generator().counter()}}},
@@ -474,7 +519,7 @@ class Trainer {
  private:
   void log_line(const nlohmann::json& j, std::ofstream& jsonl) {
     history_.push_back(j);
-    jsonl << j.dump() << "\n" << std::flush;
+    if (jsonl.is_open()) jsonl << j.dump() << "\n" << std::flush;  // rank 0's
   }
 
   // Restore a checkpoint (see the header comment); returns its global step. Every mismatch
@@ -527,7 +572,7 @@ class Trainer {
     opt.set_step_count(step);
 
     for (const auto& j : history_) {  // log.jsonl and the result as they were at the checkpoint
-      jsonl << j.dump() << "\n";
+      if (jsonl.is_open()) jsonl << j.dump() << "\n";
       if (j.contains("eval_loss")) {
         res.eval_loss.emplace_back(j.value("step", int64_t(0)), j.value("eval_loss", 0.0));
       } else if (j.contains("loss")) {
@@ -540,12 +585,20 @@ class Trainer {
         res.log.push_back(e);
       }
     }
-    jsonl << std::flush;
-    std::fprintf(stderr, "resuming from %s at step %lld\n", dir.string().c_str(), (long long)step);
+    if (jsonl.is_open()) jsonl << std::flush;
+    // Another world size resumes at the same update count; the data order then continues as
+    // HF's does (by steps), not row for row.
+    if (st.value("world_size", 1) != group().world_size() && group().is_main_process())
+      std::fprintf(stderr, "resuming a run of %d process(es) with %d: updates continue from step %lld\n",
+                   st.value("world_size", 1), group().world_size(), (long long)step);
+    if (group().is_main_process())
+      std::fprintf(stderr, "resuming from %s at step %lld\n", dir.string().c_str(), (long long)step);
     return step;
   }
 
   // HF's get_decay_parameter_names: no weight decay for biases and norm weights.
+  const distributed::ProcessGroup& group() const { return *group_ptr_; }
+
   std::vector<ParamGroup> decay_groups() const {
     ParamGroup decay{{}, args_.weight_decay}, no_decay{{}, 0.0};
     for (auto& [name, p] : model_.named_parameters()) {
@@ -598,6 +651,7 @@ class Trainer {
   }
 
   CausalLM& model_;
+  const distributed::ProcessGroup* group_ptr_ = &distributed::default_group();  // set_process_group
   TrainingArguments args_;
   Rows train_, eval_;
   int64_t pad_id_;
