@@ -47,6 +47,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    // Under `mpirun -np N` (tools/launch.sh) the ranks train data-parallel (docs/distributed.md):
+    // rank 0 alone does the EDA, both evaluations and the writing; the others' stdout is muted.
+    const distributed::ProcessGroup& group = distributed::init_process_group("mpi");
+    const bool main_rank = group.is_main_process();
+    if (!main_rank) std::freopen("/dev/null", "w", stdout);
     // Check the inputs before doing any work: a typo in --model fails here, not after the EDA.
     check_model_name(model_name);
     const fs::path tok_file = find_tokenizer(tok_path, model_name);
@@ -58,12 +63,15 @@ int main(int argc, char** argv) {
 
     // Step 1 — EDA.
     auto t = Clock::now();
-    ensure_chunks_csv(csv);
-    Table raw = read_csv(csv);
-    GALVANI_CHECK(raw.has_column("text"), csv, " has no column 'text'; the course's CSV is made by build/make_chunks");
-    GALVANI_CHECK(raw.rows() > 0, csv, " has a header but no rows; remake it with build/make_chunks");
-    write_text(dir / "eda.md", "# EDA of " + csv + "\n\n" + eda_report(raw, dir, seed));
-    std::printf("step 1: %lld snippets; EDA in %s\n", (long long)raw.rows(), (dir / "eda.md").c_str());
+    if (main_rank) {
+      ensure_chunks_csv(csv);
+      Table raw = read_csv(csv);
+      GALVANI_CHECK(raw.has_column("text"), csv, " has no column 'text'; the course's CSV is made by build/make_chunks");
+      GALVANI_CHECK(raw.rows() > 0, csv, " has a header but no rows; remake it with build/make_chunks");
+      write_text(dir / "eda.md", "# EDA of " + csv + "\n\n" + eda_report(raw, dir, seed));
+      std::printf("step 1: %lld snippets; EDA in %s\n", (long long)raw.rows(), (dir / "eda.md").c_str());
+    }
+    group.barrier();  // the CSV exists for every rank
     metrics["seconds"]["eda"] = since(t);
 
     // Step 2 — split and tokenize.
@@ -81,10 +89,14 @@ int main(int argc, char** argv) {
     t = Clock::now();
     std::unique_ptr<CausalLM> model = load_model(model_name, seed, method.load_in_4bit());
     cli::check_vocab_fits(tok, tok_file, model->vocab_size(), model_name);
-    Evaluation base = evaluate(*model, tok, data.test, generation_for(model_name, *model, gen_flags), kPrompt, sample);
-    const double unigram = unigram_perplexity(data.train.rows, data.test.rows, model->vocab_size());
-    std::printf("base model: test perplexity %.1f (row mean %.1f); unigram baseline %.1f\n", base.ppl.corpus_ppl,
-                base.ppl.row_mean_ppl, unigram);
+    Evaluation base;
+    double unigram = 0;
+    if (main_rank) {
+      base = evaluate(*model, tok, data.test, generation_for(model_name, *model, gen_flags), kPrompt, sample);
+      unigram = unigram_perplexity(data.train.rows, data.test.rows, model->vocab_size());
+      std::printf("base model: test perplexity %.1f (row mean %.1f); unigram baseline %.1f\n", base.ppl.corpus_ppl,
+                  base.ppl.row_mean_ppl, unigram);
+    }
     metrics["seconds"]["evaluate_base"] = since(t);
 
     // Step 4 (lora, qlora) — adapters on the frozen base.
@@ -119,6 +131,7 @@ int main(int argc, char** argv) {
                 (long long)args.per_device_train_batch_size, args.learning_rate, (long long)args.warmup_steps,
                 args.optim.c_str());
     TrainResult tr = trainer.train();
+    if (!main_rank) return 0;
     save(*model, dir / "final");
     metrics["training"] = {{"learning_rate", args.learning_rate}, {"epochs", args.num_train_epochs},
                            {"batch_size", args.per_device_train_batch_size}, {"warmup_steps", args.warmup_steps},

@@ -51,16 +51,23 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    // Under `mpirun -np N` (tools/launch.sh) the ranks train data-parallel: rank 0 makes the CSV,
+    // prints and saves (docs/distributed.md); run alone, this is the single process.
+    const distributed::ProcessGroup& group = distributed::init_process_group("mpi");
+    const bool main_rank = group.is_main_process();
     check_model_name(model_name);
-    ensure_chunks_csv(csv);
+    if (main_rank) ensure_chunks_csv(csv);
+    group.barrier();
     const fs::path tok_file = find_tokenizer(tok_path, model_name);
     Tokenizer tok = Tokenizer::from_file(tok_file.string());
     Dataset data = load_dataset(csv, tok, seed, 0.2, half);
     std::unique_ptr<CausalLM> model = load_model(model_name, seed, method.load_in_4bit());
     cli::check_vocab_fits(tok, tok_file, model->vocab_size(), model_name);
-    std::printf("model %s%s: %.2fM parameters; train %lld rows, test %lld rows\n", model_name.c_str(),
-                method.load_in_4bit() ? " (NF4)" : "", double(model->num_parameters()) / 1e6,
-                (long long)data.train.size(), (long long)data.test.size());
+    if (main_rank)
+      std::printf("model %s%s: %.2fM parameters; train %lld rows, test %lld rows%s\n", model_name.c_str(),
+                  method.load_in_4bit() ? " (NF4)" : "", double(model->num_parameters()) / 1e6,
+                  (long long)data.train.size(), (long long)data.test.size(),
+                  group.distributed() ? galvani::detail::cat("; ", group.world_size(), " ranks (data parallel)").c_str() : "");
     LoraConfig lora;
     if (method.uses_adapter()) lora = add_adapters(*model, method, model_name);
 
@@ -80,11 +87,13 @@ int main(int argc, char** argv) {
     // Checkpoints hold what the run trains: the model, or the adapter (as the Trainer saves a PeftModel).
     const Trainer::SaveFn save = run_saver(method, lora, save_opt);
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows, save);
-    std::printf("%lld updates: %g epochs x %lld batches of %lld (x%lld accumulation), lr %.1e, warmup %lld, %s\n",
-                (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
-                (long long)args.per_device_train_batch_size, (long long)accum, args.learning_rate,
-                (long long)args.warmup_steps, args.optim.c_str());
+    if (main_rank)
+      std::printf("%lld updates: %g epochs x %lld batches of %lld%s (x%lld accumulation), lr %.1e, warmup %lld, %s\n",
+                  (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
+                  (long long)args.per_device_train_batch_size, group.distributed() ? " per rank" : "", (long long)accum,
+                  args.learning_rate, (long long)args.warmup_steps, args.optim.c_str());
     TrainResult r = trainer.train();
+    if (!main_rank) return 0;
     save(*model, fs::path(out) / "final");
     if (method.uses_adapter() && merge) save_merged(*model, fs::path(out) / "merged", save_opt);
     std::printf("done: %lld updates in %s, final loss %.4f", (long long)r.global_step,
