@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
     std::printf("\nreport: %s\nmetrics: %s\n", (dir / "report.md").c_str(), (dir / "metrics.json").c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
+    distributed::abort_job(1);  // under mpirun: the other ranks stop now instead of at the timeout
     return 1;
   }
   return 0;

@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
                   method.load_in_4bit() ? " --load-in-4bit" : "", out.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
+    distributed::abort_job(1);  // under mpirun: the other ranks stop now instead of at the timeout
     return 1;
   }
   return 0;

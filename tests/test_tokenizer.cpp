@@ -355,3 +355,5 @@ TEST_CASE("tokenizer: tokenizer.json and the configs next to it are consumed who
       CHECK(ids.size() >= 1);
     });
 }
+
+#undef REQUIRE_DATA  // a unity build (GALVANI_TEST_TUS) puts other test files after this one

@@ -14,29 +14,35 @@ case "${1:-}" in -h|--help|'') sed -n '2,11p' "$0"; exit 0 ;; esac
 n=2
 threads=
 hostfile=
+need_value() { [ $# -ge 2 ] || { echo "launch.sh: $1 needs a value (see --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    -n) n=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --hostfile) hostfile=$2; shift 2 ;;
+    -n) need_value "$@"; n=$2; shift 2 ;;
+    --threads) need_value "$@"; threads=$2; shift 2 ;;
+    --hostfile) need_value "$@"; hostfile=$2; shift 2 ;;
     --) shift; break ;;
     -*) echo "launch.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
   esac
 done
 [ $# -ge 1 ] || { echo "launch.sh: no program given (see --help)" >&2; exit 2; }
-case "$n" in ''|*[!0-9]*|0) echo "launch.sh: -n must be a whole number > 0, got '$n'" >&2; exit 2 ;; esac
+case "$n" in ''|*[!0-9]*|0*) echo "launch.sh: -n must be a whole number > 0, got '$n'" >&2; exit 2 ;; esac
+case "$threads" in ''|[1-9]|[1-9][0-9]|[1-9][0-9][0-9]) ;; *) echo "launch.sh: --threads must be a whole number from 1 to 999, got '$threads'" >&2; exit 2 ;; esac
 command -v mpirun >/dev/null || { echo "launch.sh: no mpirun; install Open MPI (Debian: apt install openmpi-bin libopenmpi-dev) and rebuild galvani" >&2; exit 2; }
 cores=$(nproc 2>/dev/null || echo 1)
 [ -n "$threads" ] || threads=$(( cores / n > 0 ? cores / n : 1 ))
-args=(-np "$n" -x OMP_NUM_THREADS="$threads")
-for v in $(env | sed -n 's/^\(GALVANI_[A-Za-z0-9_]*\|OMP_[A-Za-z0-9_]*\)=.*/\1/p'); do
-  [ "$v" = OMP_NUM_THREADS ] || args+=(-x "$v")
-done
-if mpirun --version 2>/dev/null | grep -q "Open MPI"; then
+export OMP_NUM_THREADS=$threads  # a launch on this machine passes the environment on
+args=(-np "$n")
+version=$(mpirun --version 2>/dev/null || true)
+if [[ "$version" == *"Open MPI"* ]]; then
+  # Open MPI: -x passes variables to ranks on other machines too; root in a container, more
+  # ranks than cores, shared memory without ptrace.
+  for v in $(env | sed -n 's/^\(GALVANI_[A-Za-z0-9_]*\|OMP_[A-Za-z0-9_]*\)=.*/\1/p'); do args+=(-x "$v"); done
   [ "$(id -u)" -ne 0 ] || args+=(--allow-run-as-root)
-  (( n * threads <= cores )) || args+=(--oversubscribe)
+  [ -n "$hostfile" ] || (( n * threads <= cores )) || args+=(--oversubscribe)
   args+=(--bind-to none --mca btl_vader_single_copy_mechanism none)
+else
+  args+=(-genvlist "$(env | sed -n 's/^\(GALVANI_[A-Za-z0-9_]*\|OMP_[A-Za-z0-9_]*\)=.*/\1/p' | paste -sd, -)")  # MPICH
 fi
 [ -z "$hostfile" ] || args+=(--hostfile "$hostfile")
 exec mpirun "${args[@]}" "$@"

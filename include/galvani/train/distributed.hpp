@@ -22,6 +22,7 @@
 #pragma once
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -31,6 +32,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #if GALVANI_WITH_MPI
@@ -128,7 +130,10 @@ class ProcessGroup {
   // In place over every rank: `t` (contiguous, CPU, f32/f64/i64) becomes the elementwise sum
   // (or mean) of every rank's `t`. Shapes must agree across ranks (not checked: MPI sends bytes).
   void all_reduce(Tensor& t, ReduceOp op = ReduceOp::sum) const {
-    GALVANI_CHECK(t.is_contiguous(), "all_reduce: the tensor must be contiguous");
+    GALVANI_CHECK(t.device().is_cpu(), "all_reduce: a ", t.device().str(), " tensor; the MPI group reduces CPU "
+                  "tensors (GPU tensors need NCCL, which comes with the CUDA backend, issue #16): .to(cpu) first");
+    GALVANI_CHECK(t.is_contiguous(), "all_reduce: a tensor of shape ", shape_str(t.shape()),
+                  " that is not contiguous: pass t.contiguous() and copy the result back");
     if (t.dtype() == DType::f32) return all_reduce(t.data<float>(), t.numel(), op);
     if (t.dtype() == DType::f64) return all_reduce(t.data<double>(), t.numel(), op);
     if (t.dtype() == DType::i64) return all_reduce(t.data<int64_t>(), t.numel(), op);
@@ -155,7 +160,10 @@ class ProcessGroup {
   }
   // Rank `src`'s `t` (contiguous, CPU, any dtype) copied into every rank's `t`.
   void broadcast(Tensor& t, int src = 0) const {
-    GALVANI_CHECK(t.is_contiguous(), "broadcast: the tensor must be contiguous");
+    GALVANI_CHECK(t.device().is_cpu(), "broadcast: a ", t.device().str(), " tensor; the MPI group sends CPU "
+                  "tensors (GPU tensors need NCCL, which comes with the CUDA backend, issue #16)");
+    GALVANI_CHECK(t.is_contiguous(), "broadcast: a tensor of shape ", shape_str(t.shape()),
+                  " that is not contiguous: pass t.contiguous() and copy the result back");
     broadcast_bytes(t.raw_data(), int64_t(t.numel()) * int64_t(itemsize(t.dtype())), src);
   }
   void broadcast_bytes(void* data, int64_t bytes, int src = 0) const {
@@ -229,7 +237,8 @@ inline ProcessGroup& init_process_group(const std::string& backend = "mpi", doub
   if (detail::initialized_flag()) return g;
   GALVANI_CHECK(backend == "mpi", "init_process_group: backend '", backend,
                 "' (galvani's CPU backend is \"mpi\"; NCCL comes with the CUDA backend)");
-  GALVANI_CHECK(timeout_seconds > 0, "init_process_group: timeout must be > 0 seconds, got ", timeout_seconds);
+  GALVANI_CHECK(std::isfinite(timeout_seconds) && timeout_seconds > 0 && timeout_seconds <= 1e7,
+                "init_process_group: timeout must be > 0 seconds and at most 1e7 (115 days), got ", timeout_seconds);
   g.timeout_ = timeout_seconds;
 #if GALVANI_WITH_MPI
   // Not started by an MPI launcher (Open MPI's, MPICH's or PMIx's variables absent): the single
@@ -249,6 +258,8 @@ inline ProcessGroup& init_process_group(const std::string& backend = "mpi", doub
   if (!ready) {
     int provided = 0;
     MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);  // OpenMP threads, MPI from the main one
+    GALVANI_CHECK(provided >= MPI_THREAD_FUNNELED, "init_process_group: this MPI library offers thread level ",
+                  provided, ", below MPI_THREAD_FUNNELED, which galvani's OpenMP threads need: use Open MPI or MPICH");
     std::atexit([] {
       int finalized = 0;
       MPI_Finalized(&finalized);
@@ -296,61 +307,88 @@ inline std::vector<int64_t> distributed_indices(int64_t n, uint64_t seed, int64_
   return mine;
 }
 
+// Ends every rank of the job now (MPI_Abort) when the default group is distributed; the single
+// process just returns. For a program's error handler: a rank that failed alone would otherwise
+// leave the others waiting in a collective until the group's timeout.
+inline void abort_job(int code) {
+  if (!default_group().distributed()) return;
+  std::fflush(stdout);
+  std::fflush(stderr);
+#if GALVANI_WITH_MPI
+  MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+}
+
 // DDP's gradient averaging (torch.nn.parallel.DistributedDataParallel): after the backward of
 // an update's last micro-batch (the others run under `no_sync`: nothing is reduced), every
 // trainable parameter's gradient becomes the mean over the ranks. Gradients are packed in
 // reverse parameter order (the order backward produces them, as DDP's buckets) into buckets of
-// about `bucket_cap_mb` (DDP's default 25 MB) of f32, each all-reduced as one message; a
-// parameter without a gradient on this rank (unused this step) contributes zeros, as DDP's
-// find_unused_parameters does. Non-f32 gradients are reduced in f32 and converted back.
+// about `bucket_cap_mb` (DDP's default 25 MB) of f32, each all-reduced as one message, with one
+// extra value per parameter saying whether this rank has a gradient for it: a parameter unused on
+// some ranks counts as zeros there (DDP's find_unused_parameters), one unused on every rank keeps
+// no gradient (the optimizer skips it, as it would in one process). Non-f32 gradients are reduced
+// in f32 and converted back. The bucket buffer is kept between updates.
+// Throws galvani::Error at construction when the ranks' trainable parameters differ in count or
+// size (e.g. another LoRA config on one rank), as DDP checks at construction.
 class GradientReducer {
  public:
-  GradientReducer(const ProcessGroup& group, std::vector<Tensor> params, double bucket_cap_mb = 25)
-      : group_(group), params_(std::move(params)),
-        cap_(std::max<int64_t>(1, int64_t(bucket_cap_mb * 1024 * 1024 / 4))) {}
+  GradientReducer(ProcessGroup group, std::vector<Tensor> params, double bucket_cap_mb = 25)
+      : group_(std::move(group)), params_(std::move(params)),
+        cap_(std::max<int64_t>(1, int64_t(bucket_cap_mb * 1024 * 1024 / 4))) {
+    if (!group_.distributed()) return;
+    int64_t mine[2] = {int64_t(params_.size()), 0};
+    for (const Tensor& p : params_) mine[1] += p.numel();
+    int64_t sum[2] = {mine[0], mine[1]};
+    group_.all_reduce(sum, 2);
+    GALVANI_CHECK(sum[0] == mine[0] * group_.world_size() && sum[1] == mine[1] * group_.world_size(),
+                  "GradientReducer: rank ", group_.rank(), " has ", mine[0], " trainable parameters (", mine[1],
+                  " values) but the ranks together have ", sum[0], " (", sum[1],
+                  "): every rank must build the same model and adapters (same config, same target_modules)");
+  }
 
-  // Broadcasts rank 0's values of `tensors` (parameters and buffers) to every rank, as DDP's
+  // Broadcasts rank 0's values of `tensors` (e.g. model.parameters()) to every rank, as DDP's
   // constructor does, so all ranks start from the same weights.
   static void broadcast_parameters(const ProcessGroup& group, const std::vector<Tensor>& tensors) {
-    for (Tensor t : tensors) {
-      GALVANI_CHECK(t.is_contiguous(), "broadcast_parameters: a parameter is not contiguous");
-      group.broadcast(t, 0);
-    }
+    for (Tensor t : tensors) group.broadcast(t, 0);
   }
 
   // Averages the gradients over the ranks (nothing to do for one process). Returns the seconds
-  // spent communicating (the all-reduces themselves), for the scaling numbers.
+  // spent in the all-reduces themselves, for the scaling numbers.
   double all_reduce_gradients() {
     if (!group_.distributed()) return 0;
     double comm = 0;
-    std::vector<float> buf;
+    buf_.clear();
     std::vector<size_t> members;
     auto flush = [&] {
       if (members.empty()) return;
+      for (size_t i : members) buf_.push_back(params_[i].grad().defined() ? 1.0f : 0.0f);  // the "used" flags
       const auto t0 = std::chrono::steady_clock::now();
-      group_.all_reduce(buf.data(), int64_t(buf.size()), ReduceOp::avg);
+      group_.all_reduce(buf_.data(), int64_t(buf_.size()), ReduceOp::avg);
       comm += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       size_t off = 0;
-      for (size_t i : members) {
-        const Tensor& p = params_[i];
+      const size_t flags = buf_.size() - members.size();
+      for (size_t j = 0; j < members.size(); ++j) {
+        const Tensor& p = params_[members[j]];
         const int64_t n = p.numel();
-        Tensor g = Tensor::empty(p.shape(), DType::f32);
-        std::memcpy(g.data<float>(), buf.data() + off, size_t(n) * sizeof(float));
-        p.set_grad(p.dtype() == DType::f32 ? g : g.to(p.dtype()));
+        if (buf_[flags + j] > 0) {
+          Tensor g = Tensor::empty(p.shape(), DType::f32);
+          std::memcpy(g.data<float>(), buf_.data() + off, size_t(n) * sizeof(float));
+          p.set_grad(p.dtype() == DType::f32 ? g : g.to(p.dtype()));
+        }
         off += size_t(n);
       }
-      buf.clear();
+      buf_.clear();
       members.clear();
     };
     for (size_t k = params_.size(); k-- > 0;) {
       const Tensor& p = params_[k];
       const int64_t n = p.numel();
-      if (!members.empty() && int64_t(buf.size()) + n > cap_) flush();
-      const size_t off = buf.size();
-      buf.resize(off + size_t(n), 0.0f);
+      if (!members.empty() && int64_t(buf_.size()) + n > cap_) flush();
+      const size_t off = buf_.size();
+      buf_.resize(off + size_t(n), 0.0f);
       if (p.grad().defined()) {
-        Tensor g = p.grad().to(DType::f32).contiguous();
-        std::memcpy(buf.data() + off, g.data<float>(), size_t(n) * sizeof(float));
+        Tensor g = p.grad().dtype() == DType::f32 && p.grad().is_contiguous() ? p.grad() : p.grad().to(DType::f32).contiguous();
+        std::memcpy(buf_.data() + off, g.data<float>(), size_t(n) * sizeof(float));
       }
       members.push_back(k);
     }
@@ -359,9 +397,10 @@ class GradientReducer {
   }
 
  private:
-  const ProcessGroup& group_;
+  ProcessGroup group_;
   std::vector<Tensor> params_;
   int64_t cap_;
+  std::vector<float> buf_;  // one bucket, reused
 };
 
 }  // namespace galvani::distributed

@@ -250,10 +250,9 @@ class Trainer {
   }
   int64_t truncated_rows() const { return truncated_; }
   void set_checkpoint_loader(LoadFn load) { load_ = std::move(load); }
-  // The process group to train over (default: distributed::default_group(), which is
-  // init_process_group's or the single process); ProcessGroup::single() trains this rank alone.
-  // The group must outlive the Trainer.
-  void set_process_group(const distributed::ProcessGroup& group) { group_ptr_ = &group; }
+  // The process group to train over (default: distributed::default_group() when the Trainer is
+  // made: call init_process_group first); ProcessGroup::single() trains this rank alone.
+  void set_process_group(const distributed::ProcessGroup& group) { group_ = group; }
 
   // The weights of a checkpoint folder into `model`: a peft adapter (adapter_model.safetensors)
   // into the model's LoRA layers, else the model's own tensors (model.safetensors or shards).
@@ -392,7 +391,7 @@ class Trainer {
                 "(--on-nonfinite skip)"));
           opt->zero_grad();
           ++step;
-          std::fprintf(stderr, "\nTrainer: update %lld skipped: %s\n", (long long)step, what.c_str());
+          if (main_process) std::fprintf(stderr, "\nTrainer: update %lld skipped: %s\n", (long long)step, what.c_str());
           log_line({{"step", step}, {"skipped_nonfinite", what}}, jsonl);
           bar.update(step, "skipped: nan/inf");
           if (args_.save_steps > 0 && step % args_.save_steps == 0 && main_process)
@@ -589,15 +588,21 @@ class Trainer {
     // Another world size resumes at the same update count; the data order then continues as
     // HF's does (by steps), not row for row.
     if (st.value("world_size", 1) != group().world_size() && group().is_main_process())
-      std::fprintf(stderr, "resuming a run of %d process(es) with %d: updates continue from step %lld\n",
-                   st.value("world_size", 1), group().world_size(), (long long)step);
+      std::fprintf(stderr,
+                   "resuming a run of %d process(es) with %d: updates continue from step %lld, but an update now "
+                   "takes %lld rows instead of %lld and the run has %lld updates (was %lld): the schedule and the "
+                   "epochs follow the new count\n",
+                   st.value("world_size", 1), group().world_size(), (long long)step,
+                   (long long)(args_.per_device_train_batch_size * args_.gradient_accumulation_steps * group().world_size()),
+                   (long long)(args_.per_device_train_batch_size * args_.gradient_accumulation_steps * st.value("world_size", 1)),
+                   (long long)total_steps(), (long long)st.value("max_steps", int64_t(0)));
     if (group().is_main_process())
       std::fprintf(stderr, "resuming from %s at step %lld\n", dir.string().c_str(), (long long)step);
     return step;
   }
 
   // HF's get_decay_parameter_names: no weight decay for biases and norm weights.
-  const distributed::ProcessGroup& group() const { return *group_ptr_; }
+  const distributed::ProcessGroup& group() const { return group_; }
 
   std::vector<ParamGroup> decay_groups() const {
     ParamGroup decay{{}, args_.weight_decay}, no_decay{{}, 0.0};
@@ -651,7 +656,7 @@ class Trainer {
   }
 
   CausalLM& model_;
-  const distributed::ProcessGroup* group_ptr_ = &distributed::default_group();  // set_process_group
+  distributed::ProcessGroup group_ = distributed::default_group();  // set_process_group
   TrainingArguments args_;
   Rows train_, eval_;
   int64_t pad_id_;
