@@ -10,6 +10,7 @@
 #include <galvani/models/quantize.hpp>
 #include <galvani/train/trainer.hpp>
 
+#include "support/tiny_models.hpp"
 #include "support/training_args.hpp"
 
 #include "io_test_util.hpp"
@@ -21,27 +22,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// 40 rows of 24 tokens that follow a rule a model can learn (each token a function of the
-// previous two), over a vocabulary of 256.
+// 40 rows of 24 tokens of the pattern (tests/support/tiny_models.hpp).
 Trainer::Rows pattern_rows(int64_t n = 40, int64_t len = 24) {
   Trainer::Rows rows;
-  for (int64_t r = 0; r < n; ++r) {
-    std::vector<int32_t> row = {int32_t(r % 7), int32_t(1 + r % 5)};
-    while (int64_t(row.size()) < len) row.push_back((row[row.size() - 1] * 3 + row[row.size() - 2] + 1) % 256);
-    rows.push_back(row);
-  }
+  for (int64_t r = 0; r < n; ++r) rows.push_back(testing::pattern_row(r, len));
   return rows;
 }
 
-// A 2-layer GPT-2 over the same 256-token vocabulary, seed 3 (the full-finetune runs).
+// The tiny GPT-2, seed 3 (the full-finetune runs).
 std::unique_ptr<GPT2LMHeadModel> tiny_gpt2() {
-  GPT2Config c;
-  c.vocab_size = 256;
-  c.n_positions = 32;
-  c.n_embd = 32;
-  c.n_layer = 2;
-  c.n_head = 2;
-  return std::make_unique<GPT2LMHeadModel>(c, uint64_t(3));
+  return std::make_unique<GPT2LMHeadModel>(testing::tiny_gpt2_config(), uint64_t(3));
 }
 
 MistralConfig tiny_llama() {

@@ -33,16 +33,17 @@ cores=$(nproc 2>/dev/null || echo 1)
 [ -n "$threads" ] || threads=$(( cores / n > 0 ? cores / n : 1 ))
 export OMP_NUM_THREADS=$threads  # a launch on this machine passes the environment on
 args=(-np "$n")
+mapfile -t passed < <(env | sed -n 's/^\(GALVANI_[A-Za-z0-9_]*\|OMP_[A-Za-z0-9_]*\)=.*/\1/p')  # to every rank
 version=$(mpirun --version 2>/dev/null || true)
 if [[ "$version" == *"Open MPI"* ]]; then
   # Open MPI: -x passes variables to ranks on other machines too; root in a container, more
   # ranks than cores, shared memory without ptrace.
-  for v in $(env | sed -n 's/^\(GALVANI_[A-Za-z0-9_]*\|OMP_[A-Za-z0-9_]*\)=.*/\1/p'); do args+=(-x "$v"); done
+  for v in "${passed[@]}"; do args+=(-x "$v"); done
   [ "$(id -u)" -ne 0 ] || args+=(--allow-run-as-root)
   [ -n "$hostfile" ] || (( n * threads <= cores )) || args+=(--oversubscribe)
   args+=(--bind-to none --mca btl_vader_single_copy_mechanism none)
 else
-  args+=(-genvlist "$(env | sed -n 's/^\(GALVANI_[A-Za-z0-9_]*\|OMP_[A-Za-z0-9_]*\)=.*/\1/p' | paste -sd, -)")  # MPICH
+  args+=(-genvlist "$(IFS=,; echo "${passed[*]}")")  # MPICH
 fi
 [ -z "$hostfile" ] || args+=(--hostfile "$hostfile")
 exec mpirun "${args[@]}" "$@"

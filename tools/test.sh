@@ -16,6 +16,7 @@ GALVANI_CMAKE_ARGS="-DGALVANI_PROGRAMS_O1=ON -DGALVANI_PROGRAMS_UNITY=ON ${GALVA
 # build-asan/: the unit tests alone (GALVANI_TEST_SET=unit), compiled by clang 14 with
 # -fsanitize=address,undefined (clang compiles them in half GCC's time under the sanitizers);
 # UBSAN_OPTIONS=halt_on_error=1 makes any report fail its test. docs/robustness.md, "Sanitizers".
+jobs=$(nproc 2>/dev/null || echo 2)
 sanitized=${GALVANI_SANITIZED_TESTS:-1}
 if [ "$sanitized" != 0 ]; then
   tools/apt_ensure.sh test.sh clang-14 libclang-rt-14-dev libomp-14-dev
@@ -25,7 +26,7 @@ if [ "$sanitized" != 0 ]; then
       -DGALVANI_BUILD_EXAMPLES=OFF -DGALVANI_BUILD_TOOLS=OFF -DGALVANI_CUDA=OFF >/dev/null
   fi
   echo "test.sh: building build-asan (the unit tests under ASan + UBSan)"
-  cmake --build build-asan -j "$(nproc 2>/dev/null || echo 2)"
+  cmake --build build-asan -j "$jobs"
 fi
 
 # Every file parser under libFuzzer + ASan/UBSan, from the committed seed corpora (5 s each).
@@ -36,7 +37,6 @@ fi
 # ctest runs tests in parallel; with OpenMP's default busy-waiting, two test
 # processes with two threads each on two cores would spin against each other.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-jobs=$(nproc 2>/dev/null || echo 2)
 status=0
 ctest --test-dir build --output-on-failure -j "$jobs" "$@" || status=$?
 if [ "$sanitized" != 0 ]; then

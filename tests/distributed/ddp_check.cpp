@@ -21,33 +21,26 @@
 #include <galvani/galvani.hpp>
 #include <galvani/train/distributed.hpp>
 
+#include "../support/tiny_models.hpp"
+
 using namespace galvani;
 namespace fs = std::filesystem;
 
 namespace {
 
-// 32 rows of 8..23 tokens following a learnable rule over a vocabulary of 256 (uneven lengths,
-// so ranks pad differently from the single process).
+// 32 rows of 8..23 tokens of the pattern (tests/support/tiny_models.hpp): uneven lengths, so
+// the ranks pad differently from the single process.
 Trainer::Rows rows() {
   Trainer::Rows out;
-  for (int64_t r = 0; r < 32; ++r) {
-    std::vector<int32_t> row = {int32_t(r % 7), int32_t(1 + r % 5)};
-    while (int64_t(row.size()) < 8 + r % 16) row.push_back((row[row.size() - 1] * 3 + row[row.size() - 2] + 1) % 256);
-    out.push_back(row);
-  }
+  for (int64_t r = 0; r < 32; ++r) out.push_back(testing::pattern_row(r, 8 + r % 16));
   return out;
 }
 
-// A 2-layer GPT-2 over 256 tokens. Each rank builds it from its own seed: the Trainer's
-// broadcast of rank 0's weights is what makes them start alike.
+// The tiny GPT-2 without dropout (its masks would differ between the layouts). Each rank builds
+// it from its own seed: the Trainer's broadcast of rank 0's weights is what makes them start alike.
 std::unique_ptr<GPT2LMHeadModel> tiny_gpt2(uint64_t seed) {
-  GPT2Config c;
-  c.vocab_size = 256;
-  c.n_positions = 32;
-  c.n_embd = 32;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0;  // dropout masks would differ between the layouts
+  GPT2Config c = testing::tiny_gpt2_config();
+  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0;
   return std::make_unique<GPT2LMHeadModel>(c, seed);
 }
 

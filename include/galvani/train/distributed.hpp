@@ -130,10 +130,7 @@ class ProcessGroup {
   // In place over every rank: `t` (contiguous, CPU, f32/f64/i64) becomes the elementwise sum
   // (or mean) of every rank's `t`. Shapes must agree across ranks (not checked: MPI sends bytes).
   void all_reduce(Tensor& t, ReduceOp op = ReduceOp::sum) const {
-    GALVANI_CHECK(t.device().is_cpu(), "all_reduce: a ", t.device().str(), " tensor; the MPI group reduces CPU "
-                  "tensors (GPU tensors need NCCL, which comes with the CUDA backend, issue #16): .to(cpu) first");
-    GALVANI_CHECK(t.is_contiguous(), "all_reduce: a tensor of shape ", shape_str(t.shape()),
-                  " that is not contiguous: pass t.contiguous() and copy the result back");
+    check_sendable(t, "all_reduce");
     if (t.dtype() == DType::f32) return all_reduce(t.data<float>(), t.numel(), op);
     if (t.dtype() == DType::f64) return all_reduce(t.data<double>(), t.numel(), op);
     if (t.dtype() == DType::i64) return all_reduce(t.data<int64_t>(), t.numel(), op);
@@ -144,11 +141,9 @@ class ProcessGroup {
     if (world_ > 1) {
 #if GALVANI_WITH_MPI
       detail::Watched watched("all_reduce", rank_, timeout_);
-      for (int64_t off = 0; off < n;) {  // MPI counts are int
-        const int count = int(std::min<int64_t>(n - off, int64_t(1) << 30));
+      in_int_counts(n, [&](int64_t off, int count) {
         MPI_Allreduce(MPI_IN_PLACE, data + off, count, mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD);
-        off += count;
-      }
+      });
 #endif
     }
     if (op == ReduceOp::avg)
@@ -160,10 +155,7 @@ class ProcessGroup {
   }
   // Rank `src`'s `t` (contiguous, CPU, any dtype) copied into every rank's `t`.
   void broadcast(Tensor& t, int src = 0) const {
-    GALVANI_CHECK(t.device().is_cpu(), "broadcast: a ", t.device().str(), " tensor; the MPI group sends CPU "
-                  "tensors (GPU tensors need NCCL, which comes with the CUDA backend, issue #16)");
-    GALVANI_CHECK(t.is_contiguous(), "broadcast: a tensor of shape ", shape_str(t.shape()),
-                  " that is not contiguous: pass t.contiguous() and copy the result back");
+    check_sendable(t, "broadcast");
     broadcast_bytes(t.raw_data(), int64_t(t.numel()) * int64_t(itemsize(t.dtype())), src);
   }
   void broadcast_bytes(void* data, int64_t bytes, int src = 0) const {
@@ -171,11 +163,7 @@ class ProcessGroup {
 #if GALVANI_WITH_MPI
     detail::Watched watched("broadcast", rank_, timeout_);
     auto* p = static_cast<char*>(data);
-    for (int64_t off = 0; off < bytes;) {  // MPI counts are int: 1 GiB pieces
-      const int n = int(std::min<int64_t>(bytes - off, int64_t(1) << 30));
-      MPI_Bcast(p + off, n, MPI_BYTE, src, MPI_COMM_WORLD);
-      off += n;
-    }
+    in_int_counts(bytes, [&](int64_t off, int count) { MPI_Bcast(p + off, count, MPI_BYTE, src, MPI_COMM_WORLD); });
 #endif
   }
   // Every rank waits here until all have arrived (torch.distributed.barrier).
@@ -195,6 +183,23 @@ class ProcessGroup {
   int rank_ = 0, world_ = 1, local_rank_ = 0;
   std::string backend_ = "single";
   double timeout_ = 1800;
+
+  // What MPI can send: a contiguous CPU tensor. Throws galvani::Error naming `what` otherwise.
+  static void check_sendable(const Tensor& t, const char* what) {
+    GALVANI_CHECK(t.device().is_cpu(), what, ": a ", t.device().str(), " tensor; the MPI group works on CPU "
+                  "tensors (GPU tensors need NCCL, which comes with the CUDA backend, issue #16): .to(cpu) first");
+    GALVANI_CHECK(t.is_contiguous(), what, ": a tensor of shape ", shape_str(t.shape()),
+                  " that is not contiguous: pass t.contiguous() and copy the result back");
+  }
+  // Calls f(offset, count) over [0, n) in pieces of at most 2^30: MPI's counts are int.
+  template <class F>
+  static void in_int_counts(int64_t n, F&& f) {
+    for (int64_t off = 0; off < n;) {
+      const int count = int(std::min<int64_t>(n - off, int64_t(1) << 30));
+      f(off, count);
+      off += count;
+    }
+  }
 
 #if GALVANI_WITH_MPI
   template <class T>

@@ -238,7 +238,7 @@ class Trainer {
 
   // Micro-batches per epoch on each rank: DistributedSampler gives each ceil(rows / world) rows.
   int64_t batches_per_epoch() const {
-    const int64_t world = group().world_size();
+    const int64_t world = group_.world_size();
     const int64_t rows = (int64_t(train_.size()) + world - 1) / world;
     return (rows + args_.per_device_train_batch_size - 1) / args_.per_device_train_batch_size;
   }
@@ -294,7 +294,7 @@ class Trainer {
     namespace fs = std::filesystem;
     keep_freed_memory();  // reuse each step's big buffers instead of faulting in fresh pages
     if (args_.gradient_checkpointing) model_.gradient_checkpointing_enable();  // as HF's Trainer does
-    const bool main_process = group().is_main_process();
+    const bool main_process = group_.is_main_process();
     std::ofstream jsonl;  // rank 0's alone
     if (main_process) {
       fs::create_directories(args_.output_dir);
@@ -322,8 +322,8 @@ class Trainer {
     ProgressBar bar("train", total, stderr, args_.progress_bar && main_process);
     model_.set_seed(args_.seed);  // dropout masks follow the run's seed, like transformers' set_seed
     history_.clear();
-    distributed::GradientReducer reducer(group(), params);
-    if (group().distributed()) distributed::GradientReducer::broadcast_parameters(group(), model_.parameters());
+    distributed::GradientReducer reducer(group_, params);
+    distributed::GradientReducer::broadcast_parameters(group_, model_.parameters());  // one process: nothing
     const int64_t start = args_.resume_from_checkpoint.empty() ? 0 : resume(*opt, res, jsonl);
     bar.resume_from(start);
     if (!eval_.empty() && args_.eval_on_start && start == 0 && main_process) evaluate(0, 0, res, jsonl);
@@ -333,7 +333,7 @@ class Trainer {
     int64_t step = 0;
     for (int64_t epoch = 0; step < total; ++epoch) {
       const std::vector<int64_t> order = distributed::distributed_indices(
-          int64_t(train_.size()), args_.seed, epoch, group().rank(), group().world_size());
+          int64_t(train_.size()), args_.seed, epoch, group_.rank(), group_.world_size());
       const int64_t nb = batches_per_epoch();
       for (int64_t first = 0; first < nb && step < total; first += accum) {
         const int64_t last = std::min(nb, first + accum);
@@ -355,16 +355,13 @@ class Trainer {
           micro.push_back(to_tensors(batch));
         }
         const auto t0 = ProgressBar::Clock::now();
-        double comm = 0;
-        if (group().distributed()) {  // every rank's predicted tokens and inputs, summed
-          int64_t counts[2] = {items, tokens};
-          group().all_reduce(counts, 2);
-          items = counts[0];
-          tokens = counts[1];
-        }
+        int64_t counts[2] = {items, tokens};
+        group_.all_reduce(counts, 2);  // every rank's predicted tokens and inputs (one process: as they are)
+        items = counts[0];
+        tokens = counts[1];
         // Σ NLL / (the update's predicted tokens on all ranks / W): the gradients' mean over the
         // ranks is then the gradient of the whole update's loss (one process: Σ NLL / tokens).
-        const double divisor = double(std::max<int64_t>(items, 1)) / double(group().world_size());
+        const double divisor = double(std::max<int64_t>(items, 1)) / double(group_.world_size());
         double update_loss = 0;
         for (const BatchTensors& mb : micro) {
           Tensor logits = model_.forward(mb.input_ids, mb.attention_mask);
@@ -372,10 +369,8 @@ class Trainer {
           update_loss += loss.item();
           loss.backward();
         }
-        if (group().distributed()) {
-          comm = reducer.all_reduce_gradients();
-          update_loss = group().all_reduce(update_loss, distributed::ReduceOp::avg);
-        }
+        const double comm = reducer.all_reduce_gradients();  // one process: 0, nothing moves
+        update_loss = group_.all_reduce(update_loss, distributed::ReduceOp::avg);
         const double grad_norm = clip_grad_norm(params, args_.max_grad_norm);
         const double lr = args_.learning_rate * sched.factor(step);
         if (!std::isfinite(update_loss) || !std::isfinite(grad_norm)) {
@@ -473,7 +468,7 @@ class Trainer {
                             {"train_batch_size", args_.per_device_train_batch_size},
                             {"gradient_accumulation_steps", args_.gradient_accumulation_steps},
                             {"num_train_rows", int64_t(train_.size())},
-                            {"world_size", group().world_size()},
+                            {"world_size", group_.world_size()},
                             {"seed", args_.seed},
                             {"optim", opt.name()},
                             {"rng_state", {{"seed", model_.generator().seed()}, {"counter", model_.generator().counter()}}},
@@ -587,23 +582,22 @@ class Trainer {
     if (jsonl.is_open()) jsonl << std::flush;
     // Another world size resumes at the same update count; the data order then continues as
     // HF's does (by steps), not row for row.
-    if (st.value("world_size", 1) != group().world_size() && group().is_main_process())
+    const int64_t was_world = st.value("world_size", int64_t(1)), world = group_.world_size();
+    const int64_t rows_per_rank = args_.per_device_train_batch_size * args_.gradient_accumulation_steps;
+    if (was_world != world && group_.is_main_process())
       std::fprintf(stderr,
-                   "resuming a run of %d process(es) with %d: updates continue from step %lld, but an update now "
+                   "resuming a run of %lld process(es) with %lld: updates continue from step %lld, but an update now "
                    "takes %lld rows instead of %lld and the run has %lld updates (was %lld): the schedule and the "
                    "epochs follow the new count\n",
-                   st.value("world_size", 1), group().world_size(), (long long)step,
-                   (long long)(args_.per_device_train_batch_size * args_.gradient_accumulation_steps * group().world_size()),
-                   (long long)(args_.per_device_train_batch_size * args_.gradient_accumulation_steps * st.value("world_size", 1)),
-                   (long long)total_steps(), (long long)st.value("max_steps", int64_t(0)));
-    if (group().is_main_process())
+                   (long long)was_world, (long long)world, (long long)step, (long long)(rows_per_rank * world),
+                   (long long)(rows_per_rank * was_world), (long long)total_steps(),
+                   (long long)st.value("max_steps", int64_t(0)));
+    if (group_.is_main_process())
       std::fprintf(stderr, "resuming from %s at step %lld\n", dir.string().c_str(), (long long)step);
     return step;
   }
 
   // HF's get_decay_parameter_names: no weight decay for biases and norm weights.
-  const distributed::ProcessGroup& group() const { return group_; }
-
   std::vector<ParamGroup> decay_groups() const {
     ParamGroup decay{{}, args_.weight_decay}, no_decay{{}, 0.0};
     for (auto& [name, p] : model_.named_parameters()) {

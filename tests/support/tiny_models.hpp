@@ -1,0 +1,31 @@
+// tests/support/tiny_models.hpp — the toy task the Trainer tests share: rows whose tokens
+// follow a rule a model can learn (each token a function of the previous two, over a
+// vocabulary of 256), and a 2-layer GPT-2 over the same vocabulary.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <galvani/models/gpt2.hpp>
+
+namespace galvani::testing {
+
+// Row r of the pattern: starts (r % 7, 1 + r % 5), then t_i = (3·t_{i-1} + t_{i-2} + 1) mod 256,
+// `len` tokens in all.
+inline std::vector<int32_t> pattern_row(int64_t r, int64_t len) {
+  std::vector<int32_t> row = {int32_t(r % 7), int32_t(1 + r % 5)};
+  while (int64_t(row.size()) < len) row.push_back((row[row.size() - 1] * 3 + row[row.size() - 2] + 1) % 256);
+  return row;
+}
+
+// GPT-2 with vocab 256, 32 positions, d 32, 2 layers, 2 heads (HF's dropouts unless changed).
+inline GPT2Config tiny_gpt2_config() {
+  GPT2Config c;
+  c.vocab_size = 256;
+  c.n_positions = 32;
+  c.n_embd = 32;
+  c.n_layer = 2;
+  c.n_head = 2;
+  return c;
+}
+
+}  // namespace galvani::testing
