@@ -25,9 +25,10 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -ge 1 ] || { echo "launch.sh: no program given (see --help)" >&2; exit 2; }
 case "$n" in ''|*[!0-9]*|0*) echo "launch.sh: -n must be a whole number > 0, got '$n'" >&2; exit 2 ;; esac
 case "$threads" in ''|[1-9]|[1-9][0-9]|[1-9][0-9][0-9]) ;; *) echo "launch.sh: --threads must be a whole number from 1 to 999, got '$threads'" >&2; exit 2 ;; esac
+[ $# -ge 1 ] || { echo "launch.sh: no program given (see --help)" >&2; exit 2; }
+command -v "$1" >/dev/null || { echo "launch.sh: $1: no such program (build it first: tools/bootstrap.sh build)" >&2; exit 2; }
 command -v mpirun >/dev/null || { echo "launch.sh: no mpirun; install Open MPI (Debian: apt install openmpi-bin libopenmpi-dev) and rebuild galvani" >&2; exit 2; }
 cores=$(nproc 2>/dev/null || echo 1)
 [ -n "$threads" ] || threads=$(( cores / n > 0 ? cores / n : 1 ))

@@ -137,13 +137,13 @@ int equivalence(const distributed::ProcessGroup& group) {
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode != "equivalence" && mode != "hang" && mode != "die") {
-    std::fprintf(stderr, "usage: mpirun -np N ddp_check equivalence|hang|die\n");
+    std::fprintf(stderr, "usage: tools/launch.sh -n 2 build/tests/ddp_check equivalence|hang|die\n");
     return 2;
   }
   try {
     const distributed::ProcessGroup& group = distributed::init_process_group("mpi", mode == "equivalence" ? 600 : 2);
     if (group.world_size() < 2) {
-      std::fprintf(stderr, "ddp_check: run me under mpirun -np 2 (or more)\n");
+      std::fprintf(stderr, "ddp_check: run me as 2 or more ranks: tools/launch.sh -n 2 build/tests/ddp_check MODE\n");
       return 2;
     }
     if (mode == "equivalence") return equivalence(group);

@@ -275,9 +275,9 @@ inline ProcessGroup& init_process_group(const std::string& backend = "mpi", doub
   MPI_Comm_size(MPI_COMM_WORLD, &g.world_);
   g.backend_ = g.world_ > 1 ? "mpi" : "single";
   const int env_rank = detail::env_int("RANK", g.rank_), env_world = detail::env_int("WORLD_SIZE", g.world_);
-  GALVANI_CHECK(env_rank == g.rank_ && env_world == g.world_, "init_process_group: $RANK=", env_rank,
-                " $WORLD_SIZE=", env_world, " but MPI says rank ", g.rank_, " of ", g.world_,
-                ": launch galvani's ranks with mpirun -np N (tools/launch.sh), which sets both");
+  GALVANI_CHECK(env_rank == g.rank_ && env_world == g.world_, "init_process_group: $RANK / $WORLD_SIZE say rank ",
+                env_rank, " of ", env_world, " but MPI says rank ", g.rank_, " of ", g.world_,
+                " (mpirun does not set them): unset RANK and WORLD_SIZE, or make them match the launch");
   g.local_rank_ = detail::env_int("OMPI_COMM_WORLD_LOCAL_RANK",
                                   detail::env_int("MPI_LOCALRANKID", detail::env_int("LOCAL_RANK", 0)));
 #else
