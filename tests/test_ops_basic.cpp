@@ -138,11 +138,11 @@ TEST_CASE("gemm with 1 to 9 rows (the GEMV path) matches the naive loop", "[ops]
 }
 
 // The packed path at every instruction-set level: several row blocks (MC = 72) with a partial
-// 6-row tile, several 256-deep K slices with a short last one, a partial 16-wide panel, both
-// layouts of B, strided A, accumulation, and ldc > N.
+// 6-row tile, several 256-deep K slices with a short last one (91, not a multiple of 8), a
+// partial 16-wide panel, both layouts of B, strided A, accumulation, and ldc > N.
 TEST_CASE("gemm's packed path matches the naive loop at every CPU capability", "[ops][matmul][isa]") {
   Generator g(17);
-  const int64_t M = 151, N = 203, K = 600, ldc = N + 5;
+  const int64_t M = 151, N = 203, K = 603, ldc = N + 5;
   const std::vector<float> a = rand_normal({M * K}, 0, 1, g).to_vector<float>();
   const std::vector<float> b = rand_normal({K * N}, 0, 1, g).to_vector<float>();
   for (bool b_transposed : {false, true})
@@ -171,6 +171,49 @@ TEST_CASE("gemm's packed path matches the naive loop at every CPU capability", "
     }
 }
 
+// A K so long that a column block holding all of it would be narrower than kGemmWideBlock
+// (the lm_head's input gradient: K = vocabulary) is split into chunks of K (ops/gemm_kernels.inl
+// gemm_packed). N = 40 → blocks of 48 wanted, at most 87,296 of K with them in 4 Mi floats → two
+// chunks of 45,056 and 44,944. The result equals the unsplit loop nest's bit for bit (same
+// additions in the same order), checked on the base copy, and the naive loop within f32 rounding
+// at every level.
+TEST_CASE("gemm splits a very long K into chunks with the unsplit result", "[ops][matmul][isa]") {
+  CHECK(detail::gemm_k_chunk<float>(40, 90000) == 45056);         // this test's shape is split
+  CHECK(detail::gemm_k_chunk<float>(576, 49152) == 7168);         // SmolLM2's tied head, dX
+  CHECK(detail::gemm_k_chunk<float>(2048, 4097) == 2304);         // balanced, not 4,096 + 1
+  CHECK(detail::gemm_k_chunk<float>(2048, 4096) == 4096);         // fits: no split
+  CHECK(detail::gemm_k_chunk<float>(576, 512) == 512);            // a step's own products: no split
+  Generator g(23);
+  const int64_t M = 13, N = 40, K = 90000;
+  const std::vector<float> a = rand_normal({M * K}, 0, 1, g).to_vector<float>();
+  const std::vector<float> b = rand_normal({K * N}, 0, 1, g).to_vector<float>();  // B (K, N) row-major
+  std::vector<double> want(size_t(M * N));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += double(a[size_t(i * K + k)]) * double(b[size_t(k * N + n)]);
+      want[size_t(i * N + n)] = s;
+    }
+  for_each_cpu_capability([&](CpuCapability level) {
+    std::vector<float> c(size_t(M * N));
+    gemm<float>(M, N, K, a.data(), K, 1, b.data(), N, 1, c.data(), N);
+    double worst = 0;
+    for (size_t i = 0; i < c.size(); ++i) worst = std::max(worst, std::abs(double(c[i]) - want[i]));
+    CHECK(worst < 1e-5 * std::sqrt(double(K)));
+    if (level != CpuCapability::baseline) return;
+    constexpr int NR = GemmTile<float>::NR;
+    std::vector<float> whole(size_t(M * N));
+    detail::isa_base::gemm_packed_blocks<float>(
+        M, N, K, a.data(), K, 1,
+        [&](float* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nr) {
+          for (int64_t k = 0; k < kc; ++k)
+            for (int64_t j = 0; j < NR; ++j) dst[k * NR + j] = j < nr ? b[size_t((k0 + k) * N + n0 + j)] : 0.0f;
+        },
+        whole.data(), N, false, true, 65536);
+    CHECK(c == whole);
+  });
+}
+
 // Run by CTest with GALVANI_CPU_CAPABILITY set (tests/CMakeLists.txt: isa_env_*).
 TEST_CASE("GALVANI_CPU_CAPABILITY chooses the level the kernels use", "[.isa-env]") {
   const char* env = std::getenv("GALVANI_CPU_CAPABILITY");
@@ -187,7 +230,40 @@ TEST_CASE("forcing a CPU capability reaches that level's copy of every kernel fi
     CHECK(gemm_kernels_level() == want);
     CHECK(cross_entropy_kernels_level() == want);
     CHECK(quant::nf4_kernels_level() == want);
+    CHECK(adamw_kernels_level() == want);
   });
+}
+
+// AdamW's f32 kernel (optim/adamw_kernels.inl: vector square root, chunks over threads, a scalar
+// tail) at every level against the same optimizer run on f64 copies: torch's and transformers'
+// legacy update, weight decay on, 5 steps. 40,009 elements: several chunks, parallel, a tail
+// shorter than any vector. f32 rounding of each step's few operations, relative to |θ|.
+TEST_CASE("AdamW's f32 kernel matches the f64 update at every CPU capability", "[optim][isa]") {
+  Generator gen(29);
+  const int64_t n = 40009;
+  const Tensor p0 = rand_normal({n}, 0, 1, gen);
+  std::vector<Tensor> grads;
+  for (int t = 0; t < 5; ++t) grads.push_back(rand_normal({n}, 0, t == 2 ? 1e-6 : 1.0, gen));  // a step of tiny g
+  for (bool legacy : {false, true}) {
+    AdamWOptions o;
+    o.lr = 1e-2, o.weight_decay = 0.1, o.legacy_hf = legacy;
+    Tensor want = p0.to(DType::f64).clone();
+    {
+      AdamW opt({want}, o);
+      for (const Tensor& g : grads) want.set_grad(g.to(DType::f64)), opt.step();
+    }
+    const std::vector<double> w = want.to_vector<double>();
+    for_each_cpu_capability([&](CpuCapability) {
+      Tensor p = p0.clone();
+      AdamW opt({p}, o);
+      for (const Tensor& g : grads) p.set_grad(g.clone()), opt.step();
+      const std::vector<float> got = p.to_vector<float>();
+      double worst = 0;
+      for (int64_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(double(got[size_t(i)]) - w[size_t(i)]) / (1 + std::abs(w[size_t(i)])));
+      INFO("legacy " << legacy);
+      CHECK(worst < 2e-6);
+    });
+  }
 }
 
 TEST_CASE("CPU capability: names, the CPU's level, and levels it lacks refused", "[isa]") {

@@ -1,9 +1,16 @@
-// bench_train — galvani's CPU speed on GPT-2 / DistilGPT-2 training, evaluation
-// and generation, measured the way ../shared/bench/torch_gpt2_baseline.py measures
-// PyTorch, so the two JSON lines can be divided key by key.
+// bench_train — galvani's CPU speed on training, evaluation and generation, measured the way
+// ../shared/bench/torch_gpt2_baseline.py measures PyTorch (GPT-2 shapes) and
+// ../shared/bench/hf_baseline.py full measures transformers (GPT-2 and Llama shapes), so the
+// JSON lines can be divided key by key.
 //
 //   build-bench/bench_train --config distilgpt2 --threads 2 [--quick] [--wait-idle 600]
 //   build-bench/bench_train --config tiny --sections train --seq-lens 256
+//   build-bench/bench_train --config smollm2 --threads 2 --quick     # vs hf_baseline.py full --config smollm2
+//
+// Configs: distilgpt2 and tiny (GPT2LMHeadModel, the baselines' GPT-2 shapes); smollm2
+// (LlamaForCausalLM with SmolLM2-135M's shape: 30 layers, d 576, GQA 9/3 heads, SwiGLU 1536,
+// vocab 49,152, tied head) and tiny-llama (the same family at 2 layers, d 128, GQA 4/2 heads).
+// All random init, no dropout.
 //
 // Sections (the baseline's, same seeds policy, same warm-up / median method):
 //   train     forward + causal_lm_loss + backward + AdamW(lr 2e-5, wd 0).step() +
@@ -31,6 +38,8 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <galvani/galvani.hpp>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -152,29 +161,81 @@ double wait_for_idle(double max_s, double threshold = 0.10, double window_s = 2.
 
 // ------------------------------------------------------------------ configs and FLOPs
 
-GPT2Config make_config(const std::string& name) {
-  GPT2Config c;
-  if (name == "distilgpt2") {
-    c.n_layer = 6, c.n_embd = 768, c.n_head = 12, c.vocab_size = 50257, c.n_positions = 1024;
-  } else {  // tiny
-    c.n_layer = 2, c.n_embd = 128, c.n_head = 4, c.vocab_size = 50257, c.n_positions = 256;
+// One benchmark shape: the model's family, its config, and what the FLOP counts need. The GPT-2
+// shapes are torch_gpt2_baseline.py's and hf_baseline.py's `cfgs`, smollm2 is hf_baseline.py's
+// SMOLLM2; tiny-llama is galvani's own (no baseline runs it).
+struct BenchShape {
+  std::string name;
+  std::optional<GPT2Config> gpt2;
+  std::optional<MistralConfig> llama;
+
+  int64_t n_layer() const { return gpt2 ? gpt2->n_layer : llama->num_hidden_layers; }
+  int64_t vocab() const { return gpt2 ? gpt2->vocab_size : llama->vocab_size; }
+  int64_t positions() const { return gpt2 ? gpt2->n_positions : llama->max_position_embeddings; }
+  // The width of the attention products (query heads × head_dim): the T × T work per token.
+  int64_t attn_width() const { return gpt2 ? gpt2->n_embd : llama->num_attention_heads * llama->head_dim(); }
+  // Weights that take part in a matmul per token. GPT-2: 12 L d² in the blocks + d V in lm_head.
+  // Llama: per layer q and o (d × Hq·D each), k and v (d × Hkv·D each), gate, up, down (d × I
+  // each); + d V in lm_head (tied or not, the head is one product).
+  double matmul_params() const {
+    if (gpt2) return 12.0 * double(n_layer()) * double(gpt2->n_embd * gpt2->n_embd) + double(gpt2->n_embd * vocab());
+    const double d = double(llama->hidden_size), D = double(llama->head_dim());
+    const double attn = 2 * d * double(llama->num_attention_heads) * D + 2 * d * double(llama->num_key_value_heads) * D;
+    return double(n_layer()) * (attn + 3 * d * double(llama->intermediate_size)) + d * double(vocab());
   }
-  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0.0;  // the baseline has no dropout
-  return c;
+  json config_json() const {
+    if (gpt2)
+      return {{"model_type", "gpt2"}, {"n_layer", gpt2->n_layer}, {"n_embd", gpt2->n_embd}, {"n_head", gpt2->n_head},
+              {"vocab_size", gpt2->vocab_size}, {"n_positions", gpt2->n_positions}};
+    return {{"model_type", "llama"},
+            {"hidden_size", llama->hidden_size},
+            {"intermediate_size", llama->intermediate_size},
+            {"num_hidden_layers", llama->num_hidden_layers},
+            {"num_attention_heads", llama->num_attention_heads},
+            {"num_key_value_heads", llama->num_key_value_heads},
+            {"vocab_size", llama->vocab_size},
+            {"max_position_embeddings", llama->max_position_embeddings},
+            {"tie_word_embeddings", llama->tie_word_embeddings}};
+  }
+  std::unique_ptr<CausalLM> build(uint64_t seed) const {
+    if (gpt2) return std::make_unique<GPT2LMHeadModel>(*gpt2, seed);
+    return std::make_unique<MistralForCausalLM>(*llama, seed);
+  }
+};
+
+BenchShape make_shape(const std::string& name) {
+  BenchShape s{name, {}, {}};
+  if (name == "distilgpt2" || name == "tiny") {
+    GPT2Config c;
+    if (name == "distilgpt2")
+      c.n_layer = 6, c.n_embd = 768, c.n_head = 12, c.vocab_size = 50257, c.n_positions = 1024;
+    else
+      c.n_layer = 2, c.n_embd = 128, c.n_head = 4, c.vocab_size = 50257, c.n_positions = 256;
+    c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0.0;  // the baseline has no dropout
+    s.gpt2 = c;
+    return s;
+  }
+  // smollm2: SmolLM2-135M (LlamaForCausalLM), hf_baseline.py's SMOLLM2; tiny-llama: the same
+  // family at the tiny GPT-2's size (2 layers, d 128), with GQA and a tied 49,152-row head.
+  MistralConfig c = MistralConfig::defaults("llama");
+  if (name == "smollm2") {
+    c.hidden_size = 576, c.intermediate_size = 1536, c.num_hidden_layers = 30;
+    c.num_attention_heads = 9, c.num_key_value_heads = 3, c.max_position_embeddings = 2048;
+  } else {
+    c.hidden_size = 128, c.intermediate_size = 384, c.num_hidden_layers = 2;
+    c.num_attention_heads = 4, c.num_key_value_heads = 2, c.max_position_embeddings = 256;
+  }
+  c.vocab_size = 49152, c.rms_norm_eps = 1e-5, c.rope_theta = 100000.0, c.tie_word_embeddings = true;
+  c.validate("bench_train --config " + name);
+  s.llama = c;
+  return s;
 }
-json config_json(const GPT2Config& c) {
-  return {{"n_layer", c.n_layer}, {"n_embd", c.n_embd}, {"n_head", c.n_head}, {"vocab_size", c.vocab_size},
-          {"n_positions", c.n_positions}};
-}
-// Weights that take part in a matmul per token: 12 L d² in the blocks + d V in lm_head.
-double matmul_params(const GPT2Config& c) {
-  return 12.0 * double(c.n_layer) * double(c.n_embd * c.n_embd) + double(c.n_embd * c.vocab_size);
-}
+
 // The baseline's counting: the attention square is counted whole (T × T).
-double fwd_flops_per_token(const GPT2Config& c, int64_t T) {
-  return 2 * matmul_params(c) + 4.0 * double(c.n_layer * T * c.n_embd);
+double fwd_flops_per_token(const BenchShape& c, int64_t T) {
+  return 2 * c.matmul_params() + 4.0 * double(c.n_layer() * T * c.attn_width());
 }
-double train_flops_per_token(const GPT2Config& c, int64_t T) { return 3 * fwd_flops_per_token(c, T); }
+double train_flops_per_token(const BenchShape& c, int64_t T) { return 3 * fwd_flops_per_token(c, T); }
 
 // Uniform ids in [0, V) from a seeded counter-based generator.
 Tensor random_ids(Generator& g, int64_t B, int64_t T, int64_t V) {
@@ -185,12 +246,12 @@ Tensor random_ids(Generator& g, int64_t B, int64_t T, int64_t V) {
 
 // ------------------------------------------------------------------ sections
 
-json bench_train(GPT2LMHeadModel& model, const GPT2Config& cfg, int64_t batch, int64_t seq, int warmup, int steps,
+json bench_train(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t seq, int warmup, int steps,
                  uint64_t seed) {
   model.train();
   Generator gen(seed + uint64_t(seq));
   std::vector<Tensor> batches;
-  for (int i = 0; i < warmup + steps; ++i) batches.push_back(random_ids(gen, batch, seq, cfg.vocab_size));
+  for (int i = 0; i < warmup + steps; ++i) batches.push_back(random_ids(gen, batch, seq, cfg.vocab()));
   AdamWOptions o;
   o.lr = 2e-5, o.weight_decay = 0.0;
   AdamW opt(model.parameters(), o);
@@ -235,12 +296,12 @@ json bench_train(GPT2LMHeadModel& model, const GPT2Config& cfg, int64_t batch, i
           {"peak_rss_mb_so_far", max_rss_mb()}};
 }
 
-json bench_eval(GPT2LMHeadModel& model, const GPT2Config& cfg, int64_t batch, int64_t seq, int warmup, int reps,
+json bench_eval(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t seq, int warmup, int reps,
                 uint64_t seed) {
   NoGradGuard no_grad;
   model.eval();
   Generator gen(seed + 1000 + uint64_t(seq));
-  Tensor ids = random_ids(gen, batch, seq, cfg.vocab_size);
+  Tensor ids = random_ids(gen, batch, seq, cfg.vocab());
   std::vector<double> times;
   double loss = 0;
   long faults = 0;
@@ -267,11 +328,11 @@ json bench_eval(GPT2LMHeadModel& model, const GPT2Config& cfg, int64_t batch, in
           {"minor_page_faults_per_repeat", double(faults) / double(times.size())}};
 }
 
-json bench_generate(GPT2LMHeadModel& model, const GPT2Config& cfg, int64_t prompt_len, int64_t n_new, int warmup,
+json bench_generate(CausalLM& model, const BenchShape& cfg, int64_t prompt_len, int64_t n_new, int warmup,
                     int reps, uint64_t seed) {
   model.eval();
   Generator gen(seed + 2000);
-  Tensor prompt_t = random_ids(gen, 1, prompt_len, cfg.vocab_size);
+  Tensor prompt_t = random_ids(gen, 1, prompt_len, cfg.vocab());
   const std::vector<int64_t> prompt = prompt_t.to_vector<int64_t>();
   GenerationOptions opt;
   opt.max_new_tokens = n_new;
@@ -295,7 +356,7 @@ json bench_generate(GPT2LMHeadModel& model, const GPT2Config& cfg, int64_t promp
     if (i >= warmup) times.push_back(dt), prefill.push_back(dp), faults += df;
   }
   GALVANI_CHECK(int64_t(out.size()) == n_new, "bench_train: generate returned ", out.size(), " tokens, not ", n_new);
-  const double med = median(times), weight_bytes = 4 * matmul_params(cfg);
+  const double med = median(times), weight_bytes = 4 * cfg.matmul_params();
   log("  generate %lld tokens: %.3fs median (%.1f tok/s)", (long long)n_new, med, double(n_new) / med);
   std::vector<double> ms;
   for (double s : times) ms.push_back(s * 1e3);
@@ -374,7 +435,7 @@ int main(int argc, char** argv) {
   int64_t train_batch = 2, eval_seq = 256, gen_prompt = 8, gen_tokens = 100;
   double wait_idle = 0;
   app.add_option("--config", config, "model configuration")
-      ->check(CLI::IsMember({"distilgpt2", "tiny"}))
+      ->check(CLI::IsMember({"distilgpt2", "tiny", "smollm2", "tiny-llama"}))
       ->capture_default_str();
   app.add_option("--threads", threads, "omp_set_num_threads (default: all cores)")->capture_default_str();
   app.add_option("--steps", steps, "timed training steps per sequence length (default 10, --quick 3)");
@@ -414,10 +475,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const GPT2Config cfg = make_config(config);
+  const BenchShape cfg = make_shape(config);
   for (int64_t s : seq_lens)
-    if (s > cfg.n_positions) return std::fprintf(stderr, "length %lld exceeds n_positions\n", (long long)s), 2;
-  if (eval_seq > cfg.n_positions || gen_prompt + gen_tokens > cfg.n_positions)
+    if (s > cfg.positions()) return std::fprintf(stderr, "length %lld exceeds n_positions\n", (long long)s), 2;
+  if (eval_seq > cfg.positions() || gen_prompt + gen_tokens > cfg.positions())
     return std::fprintf(stderr, "eval/generation length exceeds n_positions\n"), 2;
 
   const double t_start = now_s();
@@ -430,7 +491,7 @@ int main(int argc, char** argv) {
   json result = {{"bench", "galvani_bench_train"},
                  {"schema", 1},
                  {"config", config},
-                 {"model_config", config_json(cfg)},
+                 {"model_config", cfg.config_json()},
                  {"quick", quick},
                  {"seed", seed},
                  {"threads", omp_get_max_threads()},
@@ -444,9 +505,10 @@ int main(int argc, char** argv) {
                  {"date", date}};
 
   const double rss_before = rss_mb();
-  GPT2LMHeadModel model(cfg, seed);
+  const std::unique_ptr<CausalLM> built = cfg.build(seed);
+  CausalLM& model = *built;
   result["n_params"] = model.num_parameters();
-  result["matmul_params"] = matmul_params(cfg);
+  result["matmul_params"] = cfg.matmul_params();
   result["rss_mb_before_model"] = rss_before;
   result["rss_mb_after_model"] = rss_mb();
   log("%s: %lld parameters (%.0f MiB fp32)", config.c_str(), (long long)model.num_parameters(),

@@ -11,7 +11,9 @@
 // A and B are read through arbitrary (row, column) strides, so a transposed
 // operand (W^T in a Linear layer) costs nothing extra: packing absorbs it.
 // Products with at most 8 rows (decoding, a short prompt) skip all of this: detail::gemv reads B
-// in place, once.
+// in place, once. A K so long that a column block holding all of it would be narrow (the tied
+// head's input gradient sums over the vocabulary) is split into chunks, each a whole pass that
+// adds into C (detail::gemm_k_chunk).
 // Convention (as in CuTe): A (M, K), B (K, N), C (M, N) row-major with ldc.
 //
 // The kernels live in ops/gemm_kernels.inl, compiled once per instruction-set level
@@ -61,6 +63,24 @@ constexpr int64_t kGemvRows = 8;
 // The packed path's blocking: A blocks of MC x KC (72 x 256, ~72 KB of f32, fit L2); B column
 // blocks of up to kGemmPackedB bytes of packed panels (~L3).
 constexpr int64_t kGemmKC = 256, kGemmMC = 72, kGemmPackedB = 16 << 20;
+// A column block should be at least this wide (or all of N): below it, K is split into chunks
+// (gemm_packed in ops/gemm_kernels.inl) rather than A packed once per narrow block.
+constexpr int64_t kGemmWideBlock = 1024;
+
+// The length of the K chunks gemm_packed splits an N-column product over K into, or K when it
+// needs no split: a column block should hold min(N, kGemmWideBlock) columns (rounded up to NR)
+// with all of its chunk's K within kGemmPackedB bytes. Chunks are whole numbers of kGemmKC
+// slices and as equal as that allows (K = 4,097 with N = 2,048 gives 2,304 + 1,793, not
+// 4,096 + 1). The tied head's input gradient of SmolLM2 (N = 576, K = 49,152): 6 × 7,168 + 6,144.
+template <class T>
+constexpr int64_t gemm_k_chunk(int64_t N, int64_t K) {
+  constexpr int64_t NR = GemmTile<T>::NR, budget = kGemmPackedB / int64_t(sizeof(T));
+  const int64_t want = (std::min(N, kGemmWideBlock) + NR - 1) / NR * NR;
+  if (K <= kGemmKC || budget / K >= want) return K;
+  const int64_t most = std::max<int64_t>(kGemmKC, budget / want / kGemmKC * kGemmKC);
+  const int64_t chunks = (K + most - 1) / most, even = (K + chunks - 1) / chunks;
+  return (even + kGemmKC - 1) / kGemmKC * kGemmKC;
+}
 
 // The kernels, once per instruction-set level: namespaces isa_avx512, isa_avx2, isa_base.
 #define GALVANI_ISA_KERNELS "../ops/gemm_kernels.inl"

@@ -190,8 +190,9 @@ GALVANI_ISA_FN void gemv(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_
 // this matters: hundreds of barriers per call are slow whenever another
 // process takes a core for a moment.
 template <class T, class PackB>
-GALVANI_ISA_FN void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, PackB&& pack_b, T* c,
-                 int64_t ldc, bool accumulate, bool parallel, int64_t pack_parallel_min) {
+GALVANI_ISA_FN void gemm_packed_blocks(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs,
+                                       PackB&& pack_b, T* c, int64_t ldc, bool accumulate, bool parallel,
+                                       int64_t pack_parallel_min) {
   constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
   constexpr int64_t KC = kGemmKC, MC = kGemmMC;
   // Column block width: as many NR-wide panels as fit kGemmPackedB bytes with all of K.
@@ -248,6 +249,28 @@ GALVANI_ISA_FN void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, int
         }
       }
     }
+  }
+}
+
+// gemm_packed_blocks with K split into chunks (gemm_k_chunk in ops/gemm.hpp) when K is so long
+// that a column block holding all of it would be narrow. The tied head's input gradient sums over
+// the vocabulary (K = 49,152, N = 576): all of K in kGemmPackedB leaves 80 columns per block, and
+// A (M × 49,152) was packed again for each of the 8 blocks — 80–105 instead of 120–137 GFLOP/s on
+// 2 Zen 3 cores (docs/benchmarks.md). Each chunk is a whole pass that adds into C; chunks start on
+// slice boundaries, so each element of C gets the same partial sums, slice after slice, in the
+// same order as without chunks: the result is the same to the bit.
+template <class T, class PackB>
+GALVANI_ISA_FN void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, PackB&& pack_b,
+                                T* c, int64_t ldc, bool accumulate, bool parallel, int64_t pack_parallel_min) {
+  const int64_t kchunk = gemm_k_chunk<T>(N, K);
+  if (kchunk >= K) {
+    gemm_packed_blocks<T>(M, N, K, a, a_rs, a_cs, pack_b, c, ldc, accumulate, parallel, pack_parallel_min);
+    return;
+  }
+  for (int64_t k0 = 0; k0 < K; k0 += kchunk) {
+    const auto pack_chunk = [&](T* dst, int64_t k, int64_t kc, int64_t n0, int64_t nr) { pack_b(dst, k0 + k, kc, n0, nr); };
+    gemm_packed_blocks<T>(M, N, std::min(kchunk, K - k0), a + k0 * a_cs, a_rs, a_cs, pack_chunk, c, ldc,
+                          accumulate || k0 > 0, parallel, pack_parallel_min);
   }
 }
 

@@ -6,19 +6,51 @@
 //   v ← β2·v + (1 − β2)·g²                    second moment
 //   θ ← θ − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
 // ε is added after √v is bias-corrected, as torch does. That equals the textbook
-// m̂/(√v̂ + ε); keeping torch's order of float operations keeps its rounding too.
+// m̂/(√v̂ + ε); keeping torch's order of float operations keeps its rounding too (up to FMA
+// contraction in the f32 kernel's vector copies: optim/adamw_kernels.inl).
 //
 // The course's Trainer used optim="adamw_hf", transformers' own legacy AdamW,
 // which differs in two places: ε is added to √v *before* bias correction, and
 // weight decay is applied *after* the Adam step. `legacy_hf = true` selects it.
+//
+// The f32 update is a kernel file (optim/adamw_kernels.inl) compiled per instruction-set level
+// (core/isa.hpp) with a vector square root; f64 runs the plain loop below.
 #pragma once
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <vector>
+#if defined(__x86_64__) || defined(__SSE__)
+#include <immintrin.h>
+#endif
 
 #include "../autograd/grad_mode.hpp"
+#include "../core/isa.hpp"
 #include "../core/tensor.hpp"
 
 namespace galvani {
+
+// One step's scalars for the f32 kernel, each rounded to float once, as step() computes them:
+// decay = 1 − lr·λ, step_size = lr / (1 − β1ᵗ), bc2_sqrt = √(1 − β2ᵗ) (torch); hf_step =
+// lr·√(1 − β2ᵗ) / (1 − β1ᵗ), hf_decay = lr·λ (transformers' legacy AdamW, legacy = true).
+struct AdamWScalars {
+  float decay, beta1, beta2, eps, step_size, bc2_sqrt, hf_step, hf_decay;
+  bool legacy;
+};
+
+namespace detail {
+#define GALVANI_ISA_KERNELS "../optim/adamw_kernels.inl"
+#include "../core/isa_foreach.inl"
+
+// Elements [0, n) of one f32 parameter, with the copy of the kernel for the CPU in use.
+inline void adamw_update_f32(float* p, const float* g, float* m, float* v, int64_t n, const AdamWScalars& s) {
+  GALVANI_ISA_CALL(detail, adamw_update(p, g, m, v, n, s));
+}
+}  // namespace detail
+
+// The instruction-set level of the AdamW kernel copy that runs now (tests check forcing reaches it).
+inline int adamw_kernels_level() { GALVANI_ISA_CALL(detail, adamw_kernels_level()); }
 
 struct AdamWOptions {
   double lr = 1e-3;
@@ -70,7 +102,17 @@ class AdamW {
         const int64_t n = s.param.numel();
         const T decay = T(1.0 - opt_.lr * s.weight_decay), b1 = T(opt_.beta1), b2 = T(opt_.beta2);
         const T eps = T(opt_.eps), ss = T(step_size), bc2 = T(bc2_sqrt);
-        if (!opt_.legacy_hf) {
+        const T hf_step = T(opt_.lr * bc2_sqrt / bc1), hf_decay = T(opt_.lr * s.weight_decay);
+        if constexpr (std::is_same_v<T, float>) {
+          const AdamWScalars sc{decay, b1, b2, eps, ss, bc2, hf_step, hf_decay, opt_.legacy_hf};
+          constexpr int64_t kChunk = 16384;  // elements per work item, a multiple of every vector width
+          const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 32768)
+          for (int64_t c = 0; c < chunks; ++c) {
+            const int64_t i0 = c * kChunk;
+            detail::adamw_update_f32(p + i0, g + i0, m + i0, v + i0, std::min(kChunk, n - i0), sc);
+          }
+        } else if (!opt_.legacy_hf) {
 #pragma omp parallel for schedule(static) if (n > 32768)
           for (int64_t i = 0; i < n; ++i) {
             p[i] *= decay;
@@ -80,7 +122,6 @@ class AdamW {
             p[i] -= ss * m[i] / denom;
           }
         } else {
-          const T hf_step = T(opt_.lr * bc2_sqrt / bc1), hf_decay = T(opt_.lr * s.weight_decay);
 #pragma omp parallel for schedule(static) if (n > 32768)
           for (int64_t i = 0; i < n; ++i) {
             m[i] = m[i] * b1 + g[i] * (T(1) - b1);
