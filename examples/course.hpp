@@ -67,6 +67,16 @@ inline fs::path ensure_chunks_csv(const fs::path& csv) {
 
 // What df.info(), df.describe(), df.nunique(), df.sample(), df.isnull().sum()
 // print, as Markdown, plus the length histogram written to `out_dir`.
+// How long step 5 runs, for its opening line: "2 epochs of 92 batches of 2" or, when max_steps
+// is set (which, as in the HF Trainer, decides the length and makes num_train_epochs moot),
+// "--max-steps 10; an epoch is 92 batches of 2"; " per rank" under data parallelism.
+inline std::string schedule_phrase(const Trainer& trainer, const TrainingArguments& args, bool distributed) {
+  const std::string batches = galvani::detail::cat(trainer.batches_per_epoch(), " batches of ",
+                                                   args.per_device_train_batch_size, distributed ? " per rank" : "");
+  if (args.max_steps > 0) return galvani::detail::cat("--max-steps ", args.max_steps, "; an epoch is ", batches);
+  return galvani::detail::cat(args.num_train_epochs, " epochs of ", batches);
+}
+
 inline std::string eda_report(const Table& df, const fs::path& out_dir, uint64_t seed = 42) {
   std::ostringstream md;
   const Column& text = df.column("text");

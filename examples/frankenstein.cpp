@@ -21,6 +21,8 @@ static double since(Clock::time_point t0) { return std::chrono::duration<double>
 
 int main(int argc, char** argv) {
   CLI::App app{"galvani: finetune a language model to write Frankenstein fan-fiction (the whole course, offline)"};
+  app.footer("Data parallel over several processes (MPI): tools/launch.sh -n 2 build/frankenstein ... "
+             "(each rank trains on its share of the rows; docs/distributed.md).");
   std::string model_name = "tiny", out = "runs/frankenstein", csv = kChunksCsv, tok_path;
   uint64_t seed = 42;
   bool half = false;
@@ -126,14 +128,16 @@ int main(int argc, char** argv) {
     if (model_name != "tiny") save_opt.generation_config = generation_config_of(model_dir(model_name));
     const Trainer::SaveFn save = run_saver(method, lora, save_opt);
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows, save);
-    std::printf("step 5: %lld updates (%g epochs of %lld batches of %lld), lr %.1e, warmup %lld, %s\n",
-                (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
-                (long long)args.per_device_train_batch_size, args.learning_rate, (long long)args.warmup_steps,
-                args.optim.c_str());
+    std::printf("step 5: %lld updates (%s), lr %.1e, warmup %lld, %s\n", (long long)trainer.total_steps(),
+                schedule_phrase(trainer, args, group.distributed()).c_str(), args.learning_rate,
+                (long long)args.warmup_steps, args.optim.c_str());
     TrainResult tr = trainer.train();
     if (!main_rank) return 0;
     save(*model, dir / "final");
+    // batch_size is per rank: an update's global batch is batch_size × world_size (× accumulation).
     metrics["training"] = {{"learning_rate", args.learning_rate}, {"epochs", args.num_train_epochs},
+                           {"max_steps", args.max_steps}, {"world_size", group.world_size()},
+                           {"gradient_accumulation_steps", args.gradient_accumulation_steps},
                            {"batch_size", args.per_device_train_batch_size}, {"warmup_steps", args.warmup_steps},
                            {"half", half}, {"optim", args.optim},
                            {"steps", tr.global_step}, {"final_loss", tr.final_loss},

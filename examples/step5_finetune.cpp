@@ -23,6 +23,8 @@ using namespace course;
 
 int main(int argc, char** argv) {
   CLI::App app{"Course step 5: finetune with Hugging Face Trainer semantics (AdamW, linear warmup, clipping)"};
+  app.footer("Data parallel over several processes (MPI): tools/launch.sh -n 2 build/step5_finetune ... "
+             "(each rank trains on its share of the rows; docs/distributed.md).");
   std::string model_name = "tiny", out = "runs/step5", csv = kChunksCsv, tok_path;
   TrainingFlags train_flags;
   MethodFlags method;
@@ -88,10 +90,9 @@ int main(int argc, char** argv) {
     const Trainer::SaveFn save = run_saver(method, lora, save_opt);
     Trainer trainer(*model, args, data.train.rows, data.eos, data.test.rows, save);
     if (main_rank)
-      std::printf("%lld updates: %g epochs x %lld batches of %lld%s (x%lld accumulation), lr %.1e, warmup %lld, %s\n",
-                  (long long)trainer.total_steps(), args.num_train_epochs, (long long)trainer.batches_per_epoch(),
-                  (long long)args.per_device_train_batch_size, group.distributed() ? " per rank" : "", (long long)accum,
-                  args.learning_rate, (long long)args.warmup_steps, args.optim.c_str());
+      std::printf("%lld updates (%s, x%lld accumulation), lr %.1e, warmup %lld, %s\n", (long long)trainer.total_steps(),
+                  schedule_phrase(trainer, args, group.distributed()).c_str(), (long long)accum, args.learning_rate,
+                  (long long)args.warmup_steps, args.optim.c_str());
     TrainResult r = trainer.train();
     if (!main_rank) return 0;
     save(*model, fs::path(out) / "final");
