@@ -5,6 +5,9 @@
 // dropout and adamw_torch, and the QLoRA run with 8-bit states).
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
+
 #include <galvani/galvani.hpp>
 #include <galvani/models/peft.hpp>
 #include <galvani/models/quantize.hpp>
@@ -252,6 +255,13 @@ TEST_CASE("resume_from_checkpoint: a checkpoint of another run is refused, namin
   CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(),
                     Catch::Contains("optim is \"paged_adamw_8bit\" but this run has \"adamw_torch\""));
   b.optim = a.optim;
+  b.learning_rate = a.learning_rate * 10;  // HF would keep the old rate silently
+  CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(),
+                    Catch::Contains("learning_rate is ") && Catch::Contains("but this run has"));
+  b.learning_rate = a.learning_rate;
+  b.warmup_steps = a.warmup_steps + 1;
+  CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(), Catch::Contains("warmup_steps is "));
+  b.warmup_steps = a.warmup_steps;
   b.output_dir = scratch_dir("galvani_test_trainer_empty").string();
   CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(),
                     Catch::Contains("no checkpoint-N folder"));
@@ -397,4 +407,50 @@ TEST_CASE("a save replaces an older checkpoint-N whole, and train() removes what
   REQUIRE(kept.size() == 1);
   CHECK(kept[0].first == 4);
   CHECK(Trainer::stale_checkpoint_folders(a.output_dir).empty());
+}
+
+TEST_CASE("TrainingArguments are checked as torch's AdamW and HF's Trainer check them, naming the field",
+          "[trainer][errors]") {
+  const TrainingArguments ok = testing::quick_training_args("unused");
+  REQUIRE_NOTHROW(ok.validate());
+  const auto fails = [&](auto change, const std::string& says) {
+    TrainingArguments a = ok;
+    change(a);
+    CHECK_THROWS_WITH(a.validate(), Catch::Contains(says));
+  };
+  fails([](TrainingArguments& a) { a.learning_rate = -1; }, "learning_rate is -1; it must be a finite number >= 0");
+  fails([](TrainingArguments& a) { a.learning_rate = std::nan(""); }, "learning_rate is nan");
+  fails([](TrainingArguments& a) { a.weight_decay = -0.1; }, "weight_decay is -0.1");
+  fails([](TrainingArguments& a) { a.adam_epsilon = std::numeric_limits<double>::infinity(); }, "adam_epsilon is inf");
+  fails([](TrainingArguments& a) { a.adam_beta2 = 1.0; }, "adam_beta2 is 1; it must be in [0, 1)");
+  fails([](TrainingArguments& a) { a.adam_beta1 = -0.5; }, "adam_beta1 is -0.5");
+  fails([](TrainingArguments& a) { a.num_train_epochs = 0; }, "num_train_epochs is 0");
+  fails([](TrainingArguments& a) { a.max_grad_norm = std::nan(""); }, "max_grad_norm is nan");
+  fails([](TrainingArguments& a) { a.warmup_steps = -1; }, "warmup_steps is -1; it must be >= 0");
+  fails([](TrainingArguments& a) { a.save_total_limit = -2; }, "save_total_limit is -2");
+  fails([](TrainingArguments& a) { a.on_nonfinite = "ignore"; }, "on_nonfinite is \"ignore\"");
+  TrainingArguments by_steps = ok;  // max_steps sets the length: the epoch count is not used
+  by_steps.num_train_epochs = 0, by_steps.max_steps = 3, by_steps.max_grad_norm = 0;  // 0: no clipping
+  CHECK_NOTHROW(by_steps.validate());
+  // The Trainer refuses them before touching the model.
+  auto model = tiny_gpt2();
+  TrainingArguments bad = ok;
+  bad.learning_rate = -1;
+  CHECK_THROWS_WITH(Trainer(*model, bad, pattern_rows(), 0), Catch::Contains("learning_rate is -1"));
+}
+
+TEST_CASE("the Trainer warns when the warm-up lasts the whole run", "[trainer]") {
+  auto model = tiny_gpt2();
+  TrainingArguments a = testing::quick_training_args("unused");
+  a.max_steps = 5;
+  a.warmup_steps = 10;
+  const std::vector<std::string> w = Trainer(*model, a, pattern_rows(), 0).warnings();
+  REQUIRE(w.size() == 1);
+  CHECK_THAT(w[0], Catch::Contains("warmup_steps 10 >= the run's 5 updates") && Catch::Contains("e.g. to 1"));
+  a.warmup_steps = 5;  // as long as the run: the rate still never gets there
+  CHECK(Trainer(*model, a, pattern_rows(), 0).warnings().size() == 1);
+  a.warmup_steps = 4;
+  CHECK(Trainer(*model, a, pattern_rows(), 0).warnings().empty());
+  a.warmup_steps = 10, a.lr_scheduler_type = "constant";  // no warm-up in that schedule
+  CHECK(Trainer(*model, a, pattern_rows(), 0).warnings().empty());
 }

@@ -117,6 +117,34 @@ struct TrainingArguments {
   bool eval_on_start = true;                 // evaluate the test rows before the first update too
   bool progress_bar = true;
   std::string on_nonfinite = "stop";         // a NaN/Inf loss or gradient: "stop" (an error) or "skip" the update
+
+  // The checks torch.optim.AdamW's constructor makes ("Invalid learning rate: -1", …) and those
+  // HF's TrainingArguments needs to make sense, each naming the field. The Trainer calls it.
+  // Error: learning_rate, weight_decay or adam_epsilon negative or not finite; an Adam beta
+  // outside [0, 1); num_train_epochs not finite or ≤ 0 when max_steps does not set the length;
+  // max_grad_norm NaN (≤ 0 turns clipping off, as in HF); warmup_steps, logging_steps,
+  // save_steps, save_total_limit or max_length negative; on_nonfinite not stop or skip.
+  void validate() const {
+    const auto finite_nonneg = [](double v, const char* name, const char* what) {
+      GALVANI_CHECK(std::isfinite(v) && v >= 0, "TrainingArguments: ", name, " is ", v, "; ", what);
+    };
+    finite_nonneg(learning_rate, "learning_rate", "it must be a finite number >= 0 (torch.optim.AdamW: Invalid learning rate)");
+    finite_nonneg(weight_decay, "weight_decay", "it must be a finite number >= 0 (torch.optim.AdamW: Invalid weight_decay value)");
+    finite_nonneg(adam_epsilon, "adam_epsilon", "it must be a finite number >= 0 (torch.optim.AdamW: Invalid epsilon value)");
+    for (const auto& [v, name] : {std::pair{adam_beta1, "adam_beta1"}, std::pair{adam_beta2, "adam_beta2"}})
+      GALVANI_CHECK(v >= 0 && v < 1, "TrainingArguments: ", name, " is ", v,
+                    "; it must be in [0, 1) (torch.optim.AdamW: Invalid beta parameter)");
+    GALVANI_CHECK(max_steps > 0 || (std::isfinite(num_train_epochs) && num_train_epochs > 0),
+                  "TrainingArguments: num_train_epochs is ", num_train_epochs,
+                  "; it must be a finite number > 0, or set max_steps > 0 to fix the run's length");
+    GALVANI_CHECK(!std::isnan(max_grad_norm), "TrainingArguments: max_grad_norm is nan; use a number (<= 0: no clipping)");
+    for (const auto& [v, name] : {std::pair{warmup_steps, "warmup_steps"}, std::pair{logging_steps, "logging_steps"},
+                                  std::pair{save_steps, "save_steps"}, std::pair{save_total_limit, "save_total_limit"},
+                                  std::pair{max_length, "max_length"}})
+      GALVANI_CHECK(v >= 0, "TrainingArguments: ", name, " is ", v, "; it must be >= 0");
+    GALVANI_CHECK(on_nonfinite == "stop" || on_nonfinite == "skip", "Trainer: on_nonfinite is \"", on_nonfinite,
+                  "\"; use \"stop\" or \"skip\"");
+  }
 };
 
 struct LogEntry {
@@ -227,8 +255,7 @@ class Trainer {
     GALVANI_CHECK(!train_.empty(), "Trainer: the training split has no rows");
     GALVANI_CHECK(args_.per_device_train_batch_size > 0 && args_.gradient_accumulation_steps > 0,
                   "Trainer: batch size and gradient_accumulation_steps must be positive");
-    GALVANI_CHECK(args_.on_nonfinite == "stop" || args_.on_nonfinite == "skip", "Trainer: on_nonfinite is \"",
-                  args_.on_nonfinite, "\"; use \"stop\" or \"skip\"");
+    args_.validate();
     const int64_t limit = args_.max_length > 0 ? args_.max_length : model_.context_length();
     for (auto& r : train_)
       if (int64_t(r.size()) > limit) { r.resize(size_t(limit)); ++truncated_; }
@@ -249,6 +276,20 @@ class Trainer {
     return int64_t(std::ceil(args_.num_train_epochs * double(per_epoch)));
   }
   int64_t truncated_rows() const { return truncated_; }
+
+  // What is legal but probably not meant, printed by train() (rank 0) before the first update:
+  // a warm-up at least as long as the run (HF's schedules then raise the learning rate for the
+  // whole run, and it never reaches learning_rate).
+  std::vector<std::string> warnings() const {
+    std::vector<std::string> w;
+    const bool warms = args_.lr_scheduler_type != "constant";
+    if (warms && args_.warmup_steps > 0 && args_.warmup_steps >= total_steps())
+      w.push_back(detail::cat("warmup_steps ", args_.warmup_steps, " >= the run's ", total_steps(),
+                              " updates: the learning rate rises for the whole run and never reaches ",
+                              args_.learning_rate, " (lower warmup_steps — --warmup in the course programs — e.g. to ",
+                              std::max<int64_t>(1, total_steps() / 10), ", or train for more updates)"));
+    return w;
+  }
   void set_checkpoint_loader(LoadFn load) { load_ = std::move(load); }
   // The process group to train over (default: distributed::default_group() when the Trainer is
   // made: call init_process_group first); ProcessGroup::single() trains this rank alone.
@@ -316,6 +357,8 @@ class Trainer {
     LRSchedule sched{LRSchedule::parse(args_.lr_scheduler_type), args_.warmup_steps, total_steps()};
     std::vector<Tensor> params = model_.trainable_parameters();
 
+    if (main_process)
+      for (const std::string& w : warnings()) std::fprintf(stderr, "Trainer: warning: %s\n", w.c_str());
     TrainResult res;
     const int64_t total = total_steps();
     const int64_t B = args_.per_device_train_batch_size, accum = args_.gradient_accumulation_steps;
@@ -471,6 +514,10 @@ class Trainer {
                             {"world_size", group_.world_size()},
                             {"seed", args_.seed},
                             {"optim", opt.name()},
+                            {"learning_rate", args_.learning_rate},
+                            {"lr_scheduler_type", args_.lr_scheduler_type},
+                            {"warmup_steps", args_.warmup_steps},
+                            {"weight_decay", args_.weight_decay},
                             {"rng_state", {{"seed", model_.generator().seed()}, {"counter", model_.generator().counter()}}},
                             {"log_history", history_}};
     io::write_json_file(tmp / "trainer_state.json", state);
@@ -538,6 +585,14 @@ class Trainer {
     expect("num_train_rows", int64_t(train_.size()));
     expect("seed", args_.seed);
     expect("optim", opt.name());
+    // The update's hyperparameters. HF's Trainer restores the optimizer's and scheduler's state on
+    // resume, so a changed learning_rate there silently keeps the old one; galvani refuses instead.
+    // Compared only when recorded (checkpoints of galvani before 2026-12-01 lack them).
+    for (const auto& [key, mine] : {std::pair<const char*, nlohmann::json>{"learning_rate", args_.learning_rate},
+                                    {"lr_scheduler_type", args_.lr_scheduler_type},
+                                    {"warmup_steps", args_.warmup_steps},
+                                    {"weight_decay", args_.weight_decay}})
+      if (st.contains(key)) expect(key, mine);
     int64_t step = 0;
     try {
       step = st.at("global_step").get<int64_t>();
