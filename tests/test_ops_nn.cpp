@@ -129,6 +129,49 @@ TEST_CASE("gelu_tanh, silu, silu_mul: gradient check and values", "[ops][grad][a
   CHECK_THROWS_WITH(gelu_tanh(Tensor::zeros({2}, DType::i64)), Catch::Contains("gelu_tanh"));
 }
 
+// f32 gelu_tanh computes tanh through the polynomial e^x (ops/activation.hpp); f64 keeps
+// std::tanh. Forward and backward (through autograd) against the f64 results, over ±90 in steps
+// of 1/64 plus 0, tiny and large values; error relative to max(1, |f64 value|), the scale torch's
+// comparisons use. silu and silu_mul (std::exp in both) are held to the same bound.
+TEST_CASE("f32 gelu_tanh (polynomial tanh), silu, silu_mul match their f64 results", "[ops][activation]") {
+  std::vector<double> xs;
+  for (int i = -90 * 64; i <= 90 * 64; ++i) xs.push_back(i / 64.0);
+  for (double v : {0.0, 1e-30, -1e-30, 1e-5, -1e-5, 1e3, -1e3}) xs.push_back(v);
+  const int64_t n = int64_t(xs.size());
+  std::vector<double> ups(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) ups[i] = 0.5 + double(i % 7) * 0.25;
+  const auto run = [&](DType dt, auto op, int inputs) {
+    Tensor x = Tensor::from_vector(xs, {n}).to(dt).requires_grad_();
+    Tensor u = Tensor::from_vector(ups, {n}).to(dt).requires_grad_();
+    Tensor y = op(x, u);
+    y.backward(Tensor::ones({n}, dt));
+    std::vector<std::vector<double>> out = {y.to(DType::f64).to_vector<double>(), x.grad().to(DType::f64).to_vector<double>()};
+    if (inputs == 2) out.push_back(u.grad().to(DType::f64).to_vector<double>());
+    return out;
+  };
+  // Forward within 4e-7; gradients within 2e-6 (their f32 formulas alone, with std::exp in silu's,
+  // are ~1e-6 from f64).
+  const auto compare = [&](const char* what, auto op, int inputs) {
+    const auto got = run(DType::f32, op, inputs), want = run(DType::f64, op, inputs);
+    for (size_t k = 0; k < got.size(); ++k) {
+      double worst = 0;
+      for (size_t i = 0; i < got[k].size(); ++i)
+        worst = std::max(worst, std::abs(got[k][i] - want[k][i]) / std::max(1.0, std::abs(want[k][i])));
+      INFO(what << (k == 0 ? " forward" : k == 1 ? " d/dx" : " d/dup"));
+      CHECK(worst < (k == 0 ? 4e-7 : 2e-6));
+    }
+  };
+  compare("gelu_tanh", [](const Tensor& x, const Tensor&) { return gelu_tanh(x); }, 1);
+  compare("silu", [](const Tensor& x, const Tensor&) { return silu(x); }, 1);
+  compare("silu_mul", [](const Tensor& x, const Tensor& u) { return silu_mul(x, u); }, 2);
+  // NaN in → NaN out, as std::exp gives; ±inf at the ends.
+  const auto f = silu(Tensor::from_vector<float>({std::nanf(""), -std::numeric_limits<float>::infinity(),
+                                                  std::numeric_limits<float>::infinity()})).to_vector<float>();
+  CHECK(std::isnan(f[0]));
+  CHECK(f[2] == std::numeric_limits<float>::infinity());
+  CHECK(std::isnan(gelu_tanh(Tensor::from_vector<float>({std::nanf("")})).to_vector<float>()[0]));
+}
+
 TEST_CASE("embedding: gradient check with repeated ids, values, errors", "[ops][grad][embedding]") {
   Tensor ids = ids64({1, 3, 1, 0, 3, 3}, {2, 3});
   CHECK_GRAD([ids](const V& v) { return embedding(v[0], ids); }, randn64({5, 4}, 40));

@@ -5,12 +5,14 @@
 // Shapes: a square 1024³ for reference; the tiny model's lm_head forward (x·Wᵀ), input
 // gradient and weight gradient at 2048 tokens; one decode step's lm_head (M = 1) for tiny
 // (C = 128) and distilgpt2 (C = 768) in both weight layouts (x·Wᵀ as `linear` reads it,
-// x·W as `conv1d_linear` reads it), reported as GB/s of weight streamed; and a 50257-way
-// cross-entropy forward + backward on (512, 50257) f32 logits.
+// x·W as `conv1d_linear` reads it), reported as GB/s of weight streamed; a 50257-way
+// cross-entropy forward + backward on (512, 50257) f32 logits; and the MLP nonlinearities
+// (gelu_tanh on (512, 3072), silu_mul on (512, 1536)) forward + backward.
 //
 // Before/after comparisons: build this file a second time against an older copy of
 // include/ (it uses only mm_kernel, t2d and cross_entropy, which both have), run both
-// binaries back to back and compare ratios: the machine's speed drifts over minutes.
+// binaries back to back and compare ratios: the machine's speed drifts over minutes. (The
+// nonlinearities' cases also need gelu_tanh and silu_mul, which every version since 2026-11 has.)
 #include <CLI/CLI.hpp>
 #include <omp.h>
 
@@ -81,4 +83,25 @@ int main(int argc, char** argv) {
   });
   std::printf("%-45s %8.3f ms\n", "cross_entropy fwd (512,50257)", fwd * 1e3);
   std::printf("%-45s %8.3f ms\n", "cross_entropy fwd+bwd (512,50257)", both * 1e3);
+
+  // The MLP nonlinearities on one training step's activations (batch 2 × 256 tokens): GPT-2's
+  // gelu_tanh over distilgpt2's 3072-wide hidden layer, SwiGLU's silu_mul over SmolLM2's 1536.
+  {
+    Tensor h = rand_normal({512, 3072}, 0, 1, g).requires_grad_();
+    Tensor dy = rand_normal({512, 3072}, 0, 1, g);
+    const double t = median_seconds(reps, [&] {
+      h.zero_grad();
+      gelu_tanh(h).backward(dy);
+    });
+    std::printf("%-45s %8.3f ms\n", "gelu_tanh fwd+bwd (512,3072)", t * 1e3);
+  }
+  {
+    Tensor gate = rand_normal({512, 1536}, 0, 1, g).requires_grad_(), up = rand_normal({512, 1536}, 0, 1, g).requires_grad_();
+    Tensor dy = rand_normal({512, 1536}, 0, 1, g);
+    const double t = median_seconds(reps, [&] {
+      gate.zero_grad(), up.zero_grad();
+      silu_mul(gate, up).backward(dy);
+    });
+    std::printf("%-45s %8.3f ms\n", "silu_mul fwd+bwd (512,1536)", t * 1e3);
+  }
 }

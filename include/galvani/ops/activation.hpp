@@ -10,30 +10,49 @@
 // Fusing silu_mul saves one (B, T, intermediate) tensor in the forward and one
 // pass over memory in each direction — Mistral-7B's intermediate size is 14336.
 // Kernels go through for_each_row, so any strides work and threads split rows.
+//
+// f32 gelu_tanh takes tanh(u) = ±(1 − z)/(1 + z), z = e^{−2|u|}, with e^x from ops/fast_exp.hpp's
+// polynomial (≤ 1 ulp on [−87, 0]) instead of std::tanh: glibc's tanhf costs several times its
+// expf, and the GELU of GPT-2's 3072-wide MLP is a few per cent of a step. The absolute error of
+// t is ~1e-7, which is what ½x(1 + t) and 1 − t² see (tests/test_ops_nn.cpp checks f32 against
+// f64 over ±90); bench_gemm's gelu_tanh row: 40–49 → 17 ms (docs/benchmarks.md). f64 (gradient
+// checks) keeps std::tanh; silu keeps std::exp (glibc's expf is as fast as the polynomial when
+// the loop does not vectorize, and with AVX2 GCC does not vectorize the polynomial:
+// docs/performance.md).
 #pragma once
 #include <cmath>
+#include <type_traits>
 
 #include "../autograd/node.hpp"
 #include "../core/dispatch.hpp"
 #include "../core/strided.hpp"
 #include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
 #include "elementwise.hpp"
+#include "fast_exp.hpp"
 #include "op_args.hpp"
 
 namespace galvani {
 
 namespace detail {
 template <class T> inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+template <class T> inline T tanh_via_exp(T u) {
+  if constexpr (std::is_same_v<T, float>) {
+    const float z = expf_poly(-2.0f * std::fabs(u)), t = (1.0f - z) / (1.0f + z);
+    return std::copysign(t, u);
+  } else {
+    return std::tanh(u);
+  }
+}
 }  // namespace detail
 
 // The scalar maths, one function each, so forward and backward read side by side.
 template <class T> inline T gelu_tanh_forward(T x) {
   const T k = T(0.7978845608028654);  // √(2/π)
-  return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
+  return T(0.5) * x * (T(1) + detail::tanh_via_exp(k * (x + T(0.044715) * x * x * x)));
 }
 template <class T> inline T gelu_tanh_backward(T x) {  // d gelu_tanh / dx
   const T k = T(0.7978845608028654);
-  const T t = std::tanh(k * (x + T(0.044715) * x * x * x));
+  const T t = detail::tanh_via_exp(k * (x + T(0.044715) * x * x * x));
   return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3 * 0.044715) * x * x);
 }
 template <class T> inline T silu_forward(T x) { return x * detail::sigmoid(x); }
