@@ -31,13 +31,36 @@
 
 namespace galvani {
 
-// One step's scalars for the f32 kernel, each rounded to float once, as step() computes them:
-// decay = 1 − lr·λ, step_size = lr / (1 − β1ᵗ), bc2_sqrt = √(1 − β2ᵗ) (torch); hf_step =
-// lr·√(1 − β2ᵗ) / (1 − β1ᵗ), hf_decay = lr·λ (transformers' legacy AdamW, legacy = true).
-struct AdamWScalars {
-  float decay, beta1, beta2, eps, step_size, bc2_sqrt, hf_step, hf_decay;
+// One step's scalars, each rounded to T once, as step() computes them: decay = 1 − lr·λ,
+// step_size = lr / (1 − β1ᵗ), bc2_sqrt = √(1 − β2ᵗ) (torch); hf_step = lr·√(1 − β2ᵗ) / (1 − β1ᵗ),
+// hf_decay = lr·λ (transformers' legacy AdamW, legacy = true).
+template <class T>
+struct AdamWStepScalars {
+  T decay, beta1, beta2, eps, step_size, bc2_sqrt, hf_step, hf_decay;
   bool legacy;
 };
+using AdamWScalars = AdamWStepScalars<float>;  // the f32 kernel's
+
+namespace detail {
+// The update of elements [i, n), one at a time, in torch's (or transformers') order of float
+// operations: f64's whole path, and the tail of the f32 kernel (optim/adamw_kernels.inl).
+template <class T>
+inline void adamw_update_scalar(T* p, const T* g, T* m, T* v, int64_t i, int64_t n, const AdamWStepScalars<T>& s) {
+  for (; i < n; ++i) {
+    if (!s.legacy) {
+      p[i] *= s.decay;
+      m[i] += (g[i] - m[i]) * (T(1) - s.beta1);  // torch uses lerp: m + (g − m)·(1 − β1)
+      v[i] = v[i] * s.beta2 + g[i] * g[i] * (T(1) - s.beta2);
+      p[i] -= s.step_size * m[i] / (std::sqrt(v[i]) / s.bc2_sqrt + s.eps);
+    } else {
+      m[i] = m[i] * s.beta1 + g[i] * (T(1) - s.beta1);
+      v[i] = v[i] * s.beta2 + g[i] * g[i] * (T(1) - s.beta2);
+      p[i] -= s.hf_step * m[i] / (std::sqrt(v[i]) + s.eps);
+      p[i] -= p[i] * s.hf_decay;
+    }
+  }
+}
+}  // namespace detail
 
 namespace detail {
 #define GALVANI_ISA_KERNELS "../optim/adamw_kernels.inl"
@@ -103,32 +126,16 @@ class AdamW {
         const T decay = T(1.0 - opt_.lr * s.weight_decay), b1 = T(opt_.beta1), b2 = T(opt_.beta2);
         const T eps = T(opt_.eps), ss = T(step_size), bc2 = T(bc2_sqrt);
         const T hf_step = T(opt_.lr * bc2_sqrt / bc1), hf_decay = T(opt_.lr * s.weight_decay);
-        if constexpr (std::is_same_v<T, float>) {
-          const AdamWScalars sc{decay, b1, b2, eps, ss, bc2, hf_step, hf_decay, opt_.legacy_hf};
-          constexpr int64_t kChunk = 16384;  // elements per work item, a multiple of every vector width
-          const int64_t chunks = (n + kChunk - 1) / kChunk;
+        const AdamWStepScalars<T> sc{decay, b1, b2, eps, ss, bc2, hf_step, hf_decay, opt_.legacy_hf};
+        constexpr int64_t kChunk = 16384;  // elements per work item, a multiple of every vector width
+        const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n > 32768)
-          for (int64_t c = 0; c < chunks; ++c) {
-            const int64_t i0 = c * kChunk;
-            detail::adamw_update_f32(p + i0, g + i0, m + i0, v + i0, std::min(kChunk, n - i0), sc);
-          }
-        } else if (!opt_.legacy_hf) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-          for (int64_t i = 0; i < n; ++i) {
-            p[i] *= decay;
-            m[i] += (g[i] - m[i]) * (T(1) - b1);  // torch uses lerp: m + (g − m)·(1 − β1)
-            v[i] = v[i] * b2 + g[i] * g[i] * (T(1) - b2);
-            const T denom = std::sqrt(v[i]) / bc2 + eps;
-            p[i] -= ss * m[i] / denom;
-          }
-        } else {
-#pragma omp parallel for schedule(static) if (n > 32768)
-          for (int64_t i = 0; i < n; ++i) {
-            m[i] = m[i] * b1 + g[i] * (T(1) - b1);
-            v[i] = v[i] * b2 + g[i] * g[i] * (T(1) - b2);
-            p[i] -= hf_step * m[i] / (std::sqrt(v[i]) + eps);
-            p[i] -= p[i] * hf_decay;
-          }
+        for (int64_t c = 0; c < chunks; ++c) {
+          const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+          if constexpr (std::is_same_v<T, float>)
+            detail::adamw_update_f32(p + i0, g + i0, m + i0, v + i0, len, sc);
+          else
+            detail::adamw_update_scalar(p + i0, g + i0, m + i0, v + i0, 0, len, sc);
         }
       });
     }

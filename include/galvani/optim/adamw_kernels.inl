@@ -62,19 +62,7 @@ GALVANI_ISA_FN inline void adamw_update(float* __restrict p, const float* __rest
     std::memcpy(p + i, &pv, VB), std::memcpy(m + i, &mv, VB), std::memcpy(v + i, &vv, VB);
   }
 #endif
-  for (; i < n; ++i) {  // the tail (and every element where no vector square root is written above)
-    if (!s.legacy) {
-      p[i] *= s.decay;
-      m[i] += (g[i] - m[i]) * (1.0f - s.beta1);  // torch uses lerp: m + (g − m)·(1 − β1)
-      v[i] = v[i] * s.beta2 + g[i] * g[i] * (1.0f - s.beta2);
-      p[i] -= s.step_size * m[i] / (std::sqrt(v[i]) / s.bc2_sqrt + s.eps);
-    } else {
-      m[i] = m[i] * s.beta1 + g[i] * (1.0f - s.beta1);
-      v[i] = v[i] * s.beta2 + g[i] * g[i] * (1.0f - s.beta2);
-      p[i] -= s.hf_step * m[i] / (std::sqrt(v[i]) + s.eps);
-      p[i] -= p[i] * s.hf_decay;
-    }
-  }
+  adamw_update_scalar(p, g, m, v, i, n, s);  // the tail (everything where no vector square root is written above)
 }
 
 }  // namespace GALVANI_ISA_NS
