@@ -109,3 +109,55 @@ TEST_CASE("a graph that is never backpropagated is freed", "[autograd][memory]")
     CHECK(out.expired());
   }
 }
+
+// The engine keeps a gradient it alone holds as the leaf's .grad (no copy) and adds later ones
+// in place (torch's AccumulateGrad / InputBuffer rules). These check that no .grad ever shares
+// memory with a tensor someone else holds.
+TEST_CASE("accumulated gradients never alias: one gradient to two leaves, a caller's gradient, "
+          "a kept .grad handle",
+          "[autograd]") {
+  const auto values = [](const Tensor& t) { return t.contiguous().to_vector<float>(); };
+  SECTION("add's backward hands the same tensor to both inputs: each leaf gets its own copy") {
+    Tensor a = Tensor::from_vector<float>({1, 2, 3}).requires_grad_();
+    Tensor b = Tensor::from_vector<float>({4, 5, 6}).requires_grad_();
+    (a + b).backward(Tensor::from_vector<float>({1, 1, 1}));
+    CHECK(a.grad().storage() != b.grad().storage());
+    a.grad().data<float>()[0] = 100.0f;  // an optimizer writing one gradient in place
+    CHECK(values(b.grad()) == std::vector<float>{1, 1, 1});
+  }
+  SECTION("a leaf's gradient given by the caller is copied, not kept") {
+    Tensor x = Tensor::from_vector<float>({1, 2}).requires_grad_();
+    Tensor g = Tensor::from_vector<float>({3, 4});
+    x.backward(g);
+    g.data<float>()[0] = -1.0f;
+    CHECK(values(x.grad()) == std::vector<float>{3, 4});
+  }
+  SECTION("a second backward adds in place into the existing .grad, and sums right") {
+    Tensor w = Tensor::from_vector<float>({1, 2, 3}).requires_grad_();
+    sum(w * w).backward();
+    const Tensor first = w.grad();
+    const void* before = first.data<float>();
+    sum(w * w).backward();
+    CHECK(w.grad().data<float>() == before);  // torch: variable.grad += new_grad (grad mode off)
+    CHECK(values(w.grad()) == std::vector<float>{4, 8, 12});
+  }
+  SECTION("a .grad the user set to a slice (offset) or a transpose accumulates where it lives") {
+    Tensor buffer = Tensor::zeros({10});
+    Tensor w = Tensor::from_vector<float>({1, 2, 3}).requires_grad_();
+    w.set_grad(buffer.narrow(0, 4, 3));  // elements 4..6 of the buffer
+    sum(w * 2.0).backward();
+    CHECK(values(buffer) == std::vector<float>{0, 0, 0, 0, 2, 2, 2, 0, 0, 0});
+    Tensor m = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}).requires_grad_();
+    Tensor mt_buffer = Tensor::zeros({3, 2});
+    m.set_grad(mt_buffer.t());  // (2, 3) view of a (3, 2) buffer
+    (m * Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3})).backward(Tensor::ones({2, 3}));
+    CHECK(values(mt_buffer) == std::vector<float>{1, 4, 2, 5, 3, 6});
+  }
+  SECTION("a non-leaf used three times: pending gradients summed in place, values exact") {
+    Tensor w = Tensor::from_vector<float>({1, 2, 3}).requires_grad_();
+    Tensor h = w * 2.0;  // non-leaf
+    Tensor y = h * 3.0 + h * 5.0 + h;
+    y.backward(Tensor::from_vector<float>({1, 1, 1}));
+    CHECK(values(w.grad()) == std::vector<float>{18, 18, 18});
+  }
+}

@@ -6,6 +6,7 @@
 //   build-bench/bench_train --config distilgpt2 --threads 2 [--quick] [--wait-idle 600]
 //   build-bench/bench_train --config tiny --sections train --seq-lens 256
 //   build-bench/bench_train --config smollm2 --threads 2 --quick     # vs hf_baseline.py full --config smollm2
+//   build-bench/bench_train --config distilgpt2 --quick --sections train --seq-lens 256 --profile  # per-op table
 //
 // Configs: distilgpt2 and tiny (GPT2LMHeadModel, the baselines' GPT-2 shapes); smollm2
 // (LlamaForCausalLM with SmolLM2-135M's shape: 30 layers, d 576, GQA 9/3 heads, SwiGLU 1536,
@@ -37,10 +38,12 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
 #include <galvani/galvani.hpp>
+#include "../examples/cli_checks.hpp"
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -244,10 +247,52 @@ Tensor random_ids(Generator& g, int64_t B, int64_t T, int64_t V) {
   return Tensor::from_vector(ids, {B, T});
 }
 
+// ------------------------------------------------------------------ profiling
+
+// --profile: which sections record a per-op profile of their timed repeats, how many rows the
+// table printed to stderr shows, and where Chrome traces go.
+struct ProfileOptions {
+  bool on = false;
+  int rows = 30;
+  std::string trace;  // "" = none; else a path, ".<section>-T<seq>" inserted before its extension
+};
+
+// The profile of one section: the table on stderr, the rows (sorted by self time) for the JSON
+// line, the trace file if asked.
+json finish_profile(profiler::Profile& prof, const ProfileOptions& po, const std::string& what, int repeats) {
+  prof.stop();
+  log("  per-op profile of %s (%d timed repeat%s; times summed over them, so divide by %d for one):", what.c_str(),
+      repeats, repeats == 1 ? "" : "s", repeats);
+  std::fputs(prof.table("self_cpu_time_total", po.rows).c_str(), stderr);
+  json rows = json::array();
+  std::vector<profiler::FunctionEventAvg> avg = prof.key_averages();
+  std::stable_sort(avg.begin(), avg.end(),
+                   [](const auto& a, const auto& b) { return a.self_cpu_time_total > b.self_cpu_time_total; });
+  for (const auto& a : avg)
+    rows.push_back({{"name", a.key},
+                    {"calls_per_repeat", double(a.count) / repeats},
+                    {"self_ms_per_repeat", a.self_cpu_time_total / 1e3 / repeats},
+                    {"total_ms_per_repeat", a.cpu_time_total / 1e3 / repeats}});
+  if (!po.trace.empty()) {
+    std::string path = po.trace;
+    const size_t slash = path.find_last_of('/'), dot = path.find_last_of('.');
+    const size_t at = (dot != std::string::npos && (slash == std::string::npos || dot > slash)) ? dot : path.size();
+    std::string tag = what;
+    std::replace(tag.begin(), tag.end(), ' ', '-');
+    tag.erase(std::remove(tag.begin(), tag.end(), '='), tag.end());
+    path.insert(at, "." + tag);
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+    prof.export_chrome_trace(path);
+    log("  trace written to %s (open in chrome://tracing or https://ui.perfetto.dev)", path.c_str());
+  }
+  return rows;
+}
+
 // ------------------------------------------------------------------ sections
 
 json bench_train(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t seq, int warmup, int steps,
-                 uint64_t seed) {
+                 uint64_t seed, const ProfileOptions& po) {
   model.train();
   Generator gen(seed + uint64_t(seq));
   std::vector<Tensor> batches;
@@ -257,16 +302,36 @@ json bench_train(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t 
   AdamW opt(model.parameters(), o);
   std::vector<double> step_s, fwd_s, bwd_s, opt_s, losses;
   long faults = 0;
+  std::optional<profiler::Profile> prof;
   for (int i = 0; i < warmup + steps; ++i) {
     const Tensor& ids = batches[size_t(i)];
+    if (po.on && i == warmup) prof.emplace();  // the timed steps only
     const long f0 = minor_faults();
     const double t0 = now_s();
-    Tensor loss = causal_lm_loss(model.forward(ids), ids);
+    Tensor loss;
+    {
+      Tensor logits;
+      {
+        profiler::RecordFunction scope("forward");
+        logits = model.forward(ids);
+      }
+      profiler::RecordFunction scope("loss");
+      loss = causal_lm_loss(logits, ids);
+    }
     const double t1 = now_s();
-    loss.backward();
+    {
+      profiler::RecordFunction scope("backward");
+      loss.backward();
+    }
     const double t2 = now_s();
-    opt.step();
-    opt.zero_grad();
+    {
+      profiler::RecordFunction scope("optimizer.step");
+      opt.step();
+    }
+    {
+      profiler::RecordFunction scope("optimizer.zero_grad");
+      opt.zero_grad();
+    }
     const double t3 = now_s();
     losses.push_back(loss.item<double>());
     log("  train b=%lld T=%lld step %d/%d (%s) %.3fs loss %.4f", (long long)batch, (long long)seq, i + 1,
@@ -276,10 +341,16 @@ json bench_train(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t 
       step_s.push_back(t3 - t0), fwd_s.push_back(t1 - t0), bwd_s.push_back(t2 - t1), opt_s.push_back(t3 - t2);
     }
   }
+  json profile;
+  if (prof)
+    profile = finish_profile(*prof, po, "train b=" + std::to_string(batch) + " T=" + std::to_string(seq), steps);
   const double tokens = double(batch * seq), med = median(step_s), flops = train_flops_per_token(cfg, seq);
+  log("  train b=%lld T=%lld: %.1f tokens/s (median step %.1f ms: forward + loss %.1f, backward %.1f, AdamW %.1f)",
+      (long long)batch, (long long)seq, tokens / med, med * 1e3, median(fwd_s) * 1e3, median(bwd_s) * 1e3,
+      median(opt_s) * 1e3);
   std::vector<double> step_ms;
   for (double s : step_s) step_ms.push_back(s * 1e3);
-  return {{"batch", batch},
+  json out = {{"batch", batch},
           {"seq", seq},
           {"tokens_per_step", batch * seq},
           {"warmup", warmup},
@@ -294,10 +365,12 @@ json bench_train(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t 
           {"loss_last", losses.back()},
           {"minor_page_faults_per_step", double(faults) / double(step_s.size())},
           {"peak_rss_mb_so_far", max_rss_mb()}};
+  if (prof) out["profile"] = profile;
+  return out;
 }
 
 json bench_eval(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t seq, int warmup, int reps,
-                uint64_t seed) {
+                uint64_t seed, const ProfileOptions& po) {
   NoGradGuard no_grad;
   model.eval();
   Generator gen(seed + 1000 + uint64_t(seq));
@@ -305,19 +378,33 @@ json bench_eval(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t s
   std::vector<double> times;
   double loss = 0;
   long faults = 0;
+  std::optional<profiler::Profile> prof;
   for (int i = 0; i < warmup + reps; ++i) {
+    if (po.on && i == warmup) prof.emplace();
     const long f0 = minor_faults();
     const double t = now_s();
-    Tensor l = causal_lm_loss(model.forward(ids), ids);
+    Tensor logits;
+    {
+      profiler::RecordFunction scope("forward");
+      logits = model.forward(ids);
+    }
+    Tensor l;
+    {
+      profiler::RecordFunction scope("loss");
+      l = causal_lm_loss(logits, ids);
+    }
     const double dt = now_s() - t;
     loss = l.item<double>();
     if (i >= warmup) times.push_back(dt), faults += minor_faults() - f0;
   }
+  json profile;
+  if (prof) profile = finish_profile(*prof, po, "eval b=" + std::to_string(batch) + " T=" + std::to_string(seq), reps);
   const double med = median(times), flops = fwd_flops_per_token(cfg, seq);
-  log("  eval b=%lld T=%lld: %.1f ms median, loss %.4f", (long long)batch, (long long)seq, med * 1e3, loss);
+  log("  eval b=%lld T=%lld: %.1f tokens/s (median %.1f ms), loss %.4f", (long long)batch, (long long)seq,
+      double(batch * seq) / med, med * 1e3, loss);
   std::vector<double> ms;
   for (double s : times) ms.push_back(s * 1e3);
-  return {{"batch", batch},
+  json out = {{"batch", batch},
           {"seq", seq},
           {"tokens_per_s", double(batch * seq) / med},
           {"ms", summarize(ms)},
@@ -326,6 +413,8 @@ json bench_eval(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t s
           {"fwd_flops_per_token", flops},
           {"achieved_gflops", flops * double(batch * seq) / med / 1e9},
           {"minor_page_faults_per_repeat", double(faults) / double(times.size())}};
+  if (prof) out["profile"] = profile;
+  return out;
 }
 
 json bench_generate(CausalLM& model, const BenchShape& cfg, int64_t prompt_len, int64_t n_new, int warmup,
@@ -425,33 +514,53 @@ json bench_machine(int reps, int64_t n = 2048, int64_t copy_mib = 256) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   keep_freed_memory();  // the baseline runs under GLIBC_TUNABLES=glibc.malloc.mmap_max=0:…; this is the same
-  CLI::App app{"galvani GPT-2 CPU benchmark: train / eval / generate, as ../shared/bench/torch_gpt2_baseline.py"};
+  CLI::App app{"galvani CPU benchmark, GPT-2 and Llama shapes: train / eval / generate, measured as "
+               "../shared/bench/torch_gpt2_baseline.py and hf_baseline.py full measure PyTorch and transformers"};
   std::string config = "distilgpt2", seq_lens_s = "128,256", sections_s = "train,eval,generate";
   int threads = int(std::thread::hardware_concurrency()), steps = -1, warmup = -1;
   bool quick = false, no_machine = false;
   uint64_t seed = 0;
   int64_t train_batch = 2, eval_seq = 256, gen_prompt = 8, gen_tokens = 100;
   double wait_idle = 0;
+  ProfileOptions po;
   app.add_option("--config", config, "model configuration")
       ->check(CLI::IsMember({"distilgpt2", "tiny", "smollm2", "tiny-llama"}))
       ->capture_default_str();
-  app.add_option("--threads", threads, "omp_set_num_threads (default: all cores)")->capture_default_str();
-  app.add_option("--steps", steps, "timed training steps per sequence length (default 10, --quick 3)");
-  app.add_option("--warmup", warmup, "untimed warm-up steps/repeats (default 2, --quick 1)");
+  app.add_option("--threads", threads, "omp_set_num_threads (default: all cores)")
+      ->check(cli::kPositive)
+      ->capture_default_str();
+  app.add_option("--steps", steps, "timed training steps per sequence length (default 10, --quick 3)")
+      ->check(cli::kPositive);
+  app.add_option("--warmup", warmup, "untimed warm-up steps/repeats (default 2, --quick 1)")
+      ->check(cli::kNonNegative);
   app.add_flag("--quick", quick, "short run: 1 warm-up, 3 steps, 3 eval and 2 generation repeats");
   app.add_option("--seed", seed, "model init and token-id seed")->capture_default_str();
-  app.add_option("--train-batch", train_batch, "training batch size")->capture_default_str();
+  app.add_option("--train-batch", train_batch, "training batch size")->check(cli::kPositive)->capture_default_str();
   app.add_option("--seq-lens", seq_lens_s, "comma-separated training sequence lengths")->capture_default_str();
-  app.add_option("--eval-seq", eval_seq, "evaluation sequence length")->capture_default_str();
-  app.add_option("--gen-prompt", gen_prompt, "prompt length for generation")->capture_default_str();
-  app.add_option("--gen-tokens", gen_tokens, "new tokens to generate")->capture_default_str();
+  app.add_option("--eval-seq", eval_seq, "evaluation sequence length (at least 2: the loss predicts token t+1)")
+      ->check(cli::number_check([](double v) { return v >= 2 && v <= double(int64_t(1) << 20); }, "a length of at least 2 tokens", ">= 2"))
+      ->capture_default_str();
+  app.add_option("--gen-prompt", gen_prompt, "prompt length for generation")->check(cli::kPositive)->capture_default_str();
+  app.add_option("--gen-tokens", gen_tokens, "new tokens to generate")->check(cli::kPositive)->capture_default_str();
   app.add_option("--sections", sections_s, "comma-separated subset of train,eval,generate")->capture_default_str();
   app.add_flag("--no-machine", no_machine, "skip the GEMM / copy / first-touch measurements");
   app.add_option("--wait-idle", wait_idle,
                  "before each section, wait up to SECONDS for other processes to leave the CPUs idle");
+  app.add_flag("--profile", po.on,
+               "record a per-op profile (core/profiler.hpp) of the timed train and eval repeats: a table on stderr "
+               "(torch.profiler's key_averages().table()) and a \"profile\" array in the JSON; recording costs a "
+               "little time, so compare speeds from runs without it");
+  app.add_option("--profile-rows", po.rows, "rows of the --profile table (by self time)")->capture_default_str();
+  app.add_option("--profile-trace", po.trace,
+                 "with --profile, also write a Chrome trace per section to FILE (the section inserted before the "
+                 "extension: trace.train-b2-T128.json)");
   CLI11_PARSE(app, argc, argv);
+  if (!po.trace.empty() && !po.on) {
+    std::fprintf(stderr, "--profile-trace needs --profile\n");
+    return 2;
+  }
 
   if (warmup < 0) warmup = quick ? 1 : 2;
   if (steps < 0) steps = quick ? 3 : 10;
@@ -464,7 +573,20 @@ int main(int argc, char** argv) {
     return out;
   };
   std::vector<int64_t> seq_lens;
-  for (auto& s : split(seq_lens_s)) seq_lens.push_back(std::stoll(s));
+  for (auto& s : split(seq_lens_s)) {
+    char* end = nullptr;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || v < 2) {
+      std::fprintf(stderr, "--seq-lens: '%s' is not a length of at least 2 tokens (e.g. --seq-lens 128,256)\n",
+                   s.c_str());
+      return 2;
+    }
+    seq_lens.push_back(v);
+  }
+  if (seq_lens.empty()) {
+    std::fprintf(stderr, "--seq-lens: no length given (e.g. --seq-lens 128,256)\n");
+    return 2;
+  }
   bool do_train = false, do_eval = false, do_gen = false;
   for (auto& s : split(sections_s)) {
     if (s == "train") do_train = true;
@@ -476,10 +598,21 @@ int main(int argc, char** argv) {
     }
   }
   const BenchShape cfg = make_shape(config);
+  const char* positions_field = cfg.gpt2 ? "n_positions" : "max_position_embeddings";
   for (int64_t s : seq_lens)
-    if (s > cfg.positions()) return std::fprintf(stderr, "length %lld exceeds n_positions\n", (long long)s), 2;
-  if (eval_seq > cfg.positions() || gen_prompt + gen_tokens > cfg.positions())
-    return std::fprintf(stderr, "eval/generation length exceeds n_positions\n"), 2;
+    if (s > cfg.positions())
+      return std::fprintf(stderr, "--seq-lens: %lld is longer than --config %s's %s (%lld)\n", (long long)s,
+                          config.c_str(), positions_field, (long long)cfg.positions()),
+             2;
+  if (eval_seq > cfg.positions())
+    return std::fprintf(stderr, "--eval-seq: %lld is longer than --config %s's %s (%lld)\n", (long long)eval_seq,
+                        config.c_str(), positions_field, (long long)cfg.positions()),
+           2;
+  if (gen_prompt + gen_tokens > cfg.positions())
+    return std::fprintf(stderr, "--gen-prompt + --gen-tokens: %lld is longer than --config %s's %s (%lld)\n",
+                        (long long)(gen_prompt + gen_tokens), config.c_str(), positions_field,
+                        (long long)cfg.positions()),
+           2;
 
   const double t_start = now_s();
   omp_set_num_threads(threads);
@@ -528,11 +661,11 @@ int main(int argc, char** argv) {
   if (do_train) {
     result["train"] = json::array();
     for (int64_t s : seq_lens)
-      result["train"].push_back(section([&] { return bench_train(model, cfg, train_batch, s, warmup, steps, seed); }));
+      result["train"].push_back(section([&] { return bench_train(model, cfg, train_batch, s, warmup, steps, seed, po); }));
     result["train_peak_rss_mb"] = max_rss_mb();
   }
   if (do_eval)
-    result["eval"] = section([&] { return bench_eval(model, cfg, 1, eval_seq, warmup, eval_reps, seed); });
+    result["eval"] = section([&] { return bench_eval(model, cfg, 1, eval_seq, warmup, eval_reps, seed, po); });
   if (do_gen)
     result["generate"] = section([&] { return bench_generate(model, cfg, gen_prompt, gen_tokens, 1, gen_reps, seed); });
   result["peak_rss_mb_end"] = max_rss_mb();
@@ -543,6 +676,7 @@ int main(int argc, char** argv) {
     ForeignLoad load;
     result["machine"] = bench_machine(machine_reps);
     result["machine"]["foreign_cpu_load"] = load.fraction();
+    loads.push_back(result["machine"]["foreign_cpu_load"].get<double>());
     const double peak = result["machine"]["sgemm_gflops"]["median"].get<double>();
     log("  GEMM %.1f GFLOP/s, copy %.1f GB/s, first-touch fill %.2f GB/s", peak,
         result["machine"]["copy_gbps"]["median"].get<double>(),
@@ -563,4 +697,14 @@ int main(int argc, char** argv) {
   std::printf("%s\n", result.dump().c_str());
   std::fflush(stdout);
   log("done in %.1fs", result["wall_s"].get<double>());
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // galvani::Error and the standard library's: a message, not an abort
+    std::fprintf(stderr, "bench_train: %s\n", e.what());
+    return 1;
+  }
 }

@@ -45,6 +45,8 @@ DEFAULT_PY="${GALVANI_REFENV:-$REPO/../refenv}/bin/python"
 BASE="" PY="$DEFAULT_PY"
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --config|--baseline|--python|--threads|--rounds|--idle-load|--max-wait|--out)
+      [[ $# -ge 2 && $2 != --* ]] || { echo "bench_vs_torch.sh: $1 needs a value (see --help)" >&2; exit 2; } ;;&
     --config) CONFIG="$2"; shift 2 ;;
     --baseline) BASE="$2"; shift 2 ;;
     --python) PY="$2"; shift 2 ;;
@@ -73,8 +75,10 @@ case "$BASE" in
       fi ;;
   *) echo "bench_vs_torch.sh: --baseline $BASE: expected torch or hf" >&2; exit 2 ;;
 esac
-[[ -n "$OUT" ]] || OUT="$(mktemp -d /tmp/bench_vs_torch.XXXXXX)"
-mkdir -p "$OUT"
+if [[ $PY != "$DEFAULT_PY" ]]; then
+  [[ $BASE == hf ]] || echo "bench_vs_torch.sh: note: --python is for --baseline hf; the torch baseline runs Debian's /usr/bin/python3" >&2
+  [[ ! $BASE == hf || -x $PY ]] || { echo "bench_vs_torch.sh: --python $PY: no such interpreter (give a virtualenv's bin/python)" >&2; exit 2; }
+fi
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # ---------------------------------------------------------------- dependencies
@@ -96,7 +100,7 @@ else
     [[ -x $PY ]] || python3 -m venv "$venv"
     "$PY" -m pip install -q torch transformers tokenizers safetensors peft bitsandbytes accelerate >&2
   fi
-  "$PY" -c 'import torch, transformers' ||
+  "$PY" -c 'import torch, transformers' 2>/dev/null ||
     { echo "bench_vs_torch.sh: $PY cannot import torch and transformers (make a venv, see ../shared/bench/README.md, and pass --python)" >&2; exit 1; }
 fi
 if [[ ! -x $BENCH ]]; then
@@ -104,6 +108,8 @@ if [[ ! -x $BENCH ]]; then
   cmake -S "$REPO" -B "$BUILD" -DGALVANI_NATIVE=ON -DGALVANI_BUILD_TESTS=OFF -DGALVANI_CUDA=OFF >&2
   cmake --build "$BUILD" --target bench_train -j2 >&2
 fi
+[[ -n "$OUT" ]] || OUT="$(mktemp -d /tmp/bench_vs_torch.XXXXXX)"  # only once everything is in place
+mkdir -p "$OUT"
 
 # ---------------------------------------------------------------- idle wait
 cpu_busy() {  # share of all CPUs busy over 3 s (nothing of ours runs between programs)

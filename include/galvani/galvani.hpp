@@ -20,6 +20,7 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "core/profiler.hpp"
 #include "core/dtype.hpp"
 #include "core/device.hpp"
 #include "core/allocator.hpp"

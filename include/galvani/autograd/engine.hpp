@@ -43,16 +43,60 @@ inline Tensor converted(const Tensor& g, DType dtype) {
   return out;
 }
 
-inline void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
+// True when nothing but `t` (one handle) reaches its memory, and that memory is exactly a
+// contiguous tensor of t's shape: then the engine may keep it as a .grad or add into it in
+// place, as torch's AccumulateGrad ("steal the gradient": new_grad.use_count() <=
+// num_expected_refs and the layout contract) and InputBuffer::accumulate do. A handle the
+// caller or a node still holds, a view sharing the storage, or a slice of a bigger buffer
+// fails the test, and the gradient is copied instead.
+// Borrowed bytes (Storage::borrow: a file mapping, a caller's buffer) never qualify.
+inline bool sole_owner_of_contiguous(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && t.storage()->owned() && t.offset() == 0 &&
+         t.is_contiguous() && t.storage()->nbytes() == size_t(t.numel()) * itemsize(t.dtype());
+}
+
+// dst += src, in place: dst and src of one shape and dtype, any strides and offsets (a .grad the
+// user set may be a slice or a transpose). The summation a + b is add_for_grad's, so the result
+// is bit-identical to it.
+inline void add_in_place_for_grad(const Tensor& dst, const Tensor& src) {
+  GALVANI_CHECK(dst.shape() == src.shape(), "backward: a gradient of shape ", shape_str(src.shape()),
+                " cannot accumulate into one of shape ", shape_str(dst.shape()));
+  dispatch("backward (accumulate)", {{"gradient", dst}, {"gradient", src}}, FloatTypes{dst.dtype()}, [&]<class T>() {
+    GALVANI_CHECK(src.dtype() == dst.dtype(), "backward: gradients of dtypes ", dtype_name(dst.dtype()), " and ",
+                  dtype_name(src.dtype()), " reached the same tensor");
+    T* o = static_cast<T*>(dst.storage()->data());
+    const T* p = static_cast<const T*>(src.storage()->data());
+    if (dst.is_contiguous() && src.is_contiguous()) {
+      T* od = o + dst.offset();
+      const T* ps = p + src.offset();
+      const int64_t n = dst.numel();
+#pragma omp parallel for simd schedule(static) if (n > (int64_t(1) << 16))
+      for (int64_t i = 0; i < n; ++i) od[i] = od[i] + ps[i];
+      return;
+    }
+    for_each_row<2>(dst.shape(), {dst.strides(), src.strides()}, {dst.offset(), src.offset()},
+                    [&](auto off, int64_t n, auto st) {
+                      for (int64_t j = 0; j < n; ++j) o[off[0] + j * st[0]] = o[off[0] + j * st[0]] + p[off[1] + j * st[1]];
+                    });
+  });
+}
+
+// A leaf's .grad gets g: kept as it is when the engine holds the only handle to it (no copy),
+// else copied — the leaf owns its .grad, so later in-place accumulation never writes into a
+// tensor some other node or the caller still holds; a second gradient is added in place
+// (torch's AccumulateGrad with grad mode off: `variable.grad += new_grad`).
+// `may_keep` false: always copy (the root's own gradient, which the caller passed in).
+inline void accumulate_leaf(TensorImpl& leaf, const Tensor& g, bool may_keep = true) {
   if (!leaf.grad.defined()) {
-    // The leaf owns its .grad: copy, so later in-place accumulation never writes
-    // into a tensor some other node still holds.
+    if (may_keep && g.dtype() == leaf.dtype && sole_owner_of_contiguous(g)) {
+      leaf.grad = g.detach();
+      return;
+    }
     Tensor owned = Tensor::empty(g.shape(), leaf.dtype, g.device());
     copy_into(owned, g);
     leaf.grad = owned;
   } else {
-    Tensor sum = add_for_grad(leaf.grad, g.dtype() == leaf.dtype ? g : converted(g, leaf.dtype));
-    copy_into(leaf.grad, sum);
+    add_in_place_for_grad(leaf.grad, g.dtype() == leaf.dtype ? g : converted(g, leaf.dtype));
   }
 }
 
@@ -61,7 +105,7 @@ inline void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
 inline void run_backward(const Tensor& root, const Tensor& root_grad) {
   NoGradGuard no_grad;  // the backward pass itself is not recorded
   if (root.is_leaf()) {
-    detail::accumulate_leaf(*root.impl(), root_grad);
+    detail::accumulate_leaf(*root.impl(), root_grad, /*may_keep=*/false);  // the caller's tensor
     return;
   }
   Node* start = root.grad_fn().get();
@@ -91,7 +135,11 @@ inline void run_backward(const Tensor& root, const Tensor& root_grad) {
     if (!node->backward)
       throw Error(detail::cat("backward: the graph through '", node->name,
                               "' was already freed by an earlier backward() call"));
-    Grads grads = node->backward(grad, node->needs);
+    Grads grads;
+    {
+      profiler::RecordFunction scope("autograd: ", node->name);  // the kernels inside record themselves
+      grads = node->backward(grad, node->needs);
+    }
     GALVANI_CHECK(grads.size() == node->next.size(), "backward of '", node->name, "' returned ",
                   grads.size(), " gradients for ", node->next.size(), " inputs");
     for (size_t i = 0; i < grads.size(); ++i) {
@@ -105,7 +153,10 @@ inline void run_backward(const Tensor& root, const Tensor& root_grad) {
           detail::accumulate_leaf(*e.leaf, g);
         } else {
           Tensor& slot = pending[e.fn.get()];
-          slot = slot.defined() ? detail::add_for_grad(slot, g) : g;
+          if (!slot.defined()) slot = g;
+          else if (slot.dtype() == g.dtype() && detail::sole_owner_of_contiguous(slot))
+            detail::add_in_place_for_grad(slot, g);  // torch's InputBuffer::accumulate: in place when it may
+          else slot = detail::add_for_grad(slot, g);
         }
       }
       if (e.fn && --deps[e.fn.get()] == 0) {

@@ -13,7 +13,9 @@
 //   2. kernel: the CPU kernel on the CPU, the CUDA launcher on a GPU; an op that has no
 //      kernel for the device is an error naming both ("rms_norm has no kernel for cuda:0"),
 //      never a silent read of device memory on the host;
-//   3. dtype: the kernel is a template over the element type and is instantiated for the
+//   3. profiling: while a profiler::Profile records (core/profiler.hpp), the kernel's wall time
+//      is an event named `op` (one relaxed atomic load otherwise);
+//   4. dtype: the kernel is a template over the element type and is instantiated for the
 //      dtypes its tag names — FloatTypes (f32, f64), IndexTypes (i32, i64) or AllTypes —
 //      through visit_float / visit_index / visit_dtype (core/dtype.hpp), whose errors name
 //      the op ("exp: expected a f32 or f64 tensor, got i64 …").
@@ -27,6 +29,7 @@
 #include "device.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
+#include "profiler.hpp"
 #include "tensor_base.hpp"
 
 namespace galvani {
@@ -79,6 +82,7 @@ template <class F> decltype(auto) visit_types(AllTypes t, const char* op, F&& f)
 template <class Types, class Cpu, class Cuda = NoKernel>
 decltype(auto) dispatch(const char* op, std::initializer_list<OpInput> inputs, Types types, Cpu&& cpu,
                         Cuda&& cuda = NoKernel{}) {
+  profiler::RecordFunction scope(op);
   const Device device = common_device(op, inputs);
   if (device.is_cpu()) return detail::visit_types(types, op, cpu);
   if constexpr (!std::is_same_v<std::remove_cvref_t<Cuda>, NoKernel>) {

@@ -27,6 +27,7 @@ class Storage {
     s->data_ = p.get();
     s->nbytes_ = nbytes;
     s->device_ = device;
+    s->owned_ = true;
     detail::memory_counter(device).add(int64_t(nbytes));
     // The shared_ptr takes the block over (and frees it through its deleter, even if making
     // the shared_ptr itself throws).
@@ -52,12 +53,16 @@ class Storage {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  // True for memory from allocate(), false for borrow()ed bytes (a file mapping, a caller's
+  // buffer): only owned memory may be kept or written as a gradient (autograd/engine.hpp).
+  bool owned() const { return owned_; }
 
  private:
   Storage() = default;
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_{};
+  bool owned_ = false;
   std::shared_ptr<void> keepalive_;  // frees owned memory, or pins a borrowed owner
 };
 
