@@ -9,6 +9,7 @@
 #include <galvani/ops/dropout.hpp>
 #include <galvani/ops/embedding.hpp>
 #include <galvani/ops/fast_exp.hpp>
+#include <galvani/ops/vec_math.hpp>
 #include <galvani/ops/layer_norm.hpp>
 #include <galvani/ops/rms_norm.hpp>
 #include <galvani/ops/softmax.hpp>
@@ -149,8 +150,8 @@ TEST_CASE("f32 gelu_tanh (polynomial tanh), silu, silu_mul match their f64 resul
     if (inputs == 2) out.push_back(u.grad().to(DType::f64).to_vector<double>());
     return out;
   };
-  // Forward within 4e-7; gradients within 2e-6 (their f32 formulas alone, with std::exp in silu's,
-  // are ~1e-6 from f64).
+  // Forward within 4e-7; gradients within 2e-6 (their f32 formulas alone are ~1e-6 from f64).
+  // These tensors are contiguous: the eight-lane loops of ops/vec_math.hpp, 11,528 elements (a tail of 0).
   const auto compare = [&](const char* what, auto op, int inputs) {
     const auto got = run(DType::f32, op, inputs), want = run(DType::f64, op, inputs);
     for (size_t k = 0; k < got.size(); ++k) {
@@ -170,6 +171,126 @@ TEST_CASE("f32 gelu_tanh (polynomial tanh), silu, silu_mul match their f64 resul
   CHECK(std::isnan(f[0]));
   CHECK(f[2] == std::numeric_limits<float>::infinity());
   CHECK(std::isnan(gelu_tanh(Tensor::from_vector<float>({std::nanf("")})).to_vector<float>()[0]));
+}
+
+TEST_CASE("vec_math: the eight-lane e^x, softmax and activation loops against f64 and their scalar tails",
+          "[ops][activation][vec_math]") {
+  using namespace galvani::detail;
+  // Every length from 0 to 40 (tails of 0..7 after whole vectors), over [-90, 10].
+  std::vector<float> x;
+  for (int i = 0; i < 4000; ++i) x.push_back(-90.0f + 100.0f * float(i) / 3999.0f);
+  const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
+  for (int64_t n = 0; n <= 40; ++n) {
+    std::vector<float> y(size_t(n) + 1, -1.0f);
+    exp_affine(x.data() + 1000, y.data(), n, 1.0f, 0.0f, 1.0f);
+    for (int64_t j = 0; j < n; ++j) CHECK(y[size_t(j)] == Approx(expf_poly(x[size_t(1000 + j)])).epsilon(2.4e-7));
+    CHECK(y[size_t(n)] == -1.0f);  // nothing written past n
+  }
+  // Sixteen lanes (the avx512 cross-entropy copies) compile and agree at any width.
+  for (int64_t n = 0; n <= 40; ++n) {
+    std::vector<float> y8(size_t(n) + 1, -1.0f), y16(size_t(n) + 1, -1.0f);
+    exp_affine<8>(x.data() + 2000, y8.data(), n, 0.5f, 1.0f, 2.0f);
+    exp_affine<16>(x.data() + 2000, y16.data(), n, 0.5f, 1.0f, 2.0f);
+    for (int64_t j = 0; j < n; ++j) CHECK(y16[size_t(j)] == Approx(y8[size_t(j)]).epsilon(2.4e-7));
+    CHECK(y16[size_t(n)] == -1.0f);
+    if (n > 0) {
+      CHECK(max_f32<16>(x.data() + 2000, n) == max_f32<8>(x.data() + 2000, n));
+      CHECK(sum_exp_shift<16>(x.data() + 2000, n, 3.0f) == Approx(sum_exp_shift<8>(x.data() + 2000, n, 3.0f)).epsilon(1e-6));
+    }
+  }
+  // e^x within 1 ulp of the correctly rounded value on [-87, 0]; 0 below; NaN stays NaN.
+  std::vector<float> e(x.size());
+  exp_affine(x.data(), e.data(), int64_t(x.size()), 1.0f, 0.0f, 1.0f);
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (x[i] < -87.0f) {
+      CHECK(e[i] == 0.0f);
+    } else if (x[i] <= 0.0f) {
+      const double want = std::exp(double(x[i]));
+      worst = std::max(worst, std::abs(double(e[i]) - want) / want);
+    }
+  }
+  CHECK(worst < 1.2e-7);
+  std::vector<float> special = {nan, -inf, -87.5f, -87.0f, 0.0f, -0.0f, 1.0f, 88.0f, -1.0f};
+  std::vector<float> es(special.size());
+  exp_affine(special.data(), es.data(), int64_t(special.size()), 1.0f, 0.0f, 1.0f);
+  CHECK(std::isnan(es[0]));
+  CHECK(es[1] == 0.0f);
+  CHECK(es[2] == 0.0f);
+  CHECK(es[3] > 0.0f);
+  CHECK(es[4] == 1.0f);
+  CHECK(es[5] == 1.0f);
+  CHECK(es[6] == Approx(std::exp(1.0)).epsilon(2.4e-7));
+  CHECK(es[7] == Approx(std::exp(88.0)).epsilon(2.4e-7));
+  // max (NaNs passed over, in the vector part and in the tail) and Σ e^(x − b) over a block.
+  std::vector<float> m(19, 1.0f);
+  m[3] = nan, m[17] = nan, m[11] = 7.5f, m[18] = -2.0f;
+  CHECK(max_f32(m.data(), 19) == 7.5f);
+  m[18] = 9.0f;
+  CHECK(max_f32(m.data(), 19) == 9.0f);
+  CHECK(max_f32(m.data() + 17, 1) == -inf);  // only a NaN: nothing is greater than -inf
+  double want_sum = 0;
+  for (int i = 0; i < 509; ++i) want_sum += std::exp(double(x[size_t(3000 + i)]) - 10.0);
+  CHECK(sum_exp_shift(x.data() + 3000, 509, 10.0f) == Approx(want_sum).epsilon(1e-6));
+  // sigmoid and tanh, vector lanes against the scalar formulas (the tails), at the extremes too.
+  std::vector<float> s = {-200.0f, -88.0f, -30.0f, -1.0f, -0.0f, 0.0f, 1e-8f, 1.0f, 30.0f, 88.0f, 200.0f, nan,
+                          -inf, inf, 3.5f, -3.5f};
+  for (size_t i = 0; i < s.size(); i += 8) {
+    Vec<8>::f v, sg, th;
+    load_v<8>(v, s.data() + i);
+    sigmoid_poly_v<8>(sg, v);
+    tanh_poly_v<8>(th, v);
+    for (int k = 0; k < 8; ++k) {
+      INFO("x = " << s[i + size_t(k)]);
+      const float xs = s[i + size_t(k)];
+      if (std::isnan(xs)) {
+        CHECK(std::isnan(sg[k]));
+        CHECK(std::isnan(th[k]));
+        continue;
+      }
+      CHECK(sg[k] == Approx(sigmoid_poly(xs)).epsilon(2.4e-7).margin(1e-37));
+      CHECK(th[k] == Approx(tanh_poly(xs)).epsilon(2.4e-7).margin(1e-37));
+      CHECK(sg[k] == Approx(1.0 / (1.0 + std::exp(-double(xs)))).epsilon(3e-7).margin(1e-37));
+      // (1 − z)/(1 + z) cancels near 0: tanh_poly is within ~1e-7 absolute (what gelu's 1 + tanh needs).
+      CHECK(th[k] == Approx(std::tanh(double(xs))).epsilon(3e-7).margin(1.2e-7));
+    }
+  }
+}
+
+TEST_CASE("gelu_tanh and silu_mul: the contiguous eight-lane path equals the strided one", "[ops][activation][vec_math]") {
+  // A transposed (37, 64) view takes the generic strided loop (the scalar formulas); its
+  // contiguous copy takes ops/vec_math.hpp's loops. Forward and both gradients agree within 1 ulp.
+  Generator gen(5);
+  Tensor base = rand_normal({64, 37}, 0, 3, gen), up_base = rand_normal({64, 37}, 0, 1, gen);
+  const auto within_ulp = [](const Tensor& a, const Tensor& b) {
+    const auto va = a.contiguous().to_vector<float>(), vb = b.contiguous().to_vector<float>();
+    REQUIRE(va.size() == vb.size());
+    for (size_t i = 0; i < va.size(); ++i) {
+      INFO(i);
+      CHECK(va[i] == Approx(vb[i]).epsilon(2.4e-7).margin(1e-30));
+    }
+  };
+  {  // contiguous with an offset (rows 1..63 of a (64, 37) tensor): the fast path reads from the offset
+    Tensor xo = base.narrow(0, 1, 63), ref = base.narrow(0, 1, 63).contiguous();
+    REQUIRE(xo.is_contiguous());
+    REQUIRE(xo.offset() == 37);
+    within_ulp(gelu_tanh(xo), gelu_tanh(ref));
+    within_ulp(silu_mul(xo, up_base.narrow(0, 1, 63)), silu_mul(ref, up_base.narrow(0, 1, 63).contiguous()));
+  }
+  for (int which = 0; which < 2; ++which) {
+    Tensor xs = base.t().detach().requires_grad_(), us = up_base.t().detach().requires_grad_();  // strided
+    Tensor xc = base.t().contiguous().requires_grad_(), uc = up_base.t().contiguous().requires_grad_();
+    REQUIRE_FALSE(xs.is_contiguous());
+    Tensor ys = which == 0 ? gelu_tanh(xs) : silu_mul(xs, us);
+    Tensor yc = which == 0 ? gelu_tanh(xc) : silu_mul(xc, uc);
+    INFO((which == 0 ? "gelu_tanh" : "silu_mul"));
+    within_ulp(ys, yc);
+    Tensor g = rand_normal({37, 64}, 0, 1, gen);
+    ys.backward(g);
+    yc.backward(g);
+    within_ulp(xs.grad(), xc.grad());
+    if (which == 1) within_ulp(us.grad(), uc.grad());
+  }
 }
 
 TEST_CASE("embedding: gradient check with repeated ids, values, errors", "[ops][grad][embedding]") {

@@ -30,18 +30,36 @@
 #include "elementwise.hpp"
 #include "fast_exp.hpp"
 #include "op_args.hpp"
+#include "vec_math.hpp"
 
 namespace galvani {
 
 namespace detail {
-template <class T> inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+// f32: the polynomial e^x of ops/vec_math.hpp (the same formulas as its eight-lane loops, so a
+// tensor's strided and contiguous paths agree); f64 (the gradient checks): the standard library.
+template <class T> inline T sigmoid(T x) {
+  if constexpr (std::is_same_v<T, float>) return sigmoid_poly(x);
+  else return T(1) / (T(1) + std::exp(-x));
+}
 template <class T> inline T tanh_via_exp(T u) {
-  if constexpr (std::is_same_v<T, float>) {
-    const float z = expf_poly(-2.0f * std::fabs(u)), t = (1.0f - z) / (1.0f + z);
-    return std::copysign(t, u);
-  } else {
-    return std::tanh(u);
-  }
+  if constexpr (std::is_same_v<T, float>) return tanh_poly(u);
+  else return std::tanh(u);
+}
+
+// True when every tensor is f32, contiguous and of `shape`: the ops below then run the
+// eight-lane loops of ops/vec_math.hpp over the flat buffers.
+inline bool contiguous_f32(std::initializer_list<const Tensor*> ts, const Shape& shape) {
+  for (const Tensor* t : ts)
+    if (t->dtype() != DType::f32 || !t->is_contiguous() || t->shape() != shape) return false;
+  return true;
+}
+
+// f(begin, count) over [0, n) in chunks of 16,384 elements (a multiple of 8), over the threads.
+template <class F> void parallel_chunks(int64_t n, F f) {
+  constexpr int64_t kChunk = 16384;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
 }
 }  // namespace detail
 
@@ -63,8 +81,33 @@ template <class T> inline T silu_backward(T x) {  // d silu / dx
 
 inline Tensor gelu_tanh(const Tensor& x) {
   detail::check_float("gelu_tanh", "input", x);
-  Tensor y = detail::unary_kernel("gelu_tanh", x, [](auto v) { return gelu_tanh_forward(v); });
+  Tensor y;
+  if (detail::contiguous_f32({&x}, x.shape())) {
+    y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    dispatch("gelu_tanh", {{"input", x}}, FloatTypes{x.dtype()}, [&]<class T>() {
+      if constexpr (std::is_same_v<T, float>) {  // contiguous_f32 checked the dtype
+        const float* px = x.data<float>();
+        float* py = y.data<float>();
+        detail::parallel_chunks(x.numel(), [&](int64_t b, int64_t n) { detail::gelu_tanh_forward_f32(px + b, py + b, n); });
+      }
+    });
+  } else {
+    y = detail::unary_kernel("gelu_tanh", x, [](auto v) { return gelu_tanh_forward(v); });
+  }
   return record("gelu_tanh", y, {x}, [x](const Tensor& g, const Needs&) -> Grads {
+    if (detail::contiguous_f32({&g, &x}, x.shape())) {
+      Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+      dispatch("gelu_tanh backward", {{"grad", g}, {"input", x}}, FloatTypes{x.dtype()}, [&]<class T>() {
+        if constexpr (std::is_same_v<T, float>) {
+          const float *pg = g.data<float>(), *px = x.data<float>();
+          float* pd = dx.data<float>();
+          detail::parallel_chunks(x.numel(), [&](int64_t b, int64_t n) {
+            detail::gelu_tanh_backward_f32(pg + b, px + b, pd + b, n);
+          });
+        }
+      });
+      return {dx};
+    }
     return {detail::binary_kernel("gelu_tanh backward", g, x, [](auto gv, auto xv) { return gv * gelu_tanh_backward(xv); })};
   });
 }
@@ -83,11 +126,37 @@ inline Tensor silu_mul(const Tensor& gate, const Tensor& up) {
   detail::check_float("silu_mul", "up", up);
   GALVANI_CHECK(gate.shape() == up.shape() && gate.dtype() == up.dtype(), "silu_mul: gate ", detail::describe(gate),
                 " and up ", detail::describe(up), " must have the same shape and dtype");
-  Tensor y = detail::binary_kernel("silu_mul", gate, up, [](auto gv, auto uv) { return silu_forward(gv) * uv; });
+  Tensor y;
+  if (detail::contiguous_f32({&gate, &up}, gate.shape())) {
+    y = Tensor::empty(gate.shape(), gate.dtype(), gate.device());
+    dispatch("silu_mul", {{"gate", gate}, {"up", up}}, FloatTypes{gate.dtype()}, [&]<class T>() {
+      if constexpr (std::is_same_v<T, float>) {
+        const float *pa = gate.data<float>(), *pu = up.data<float>();
+        float* py = y.data<float>();
+        detail::parallel_chunks(gate.numel(), [&](int64_t b, int64_t n) {
+          detail::silu_mul_forward_f32(pa + b, pu + b, py + b, n);
+        });
+      }
+    });
+  } else {
+    y = detail::binary_kernel("silu_mul", gate, up, [](auto gv, auto uv) { return silu_forward(gv) * uv; });
+  }
   return record("silu_mul", y, {gate, up}, [gate, up](const Tensor& g, const Needs& need) -> Grads {
     // One pass computes both gradients: (dgate, dup, dy, gate, up) walked together.
     Tensor dgate = Tensor::empty(gate.shape(), gate.dtype(), gate.device()),
            dup = Tensor::empty(up.shape(), up.dtype(), up.device());
+    if (detail::contiguous_f32({&g, &gate, &up}, gate.shape())) {
+      dispatch("silu_mul backward", {{"grad", g}, {"gate", gate}, {"up", up}}, FloatTypes{gate.dtype()}, [&]<class T>() {
+        if constexpr (std::is_same_v<T, float>) {
+          const float *pg = g.data<float>(), *pa = gate.data<float>(), *pu = up.data<float>();
+          float *pdg = dgate.data<float>(), *pdu = dup.data<float>();
+          detail::parallel_chunks(gate.numel(), [&](int64_t b, int64_t n) {
+            detail::silu_mul_backward_f32(pg + b, pa + b, pu + b, pdg + b, pdu + b, n);
+          });
+        }
+      });
+      return {need[0] ? dgate : Tensor(), need[1] ? dup : Tensor()};
+    }
     dispatch("silu_mul backward", {{"grad", g}, {"gate", gate}, {"up", up}}, FloatTypes{gate.dtype()}, [&]<class T>() {
       T *pdg = dgate.data<T>(), *pdu = dup.data<T>();
       const T* pg = static_cast<const T*>(g.storage()->data());

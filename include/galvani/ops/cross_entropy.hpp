@@ -33,6 +33,7 @@
 #include "../core/isa.hpp"
 #include "fast_exp.hpp"
 #include "op_args.hpp"
+#include "vec_math.hpp"
 
 namespace galvani {
 

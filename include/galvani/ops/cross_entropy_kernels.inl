@@ -1,7 +1,7 @@
 // ops/cross_entropy_kernels.inl — cross-entropy's f32 row kernels (ops/cross_entropy.hpp explains
 // them), compiled once per instruction-set level by core/isa_foreach.inl into namespace
-// galvani::detail::GALVANI_ISA_NS, every function marked GALVANI_ISA_FN: the `omp simd` loops and
-// the polynomial exp (ops/fast_exp.hpp, inlined) vectorize at the copy's width. The sums are in
+// galvani::detail::GALVANI_ISA_NS, every function marked GALVANI_ISA_FN: the eight-lane loops of
+// ops/vec_math.hpp (always inlined) run at the copy's width. The sums are in
 // the same order at every level except across vector lanes. No includes here.
 
 namespace GALVANI_ISA_NS {
@@ -9,24 +9,19 @@ namespace GALVANI_ISA_NS {
 // The level this copy was compiled for (the public cross_entropy_kernels_level() reports the one that runs).
 GALVANI_ISA_FN inline int cross_entropy_kernels_level() { return GALVANI_ISA_LEVEL; }
 
+// Lanes of ops/vec_math.hpp's loops in this copy: one register of its width (8 below AVX-512).
+inline constexpr int kCrossEntropyLanes = GALVANI_ISA_VECTOR_BYTES >= 64 ? 16 : 8;
+
 
 // logsumexp of one contiguous row x (V). Σexp is summed in float within blocks of
 // 512 terms (each ≤ 1, split over the vector lanes: 32 per lane with AVX-512) and in
 // double across blocks, so the float rounding never grows with V; a float sum of all
 // 50257 terms would lose ~1e-5 relative, the size of the parity tolerance.
 GALVANI_ISA_FN inline float logsumexp_row(const float* x, int64_t V) {
-  float m = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : m)
-  for (int64_t j = 0; j < V; ++j) m = x[j] > m ? x[j] : m;
+  const float m = max_f32<kCrossEntropyLanes>(x, V);  // ops/vec_math.hpp, inlined at this copy's width
   constexpr int64_t kBlock = 512;
   double s = 0;
-  for (int64_t j0 = 0; j0 < V; j0 += kBlock) {
-    const int64_t j1 = std::min(V, j0 + kBlock);
-    float b = 0;
-#pragma omp simd reduction(+ : b)
-    for (int64_t j = j0; j < j1; ++j) b += expf_poly(x[j] - m);
-    s += double(b);
-  }
+  for (int64_t j0 = 0; j0 < V; j0 += kBlock) s += double(sum_exp_shift<kCrossEntropyLanes>(x + j0, std::min(V, j0 + kBlock) - j0, m));
   return m + float(std::log(s));
 }
 
@@ -58,8 +53,7 @@ GALVANI_ISA_FN void cross_entropy_backward_rows(const float* logits, int64_t s0,
       continue;
     }
     const float l = lse[i], s = scale[i];
-#pragma omp simd
-    for (int64_t j = 0; j < V; ++j) d[j] = expf_poly(x[j] - l) * s;
+    exp_affine<kCrossEntropyLanes>(x, d, V, 1.0f, l, s);
     d[t] -= s;
   }
 }
