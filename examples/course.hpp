@@ -290,6 +290,7 @@ inline void save_merged(CausalLM& model, const fs::path& dir, const io::SavePret
 // pretrained one being nudged).
 inline TrainingArguments training_defaults(const std::string& model, const std::string& method = "full") {
   TrainingArguments a;  // course: warmup 200, lr 2e-5, batch 2, 2 epochs, logging 1, save 200
+  a.save_total_limit = 2;  // the programs keep two checkpoints (distilgpt2's with AdamW's state: ~1 GB each)
   if (method != "full") {
     a.optim = "paged_adamw_8bit";
     a.warmup_steps = 2;
@@ -313,10 +314,10 @@ struct TrainingFlags {
 
   // A value that is given must make sense (--batch-size 0 or --lr nan is an error, not the default).
   void add_to(CLI::App& app) {
-    app.add_option("--epochs", epochs, "num_train_epochs (course: 2; tiny: 10)")->check(cli::kPositive);
-    app.add_option("--lr", lr, "learning_rate (course: 2e-5; tiny: 2e-3)")->check(cli::kPositive);
-    app.add_option("--batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)")->check(cli::kPositive);
-    app.add_option("--warmup", warmup, "warmup_steps (course: 200; tiny: 30)")->check(cli::kNonNegative);
+    app.add_option("--epochs,--num-train-epochs", epochs, "num_train_epochs (course: 2; tiny: 10)")->check(cli::kPositive);
+    app.add_option("--lr,--learning-rate", lr, "learning_rate (course: 2e-5; tiny: 2e-3)")->check(cli::kPositive);
+    app.add_option("--batch-size,--per-device-train-batch-size", batch, "per_device_train_batch_size (course: 2; tiny: 8)")->check(cli::kPositive);
+    app.add_option("--warmup,--warmup-steps", warmup, "warmup_steps (course: 200; tiny: 30)")->check(cli::kNonNegative);
     app.add_option("--max-steps", max_steps, "stop after this many updates (overrides epochs)")->check(cli::kPositive);
     app.add_option("--on-nonfinite", on_nonfinite,
                    "a NaN/Inf loss or gradient: stop (default: an error naming the update and tensor) or skip the update")

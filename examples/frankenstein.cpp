@@ -10,6 +10,7 @@
 // and loss.svg (step 5),
 // report.md with base vs finetuned perplexity and generations, and
 // metrics.json with the same numbers for scripts (step 6).
+#include <cstdio>
 #include <CLI/CLI.hpp>
 
 #include "course.hpp"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   gen_flags.add_to(app, 100);  // the course's generate_text: max_new_tokens=100
   sample.add_to(app);
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
 
   try {
     // Under `mpirun -np N` (tools/launch.sh) the ranks train data-parallel (docs/distributed.md):

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "tiny model's initialisation and the sampling seed")->capture_default_str();
   gen_flags.add_to(app, 20, /*seed_flag=*/nullptr);
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
   gen_flags.seed = seed;
 
   try {

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the random row")->capture_default_str();
   app.add_option("--bins", bins, "histogram bins (1 to 1000)")->capture_default_str()->check(CLI::Range(size_t(1), size_t(1000)));
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
 
   try {
     // df = pd.read_csv(...): read as it is; cleaning comes later (step 2).

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "rows in the example batch (the course uses 2)")->capture_default_str()->check(cli::kPositive);
   app.add_flag("--half", half, "keep only the first half of the rows, as the course's CPU run does (df[:len(df)//2])");
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
 
   try {
     DropReport dropped;

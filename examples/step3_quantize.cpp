@@ -14,6 +14,7 @@
 //
 //   build/step3_quantize                                           # the tiny random GPT-2
 //   build/step3_quantize --model weights/distilgpt2 --out runs/step3
+#include <cstdio>
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <map>
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-double-quant", no_double_quant, "keep absmax in float32 (bnb_4bit_use_double_quant=False)");
   app.add_option("--seed", seed, "seed of tiny's initialisation")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
 
   try {
     BitsAndBytesConfig config = BitsAndBytesConfig::qlora();  // the course's GPU setting

@@ -14,6 +14,7 @@
 //   build/step4_lora                                          # the tiny random GPT-2, 4-bit base
 //   build/step4_lora --model weights/smollm2-135m-instruct    # q_proj, v_proj of 30 layers
 //   build/step4_lora --target-modules all-linear --lora-r 8 --out runs/step4/adapter
+#include <cstdio>
 #include <CLI/CLI.hpp>
 
 #include "course.hpp"
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
                                "adapter_model.safetensors)");
   app.add_option("--seed", seed, "seed of tiny's initialisation and of the LoRA A matrices")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
 
   try {
     GALVANI_CHECK(lora_flags.method != "full", "step4_lora adds LoRA adapters: --method full trains every weight "

@@ -15,6 +15,7 @@
 // Writes checkpoints (checkpoint-N/), log.jsonl, loss.svg and final/: the model (full), or
 // the peft adapter (lora, qlora) — with --merge also merged/, the adapter folded into a plain
 // float model. --resume-from-checkpoint latest continues an interrupted run.
+#include <cstdio>
 #include <CLI/CLI.hpp>
 
 #include "course.hpp"
@@ -28,7 +29,7 @@ int main(int argc, char** argv) {
   std::string model_name = "tiny", out = "runs/step5", csv = kChunksCsv, tok_path;
   TrainingFlags train_flags;
   MethodFlags method;
-  int64_t save_steps = -1, accum = 1;
+  int64_t save_steps = -1, save_total_limit = -1, accum = 1;
   std::string optim, resume;
   bool merge = false;
   uint64_t seed = 42;
@@ -42,6 +43,9 @@ int main(int argc, char** argv) {
   app.add_option("--grad-accum", accum, "gradient_accumulation_steps")->capture_default_str()->check(cli::kPositive);
   app.add_option("--save-steps", save_steps, "checkpoint every N updates (course: 200; 0: never)")
       ->check(cli::kNonNegative);
+  app.add_option("--save-total-limit", save_total_limit,
+                 "keep the newest N checkpoints, deleting older ones (default 2; 0 keeps all, as HF's None)")
+      ->check(cli::kNonNegative);
   app.add_option("--optim", optim, "adamw_torch (full's default), adamw_hf (the course's CPU run), adamw_8bit, "
                                    "paged_adamw_8bit (lora/qlora default), paged_adamw_32bit")
       ->check(CLI::IsMember({"adamw_torch", "adamw_hf", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"}));
@@ -51,6 +55,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the split, shuffling, initialisation and dropout")->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows, as the course's CPU run does");
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
 
   try {
     // Under `mpirun -np N` (tools/launch.sh) the ranks train data-parallel: rank 0 makes the CSV,
@@ -81,6 +86,7 @@ int main(int argc, char** argv) {
     args.gradient_accumulation_steps = accum;
     train_flags.apply(args);
     if (save_steps >= 0) args.save_steps = save_steps;
+    if (save_total_limit >= 0) args.save_total_limit = save_total_limit;
 
     io::SavePretrainedOptions save_opt;
     save_opt.tokenizer_dir = tok_file.parent_path();

@@ -10,6 +10,7 @@
 //   build-native/step6_evaluate --base weights/smollm2-135m-instruct --load-in-4bit --adapter runs/qlora/final
 // Writes report.md (both models side by side) and metrics.json. Generation takes each
 // model's generation_config.json (eos ids, sampling settings); the flags override it.
+#include <cstdio>
 #include <CLI/CLI.hpp>
 
 #include "course.hpp"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows (must match step 5)");
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
 
   try {
     // Inputs first, so a wrong path fails before minutes of work.

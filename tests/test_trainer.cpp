@@ -262,6 +262,13 @@ TEST_CASE("resume_from_checkpoint: a checkpoint of another run is refused, namin
   b.warmup_steps = a.warmup_steps + 1;
   CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(), Catch::Contains("warmup_steps is "));
   b.warmup_steps = a.warmup_steps;
+  {  // the LoRA run's checkpoint resumed by a full finetune: the method is named, not the optimizer
+    auto full = std::make_unique<MistralForCausalLM>(tiny_llama(), uint64_t(7));
+    TrainingArguments c = b;
+    c.optim = "adamw_torch";
+    CHECK_THROWS_WITH(Trainer(*full, c, pattern_rows(8), 0).train(),
+                      Catch::Contains("is the checkpoint of a LoRA run") && Catch::Contains("is a full finetune"));
+  }
   b.output_dir = scratch_dir("galvani_test_trainer_empty").string();
   CHECK_THROWS_WITH(Trainer(*model, b, pattern_rows(8), 0, {}, save).train(),
                     Catch::Contains("no checkpoint-N folder"));

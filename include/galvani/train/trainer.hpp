@@ -107,7 +107,7 @@ struct TrainingArguments {
   int64_t warmup_steps = 200;                // course (HF: 0)
   int64_t logging_steps = 1;                 // course
   int64_t save_steps = 200;                  // course (HF: 500); 0 disables
-  int64_t save_total_limit = 2;              // keep the newest N checkpoints (0: all)
+  int64_t save_total_limit = 0;              // keep the newest N checkpoints; 0 keeps all (HF: None)
   uint64_t seed = 42;
   std::string optim = "adamw_torch";         // adamw_hf (the course's CPU run), adamw_8bit, paged_adamw_8bit
                                              // (the course's QLoRA run), paged_adamw_32bit
@@ -584,6 +584,17 @@ class Trainer {
     expect("gradient_accumulation_steps", args_.gradient_accumulation_steps);
     expect("num_train_rows", int64_t(train_.size()));
     expect("seed", args_.seed);
+    // A LoRA run's checkpoint holds an adapter, a full finetune's the model: say which differs
+    // before the optimizer (whose default differs between the two and would be named instead).
+    {
+      const bool ckpt_adapter = fs::exists(dir / kAdapterWeightsFile) || fs::exists(dir / kAdapterConfigFile),
+                 run_adapter = !lora_layers(model_).empty();
+      GALVANI_CHECK(ckpt_adapter == run_adapter, dir.string(), " is the checkpoint of ",
+                    ckpt_adapter ? "a LoRA run (adapter_model.safetensors)" : "a full finetune (no adapter)",
+                    " but this run ", run_adapter ? "trains LoRA adapters" : "is a full finetune",
+                    "; resume with the method of the run that wrote it (--method ", ckpt_adapter ? "lora/qlora" : "full",
+                    " in galvani's programs)");
+    }
     expect("optim", opt.name());
     // The update's hyperparameters. HF's Trainer restores the optimizer's and scheduler's state on
     // resume, so a changed learning_rate there silently keeps the old one; galvani refuses instead.
