@@ -3,7 +3,7 @@
 // galvani is header-only, so the compiler flags of the program that includes it decide what
 // ordinary code may use; a program built with no flags gets x86-64's SSE2. The hot kernels
 // (ops/gemm_kernels.inl, ops/cross_entropy_kernels.inl, quant/nf4_kernels.inl,
-// optim/adamw_kernels.inl) are therefore
+// optim/adamw_kernels.inl, ops/vec_math_kernels.inl) are therefore
 // compiled several times, once per level below, each copy in its own namespace with a target
 // attribute on every function (core/isa_foreach.inl), and
 // every call picks the copy for the level in use. This is what PyTorch's ATen does

@@ -88,7 +88,7 @@ inline Tensor gelu_tanh(const Tensor& x) {
       if constexpr (std::is_same_v<T, float>) {  // contiguous_f32 checked the dtype
         const float* px = x.data<float>();
         float* py = y.data<float>();
-        detail::parallel_chunks(x.numel(), [&](int64_t b, int64_t n) { detail::gelu_tanh_forward_f32(px + b, py + b, n); });
+        detail::parallel_chunks(x.numel(), [&](int64_t b, int64_t n) { detail::gelu_tanh_forward_isa(px + b, py + b, n); });
       }
     });
   } else {
@@ -102,7 +102,7 @@ inline Tensor gelu_tanh(const Tensor& x) {
           const float *pg = g.data<float>(), *px = x.data<float>();
           float* pd = dx.data<float>();
           detail::parallel_chunks(x.numel(), [&](int64_t b, int64_t n) {
-            detail::gelu_tanh_backward_f32(pg + b, px + b, pd + b, n);
+            detail::gelu_tanh_backward_isa(pg + b, px + b, pd + b, n);
           });
         }
       });
@@ -134,7 +134,7 @@ inline Tensor silu_mul(const Tensor& gate, const Tensor& up) {
         const float *pa = gate.data<float>(), *pu = up.data<float>();
         float* py = y.data<float>();
         detail::parallel_chunks(gate.numel(), [&](int64_t b, int64_t n) {
-          detail::silu_mul_forward_f32(pa + b, pu + b, py + b, n);
+          detail::silu_mul_forward_isa(pa + b, pu + b, py + b, n);
         });
       }
     });
@@ -151,7 +151,7 @@ inline Tensor silu_mul(const Tensor& gate, const Tensor& up) {
           const float *pg = g.data<float>(), *pa = gate.data<float>(), *pu = up.data<float>();
           float *pdg = dgate.data<float>(), *pdu = dup.data<float>();
           detail::parallel_chunks(gate.numel(), [&](int64_t b, int64_t n) {
-            detail::silu_mul_backward_f32(pg + b, pa + b, pu + b, pdg + b, pdu + b, n);
+            detail::silu_mul_backward_isa(pg + b, pa + b, pu + b, pdg + b, pdu + b, n);
           });
         }
       });

@@ -153,7 +153,7 @@ void exp_visible(T* p, int64_t nk, int64_t lo, int64_t hi, T scale, T shift, int
   std::fill(p, p + lo, T(0));
   std::fill(p + hi, p + nk, T(0));
   if constexpr (std::is_same_v<T, float>) {
-    exp_affine(p + lo, p + lo, hi - lo, scale, shift, 1.0f);  // ops/vec_math.hpp: eight lanes at a time
+    exp_affine_isa(p + lo, p + lo, hi - lo, scale, shift, 1.0f);  // ops/vec_math.hpp, the level in use
   } else {
     for (int64_t j = lo; j < hi; ++j) p[j] = softmax_exp(scale * p[j] - shift);
   }

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../core/isa.hpp"
 #include "fast_exp.hpp"
 
 namespace galvani::detail {
@@ -242,7 +243,42 @@ GALVANI_VEC_INLINE void gelu_tanh_backward_f32(const float* g, const float* x, f
   }
 }
 
+// ---------------------------------------------------------------- one copy per instruction set
+
+// The loops above once per level (core/isa.hpp), namespaces isa_avx512, isa_avx2, isa_base, each
+// with exp_affine_k, silu_mul_forward_k, silu_mul_backward_k, gelu_tanh_forward_k and
+// gelu_tanh_backward_k (ops/vec_math_kernels.inl); the *_isa functions below run the copy for
+// cpu_capability(). The cross-entropy inlines the loops into its own kernel file instead.
+#define GALVANI_ISA_KERNELS "../ops/vec_math_kernels.inl"
+#include "../core/isa_foreach.inl"
+
+// y[j] = c·e^(a·x[j] − b), j < n (y may be x), at the level in use.
+inline void exp_affine_isa(const float* x, float* y, int64_t n, float a, float b, float c) {
+  GALVANI_ISA_CALL(detail, exp_affine_k(x, y, n, a, b, c));
+}
+// y = silu(a)·u over n contiguous floats, at the level in use.
+inline void silu_mul_forward_isa(const float* a, const float* u, float* y, int64_t n) {
+  GALVANI_ISA_CALL(detail, silu_mul_forward_k(a, u, y, n));
+}
+// da = g·u·σ(a)·(1 + a(1 − σ(a))), du = g·a·σ(a) over n contiguous floats, at the level in use.
+inline void silu_mul_backward_isa(const float* g, const float* a, const float* u, float* da, float* du, int64_t n) {
+  GALVANI_ISA_CALL(detail, silu_mul_backward_k(g, a, u, da, du, n));
+}
+// y = gelu_tanh(x) over n contiguous floats, at the level in use.
+inline void gelu_tanh_forward_isa(const float* x, float* y, int64_t n) {
+  GALVANI_ISA_CALL(detail, gelu_tanh_forward_k(x, y, n));
+}
+// dx = g·gelu_tanh'(x) over n contiguous floats, at the level in use.
+inline void gelu_tanh_backward_isa(const float* g, const float* x, float* dx, int64_t n) {
+  GALVANI_ISA_CALL(detail, gelu_tanh_backward_k(g, x, dx, n));
+}
+
 #undef GALVANI_VEC_TYPES
 #undef GALVANI_VEC_INLINE
 
 }  // namespace galvani::detail
+
+namespace galvani {
+// The instruction-set level of the activation/softmax loop copy that runs now (as gemm_kernels_level()).
+inline int vec_math_kernels_level() { GALVANI_ISA_CALL(detail, vec_math_kernels_level()); }
+}  // namespace galvani
