@@ -259,23 +259,28 @@ TEST_CASE("vec_math: the eight-lane e^x, softmax and activation loops against f6
 
 TEST_CASE("gelu_tanh and silu_mul: the contiguous eight-lane path equals the strided one", "[ops][activation][vec_math]") {
   // A transposed (37, 64) view takes the generic strided loop (the scalar formulas); its
-  // contiguous copy takes ops/vec_math.hpp's loops. Forward and both gradients agree within 1 ulp.
+  // contiguous copy takes ops/vec_math.hpp's loops (the copy for the CPU's level). Forward and both
+  // gradients agree within 1e-6 relative or absolute: the same formulas, but a multiply-add fused
+  // in one copy and not in the other moves the last bit of tanh, and gelu's 1 + tanh cancels for
+  // negative x, so near zero the difference is absolute (~1e-7·|x|), not relative. A wrong index
+  // would be off by O(1).
   Generator gen(5);
   Tensor base = rand_normal({64, 37}, 0, 3, gen), up_base = rand_normal({64, 37}, 0, 1, gen);
-  const auto within_ulp = [](const Tensor& a, const Tensor& b) {
+  const auto close_enough = [](const Tensor& a, const Tensor& b) {
     const auto va = a.contiguous().to_vector<float>(), vb = b.contiguous().to_vector<float>();
     REQUIRE(va.size() == vb.size());
-    for (size_t i = 0; i < va.size(); ++i) {
-      INFO(i);
-      CHECK(va[i] == Approx(vb[i]).epsilon(2.4e-7).margin(1e-30));
-    }
+    double worst = 0;
+    for (size_t i = 0; i < va.size(); ++i)
+      worst = std::max(worst, std::abs(double(va[i]) - double(vb[i])) / std::max(1.0, std::abs(double(vb[i]))));
+    INFO("worst difference " << worst);
+    CHECK(worst < 1e-6);
   };
   {  // contiguous with an offset (rows 1..63 of a (64, 37) tensor): the fast path reads from the offset
     Tensor xo = base.narrow(0, 1, 63), ref = base.narrow(0, 1, 63).contiguous();
     REQUIRE(xo.is_contiguous());
     REQUIRE(xo.offset() == 37);
-    within_ulp(gelu_tanh(xo), gelu_tanh(ref));
-    within_ulp(silu_mul(xo, up_base.narrow(0, 1, 63)), silu_mul(ref, up_base.narrow(0, 1, 63).contiguous()));
+    close_enough(gelu_tanh(xo), gelu_tanh(ref));
+    close_enough(silu_mul(xo, up_base.narrow(0, 1, 63)), silu_mul(ref, up_base.narrow(0, 1, 63).contiguous()));
   }
   for (int which = 0; which < 2; ++which) {
     Tensor xs = base.t().detach().requires_grad_(), us = up_base.t().detach().requires_grad_();  // strided
@@ -284,12 +289,12 @@ TEST_CASE("gelu_tanh and silu_mul: the contiguous eight-lane path equals the str
     Tensor ys = which == 0 ? gelu_tanh(xs) : silu_mul(xs, us);
     Tensor yc = which == 0 ? gelu_tanh(xc) : silu_mul(xc, uc);
     INFO((which == 0 ? "gelu_tanh" : "silu_mul"));
-    within_ulp(ys, yc);
+    close_enough(ys, yc);
     Tensor g = rand_normal({37, 64}, 0, 1, gen);
     ys.backward(g);
     yc.backward(g);
-    within_ulp(xs.grad(), xc.grad());
-    if (which == 1) within_ulp(us.grad(), uc.grad());
+    close_enough(xs.grad(), xc.grad());
+    if (which == 1) close_enough(us.grad(), uc.grad());
   }
 }
 
