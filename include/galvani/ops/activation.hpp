@@ -16,9 +16,9 @@
 // expf, and the GELU of GPT-2's 3072-wide MLP is a few per cent of a step. The absolute error of
 // t is ~1e-7, which is what ½x(1 + t) and 1 − t² see (tests/test_ops_nn.cpp checks f32 against
 // f64 over ±90); bench_gemm's gelu_tanh row: 40–49 → 17 ms (docs/benchmarks.md). f64 (gradient
-// checks) keeps std::tanh; silu keeps std::exp (glibc's expf is as fast as the polynomial when
-// the loop does not vectorize, and with AVX2 GCC does not vectorize the polynomial:
-// docs/performance.md).
+// checks) keeps std::tanh. silu's sigmoid uses the same polynomial. Contiguous f32 tensors run
+// ops/vec_math.hpp's loops, eight or sixteen lanes at a time, in a copy per instruction set
+// (docs/performance.md); other layouts run the scalar formulas below through for_each_row.
 #pragma once
 #include <cmath>
 #include <type_traits>
@@ -54,12 +54,16 @@ inline bool contiguous_f32(std::initializer_list<const Tensor*> ts, const Shape&
   return true;
 }
 
-// f(begin, count) over [0, n) in chunks of 16,384 elements (a multiple of 8), over the threads.
-template <class F> void parallel_chunks(int64_t n, F f) {
-  constexpr int64_t kChunk = 16384;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
+// Runs f(begin, count) over [0, n) in chunks of 16,384 elements (a multiple of the lanes), over
+// the threads, inside dispatch() (the device check, and the profiler's event named `op`). For
+// the contiguous_f32 paths: f works on float pointers taken beforehand.
+template <class F> void flat_f32_kernel(const char* op, std::initializer_list<OpInput> inputs, int64_t n, F f) {
+  dispatch(op, inputs, FloatTypes{DType::f32}, [&]<class T>() {
+    constexpr int64_t kChunk = 16384;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
+    for (int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
+  });
 }
 }  // namespace detail
 
@@ -84,28 +88,20 @@ inline Tensor gelu_tanh(const Tensor& x) {
   Tensor y;
   if (detail::contiguous_f32({&x}, x.shape())) {
     y = Tensor::empty(x.shape(), x.dtype(), x.device());
-    dispatch("gelu_tanh", {{"input", x}}, FloatTypes{x.dtype()}, [&]<class T>() {
-      if constexpr (std::is_same_v<T, float>) {  // contiguous_f32 checked the dtype
-        const float* px = x.data<float>();
-        float* py = y.data<float>();
-        detail::parallel_chunks(x.numel(), [&](int64_t b, int64_t n) { detail::gelu_tanh_forward_isa(px + b, py + b, n); });
-      }
-    });
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    detail::flat_f32_kernel("gelu_tanh", {{"input", x}}, x.numel(),
+                            [&](int64_t b, int64_t n) { detail::gelu_tanh_forward_isa(px + b, py + b, n); });
   } else {
     y = detail::unary_kernel("gelu_tanh", x, [](auto v) { return gelu_tanh_forward(v); });
   }
   return record("gelu_tanh", y, {x}, [x](const Tensor& g, const Needs&) -> Grads {
     if (detail::contiguous_f32({&g, &x}, x.shape())) {
       Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-      dispatch("gelu_tanh backward", {{"grad", g}, {"input", x}}, FloatTypes{x.dtype()}, [&]<class T>() {
-        if constexpr (std::is_same_v<T, float>) {
-          const float *pg = g.data<float>(), *px = x.data<float>();
-          float* pd = dx.data<float>();
-          detail::parallel_chunks(x.numel(), [&](int64_t b, int64_t n) {
-            detail::gelu_tanh_backward_isa(pg + b, px + b, pd + b, n);
-          });
-        }
-      });
+      const float *pg = g.data<float>(), *px = x.data<float>();
+      float* pd = dx.data<float>();
+      detail::flat_f32_kernel("gelu_tanh backward", {{"grad", g}, {"input", x}}, x.numel(),
+                              [&](int64_t b, int64_t n) { detail::gelu_tanh_backward_isa(pg + b, px + b, pd + b, n); });
       return {dx};
     }
     return {detail::binary_kernel("gelu_tanh backward", g, x, [](auto gv, auto xv) { return gv * gelu_tanh_backward(xv); })};
@@ -129,15 +125,10 @@ inline Tensor silu_mul(const Tensor& gate, const Tensor& up) {
   Tensor y;
   if (detail::contiguous_f32({&gate, &up}, gate.shape())) {
     y = Tensor::empty(gate.shape(), gate.dtype(), gate.device());
-    dispatch("silu_mul", {{"gate", gate}, {"up", up}}, FloatTypes{gate.dtype()}, [&]<class T>() {
-      if constexpr (std::is_same_v<T, float>) {
-        const float *pa = gate.data<float>(), *pu = up.data<float>();
-        float* py = y.data<float>();
-        detail::parallel_chunks(gate.numel(), [&](int64_t b, int64_t n) {
-          detail::silu_mul_forward_isa(pa + b, pu + b, py + b, n);
-        });
-      }
-    });
+    const float *pa = gate.data<float>(), *pu = up.data<float>();
+    float* py = y.data<float>();
+    detail::flat_f32_kernel("silu_mul", {{"gate", gate}, {"up", up}}, gate.numel(),
+                            [&](int64_t b, int64_t n) { detail::silu_mul_forward_isa(pa + b, pu + b, py + b, n); });
   } else {
     y = detail::binary_kernel("silu_mul", gate, up, [](auto gv, auto uv) { return silu_forward(gv) * uv; });
   }
@@ -146,15 +137,12 @@ inline Tensor silu_mul(const Tensor& gate, const Tensor& up) {
     Tensor dgate = Tensor::empty(gate.shape(), gate.dtype(), gate.device()),
            dup = Tensor::empty(up.shape(), up.dtype(), up.device());
     if (detail::contiguous_f32({&g, &gate, &up}, gate.shape())) {
-      dispatch("silu_mul backward", {{"grad", g}, {"gate", gate}, {"up", up}}, FloatTypes{gate.dtype()}, [&]<class T>() {
-        if constexpr (std::is_same_v<T, float>) {
-          const float *pg = g.data<float>(), *pa = gate.data<float>(), *pu = up.data<float>();
-          float *pdg = dgate.data<float>(), *pdu = dup.data<float>();
-          detail::parallel_chunks(gate.numel(), [&](int64_t b, int64_t n) {
-            detail::silu_mul_backward_isa(pg + b, pa + b, pu + b, pdg + b, pdu + b, n);
-          });
-        }
-      });
+      const float *pg = g.data<float>(), *pa = gate.data<float>(), *pu = up.data<float>();
+      float *pdg = dgate.data<float>(), *pdu = dup.data<float>();
+      detail::flat_f32_kernel("silu_mul backward", {{"grad", g}, {"gate", gate}, {"up", up}}, gate.numel(),
+                              [&](int64_t b, int64_t n) {
+                                detail::silu_mul_backward_isa(pg + b, pa + b, pu + b, pdg + b, pdu + b, n);
+                              });
       return {need[0] ? dgate : Tensor(), need[1] ? dup : Tensor()};
     }
     dispatch("silu_mul backward", {{"grad", g}, {"gate", gate}, {"up", up}}, FloatTypes{gate.dtype()}, [&]<class T>() {

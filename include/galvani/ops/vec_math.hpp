@@ -65,18 +65,8 @@ template <int L> GALVANI_VEC_INLINE void expf_poly_v(typename Vec<L>::f& y, cons
   splat_v<L>(lo, -87.0f);
   const iv under = x < lo;  // all ones where x < -87 (false for NaN, which stays NaN)
   const fv xc = (fv)(((iv)x & ~under) | ((iv)lo & under));
-  const fv t = xc * 1.44269504088896341f + 12582912.0f;
-  const fv n = t - 12582912.0f;
-  fv r = xc - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  fv p;
-  splat_v<L>(p, 1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const fv er = p * r * r + r + 1.0f;
+  fv t, er;
+  expf_poly_core(xc, t, er);  // ops/fast_exp.hpp: the scalar's operations, lane by lane
   const fv two_n = (fv)((((iv)t) - 0x4B400000 + 127) << 23);
   y = (fv)((iv)(er * two_n) & ~under);  // 0 below -87
 }
