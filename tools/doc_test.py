@@ -26,11 +26,14 @@ FILE_DEFAULTS.)
 
 The scratch clone: the tracked (and untracked, not ignored) files of the source tree are
 copied to TMP/galvani; TMP/shared/data points at the shared data (as ../shared/data does
-beside a real clone); build/ and build-native/ point at the build folder under test.
-Nothing is downloaded.
+beside a real clone); build/ and build-native/ point at the build folder under test. A
+benchmark a help block names (build/bench_x) runs from build/doc_help/bench_x when build/ has
+no bench_x: an -O0 copy the test build makes for these checks (--list-benchmarks; the real one
+is -O3, minutes to compile, and its --help is the same). Nothing is downloaded.
 
   python3 tools/doc_test.py --build build [--source .] [--data ../shared/data] [FILE.md …]
   python3 tools/doc_test.py --machine-paths [--source .]   # no absolute path of a dev machine
+  python3 tools/doc_test.py --list-benchmarks [--source .] # help:bench_x / run:bench_x lines
 """
 import argparse
 import os
@@ -188,6 +191,18 @@ def segments(toks):
     return segs
 
 
+def doc_help_program(repo, exe):
+    """build/bench_x in a help block, where build/ has no bench_x but the -O0 copy the test build
+    makes for these checks (build/doc_help/bench_x, CMakeLists.txt "doc_benchmarks") exists."""
+    name = os.path.basename(exe)
+    if (exe.startswith(("build/", "build-native/")) and name.startswith("bench_")
+            and not os.path.exists(os.path.join(repo, exe))):
+        copy = os.path.join("build", "doc_help", name)
+        if os.path.exists(os.path.join(repo, copy)):
+            return copy
+    return exe
+
+
 def help_block(b, repo, env, failures):
     for toks in commands(b.text):
         for t in toks:  # every repository file a line names must exist
@@ -201,6 +216,7 @@ def help_block(b, repo, env, failures):
             # argument is a build folder, not an option).
             passes_on = cmd[0].startswith(("build/", "build-native/")) or cmd[0] == "tools/frankenstein.sh"
             argv = (cmd if passes_on else cmd[:1]) + ["--help"]
+            argv[0] = doc_help_program(repo, argv[0])
             try:
                 p = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, errors="replace",
                                    timeout=60)
@@ -257,6 +273,28 @@ def check_file(rel, source, build, data, failures):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def benchmarks_named(source):
+    """The benchmarks (build/bench_x, build-native/bench_x) that run and help blocks of README.md
+    and docs/*.md name, as "help:bench_x" or "run:bench_x" lines: CMake builds an -O0 copy of
+    each help one for these checks and the real one for each run one (--list-benchmarks)."""
+    out = set()
+    files = ["README.md"] + sorted("docs/" + f for f in os.listdir(os.path.join(source, "docs")) if f.endswith(".md"))
+    for rel in files:
+        if FILE_DEFAULTS.get(rel, ("",))[0] == "skip":
+            continue
+        with open(os.path.join(source, rel), encoding="utf-8") as f:
+            blocks = parse_blocks(rel, f.read())
+        for b in blocks:
+            if b.mode not in ("run", "help"):
+                continue
+            for toks in commands(b.text):
+                for cmd in segments(toks):
+                    m = re.match(r"^build(?:-native)?/(bench_\w+)$", cmd[0])
+                    if m:
+                        out.add(f"{b.mode}:{m.group(1)}")
+    return sorted(out)
+
+
 def machine_paths(source, failures):
     try:
         files = subprocess.run(["git", "-C", source, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -283,10 +321,15 @@ def main():
     ap.add_argument("--build", help="build folder with the programs (build/ in the docs)")
     ap.add_argument("--data", help="the shared data (default: SOURCE/../shared/data)")
     ap.add_argument("--machine-paths", action="store_true", help="only check for absolute paths of a dev machine")
+    ap.add_argument("--list-benchmarks", action="store_true",
+                    help="print the benchmarks the docs' run and help blocks name (for CMake) and exit")
     ap.add_argument("files", nargs="*", help="Markdown files relative to SOURCE (default: README.md docs/*.md)")
     a = ap.parse_args()
     source = os.path.abspath(a.source)
     failures = []
+    if a.list_benchmarks:
+        print("\n".join(benchmarks_named(source)))
+        return
     if a.machine_paths:
         machine_paths(source, failures)
     else:

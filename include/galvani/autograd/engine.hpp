@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "../core/dispatch.hpp"
+#include "../core/record_function.hpp"
 #include "../core/strided.hpp"
 #include "../core/tensor_base.hpp"
 #include "../core/tensor_data.hpp"

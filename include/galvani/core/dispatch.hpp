@@ -29,7 +29,7 @@
 #include "device.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
-#include "profiler.hpp"
+#include "record_function.hpp"  // profiler::RecordFunction (the Profile itself: profiler.hpp)
 #include "tensor_base.hpp"
 
 namespace galvani {
