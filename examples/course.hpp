@@ -311,6 +311,8 @@ struct TrainingFlags {
   double epochs = 0, lr = 0;
   int64_t batch = 0, warmup = -1, max_steps = -1;
   std::string on_nonfinite;
+  double ddp_bucket_cap_mb = 0;
+  bool ddp_overlap = false;
 
   // A value that is given must make sense (--batch-size 0 or --lr nan is an error, not the default).
   void add_to(CLI::App& app) {
@@ -322,6 +324,12 @@ struct TrainingFlags {
     app.add_option("--on-nonfinite", on_nonfinite,
                    "a NaN/Inf loss or gradient: stop (default: an error naming the update and tensor) or skip the update")
         ->check(CLI::IsMember({"stop", "skip"}));
+    app.add_option("--ddp-bucket-cap-mb", ddp_bucket_cap_mb,
+                   "under mpirun: MB of f32 gradients per all-reduce (HF's ddp_bucket_cap_mb; default 25)")
+        ->check(cli::kPositive);
+    app.add_flag("--ddp-overlap", ddp_overlap,
+                 "under mpirun: all-reduce gradient buckets while backward runs (torch DDP's overlap; default: after "
+                 "backward, faster when no core is spare, docs/distributed.md)");
   }
   void apply(TrainingArguments& a) const {
     if (epochs > 0) a.num_train_epochs = epochs;
@@ -330,6 +338,8 @@ struct TrainingFlags {
     if (warmup >= 0) a.warmup_steps = warmup;
     if (max_steps > 0) a.max_steps = max_steps;
     if (!on_nonfinite.empty()) a.on_nonfinite = on_nonfinite;
+    if (ddp_bucket_cap_mb > 0) a.ddp_bucket_cap_mb = ddp_bucket_cap_mb;
+    if (ddp_overlap) a.ddp_overlap = true;
   }
 };
 

@@ -161,3 +161,86 @@ TEST_CASE("accumulated gradients never alias: one gradient to two leaves, a call
     CHECK(values(w.grad()) == std::vector<float>{18, 18, 18});
   }
 }
+
+TEST_CASE("a Node no gradient reaches still counts as done: what lies behind it on other paths runs",
+          "[autograd]") {
+  // x -> a = 2x -> n = 5a -> b (an op whose backward gives no gradient) ; a -> c = 3a ; y = b + c.
+  // n receives no gradient, so it never runs; a must still run once c's gradient arrives.
+  Tensor x = Tensor::from_vector<float>({1, 2}).requires_grad_();
+  Tensor a = x * 2.0;
+  Tensor n = a * 5.0;
+  Tensor b = record("gives_none", n.detach().clone(), {n}, [](const Tensor&, const Needs&) { return Grads{Tensor()}; });
+  Tensor y = sum(b + a * 3.0);
+  y.backward();
+  REQUIRE(x.grad().defined());
+  CHECK(x.grad().contiguous().to_vector<float>() == std::vector<float>{6, 6});
+}
+
+TEST_CASE("register_post_accumulate_grad_hook runs once per backward, after the leaf's last gradient",
+          "[autograd][hooks]") {
+  SECTION("a leaf used twice: one call, and the hook sees the sum of both gradients") {
+    Tensor w = Tensor::from_vector<float>({1, 2, 3}).requires_grad_();
+    std::vector<std::vector<float>> seen;
+    w.register_post_accumulate_grad_hook([&](const Tensor& t) { seen.push_back(t.grad().contiguous().to_vector<float>()); });
+    Tensor y = sum(w * 2.0) + sum(w * w);  // d/dw = 2 + 2w
+    y.backward();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0] == std::vector<float>{4, 6, 8});
+    sum(w).backward();  // a second pass: called again, with the accumulated .grad
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[1] == std::vector<float>{5, 7, 9});
+  }
+  SECTION("hooks run while backward is still going: the layers before have not run yet") {
+    Tensor w1 = Tensor::from_vector<float>({1, 2}).requires_grad_();
+    Tensor w2 = Tensor::from_vector<float>({3, 4}).requires_grad_();
+    std::vector<std::string> order;
+    w1.register_post_accumulate_grad_hook([&](const Tensor&) { order.push_back("w1"); });
+    w2.register_post_accumulate_grad_hook([&](const Tensor& t) {
+      order.push_back(t.grad().defined() ? "w2" : "w2 without grad");
+    });
+    Tensor h = w1 * 2.0;   // first layer
+    Tensor y = sum(h * w2);  // second layer: w2's gradient is final before h's backward runs
+    y.backward();
+    CHECK(order == std::vector<std::string>{"w2", "w1"});
+  }
+  SECTION("no gradient in this pass, no call; a leaf root gets its call; remove() unregisters") {
+    Tensor used = Tensor::from_vector<float>({1}).requires_grad_();
+    Tensor unused = Tensor::from_vector<float>({1}).requires_grad_();
+    int used_calls = 0, unused_calls = 0;
+    RemovableHandle h = used.register_post_accumulate_grad_hook([&](const Tensor&) { ++used_calls; });
+    unused.register_post_accumulate_grad_hook([&](const Tensor&) { ++unused_calls; });
+    sum(used * 2.0).backward();
+    CHECK(used_calls == 1);
+    CHECK(unused_calls == 0);
+    unused.backward(Tensor::ones({1}));  // the root is the leaf itself
+    CHECK(unused_calls == 1);
+    h.remove();
+    h.remove();  // idempotent
+    sum(used * 2.0).backward();
+    CHECK(used_calls == 1);
+  }
+  SECTION("only a leaf that requires grad takes one") {
+    Tensor w = Tensor::from_vector<float>({1}).requires_grad_();
+    Tensor nonleaf = w * 2.0;
+    CHECK_THROWS_WITH(nonleaf.register_post_accumulate_grad_hook([](const Tensor&) {}),
+                      Catch::Contains("not a leaf that requires grad"));
+    CHECK_THROWS_WITH(Tensor::from_vector<float>({1}).register_post_accumulate_grad_hook([](const Tensor&) {}),
+                      Catch::Contains("not a leaf that requires grad"));
+  }
+  SECTION("inside a checkpointed segment the recompute is a pass of its own") {
+    Tensor w = Tensor::from_vector<float>({1, 2}).requires_grad_();
+    Tensor x = Tensor::from_vector<float>({3, 4}).requires_grad_();
+    int calls = 0;
+    std::vector<float> at_call;
+    w.register_post_accumulate_grad_hook([&](const Tensor& t) {
+      ++calls;
+      at_call = t.grad().contiguous().to_vector<float>();
+    });
+    CheckpointOptions opt;
+    opt.params = {w};
+    Tensor out = checkpoint([&](const std::vector<Tensor>& in) { return in[0] * w; }, {x}, opt);
+    sum(out * 2.0).backward();
+    CHECK(calls == 1);
+    CHECK(at_call == std::vector<float>{6, 8});
+  }
+}

@@ -7,9 +7,10 @@
 // A GPT-2 of the chosen shape, randomly initialised (time does not depend on the values),
 // trained by the Trainer on random token rows of --seq-len tokens, --batch rows per rank per
 // update (so N ranks process N times the tokens of one). Rank 0 prints the median tokens/s over
-// the updates after the first (all ranks' tokens), the median update time and the median
-// all-reduce time of an update, and the all-reduced bytes. Built with MPI when CMake finds it;
-// without, it runs as the single process.
+// the updates after the first (all ranks' tokens), the median update time, the median
+// all-reduce time of an update and the part of it the update waited for after backward (what
+// the overlap did not hide; without --overlap: all of it), and the all-reduced bytes. Built with MPI
+// when CMake finds it; without, it runs as the single process.
 #include <CLI/CLI.hpp>
 #include <omp.h>
 
@@ -40,6 +41,11 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "updates to run (the first is not timed)")->check(CLI::Range(int64_t(2), int64_t(100000)));
   app.add_option("--batch", batch, "rows per rank per update")->check(CLI::Range(int64_t(1), int64_t(4096)));
   app.add_option("--seq-len", seq, "tokens per row")->check(CLI::Range(int64_t(2), int64_t(1024)));
+  double bucket_cap_mb = 25;
+  bool overlap = false;
+  app.add_option("--bucket-cap-mb", bucket_cap_mb, "gradient bucket size, MB (TrainingArguments::ddp_bucket_cap_mb)")
+      ->check(CLI::Range(1e-3, 1e6));
+  app.add_flag("--overlap", overlap, "all-reduce buckets while backward runs (TrainingArguments::ddp_overlap; default: after backward)");
   CLI11_PARSE(app, argc, argv);
   try {
     const distributed::ProcessGroup& group = distributed::init_process_group("mpi");
@@ -68,23 +74,27 @@ int main(int argc, char** argv) {
     a.save_steps = 0;
     a.eval_on_start = false;
     a.progress_bar = group.is_main_process();
+    a.ddp_bucket_cap_mb = bucket_cap_mb;
+    a.ddp_overlap = overlap;
     Trainer trainer(model, a, rows, 0);
     TrainResult res = trainer.train();
     std::filesystem::remove_all(a.output_dir);
     if (!group.is_main_process()) return 0;
-    std::vector<double> tps, step_s, comm_s;
+    std::vector<double> tps, step_s, comm_s, wait_s;
     for (size_t i = 1; i < res.log.size(); ++i) {
       tps.push_back(res.log[i].tokens_per_second);
       step_s.push_back(double(res.log[i].tokens) / std::max(res.log[i].tokens_per_second, 1e-9));
       comm_s.push_back(res.log[i].all_reduce_seconds);
+      wait_s.push_back(res.log[i].all_reduce_wait_seconds);
     }
-    std::printf("bench_ddp: config %s, %d rank(s) x %d thread(s), batch %lld x %lld per rank, %lld updates\n",
+    std::printf("bench_ddp: config %s, %d rank(s) x %d thread(s), batch %lld x %lld per rank, %lld updates, "
+                "%g MB buckets, %s\n",
                 config.c_str(), group.world_size(), omp_get_max_threads(), (long long)batch, (long long)seq,
-                (long long)steps);
-    std::printf("  tokens/s %.1f (all ranks), update %.3f s, all-reduce %.3f s per update (%.0f%%), %.1f MB of "
-                "f32 gradients\n",
+                (long long)steps, bucket_cap_mb, overlap ? "overlapped with backward" : "all-reduce after backward");
+    std::printf("  tokens/s %.1f (all ranks), update %.3f s, all-reduce %.3f s per update (%.0f%%), waited for after "
+                "backward %.3f s (%.0f%%), %.1f MB of f32 gradients\n",
                 median(tps), median(step_s), median(comm_s), 100 * median(comm_s) / std::max(median(step_s), 1e-9),
-                double(params) * 4 / 1e6);
+                median(wait_s), 100 * median(wait_s) / std::max(median(step_s), 1e-9), double(params) * 4 / 1e6);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_ddp: %s\n", e.what());

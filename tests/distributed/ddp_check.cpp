@@ -4,9 +4,13 @@
 //
 //   ddp_check equivalence   W ranks with B rows each give, update for update, the losses and
 //                           final weights of one process with W·B rows (a tiny GPT-2: a full
-//                           finetune, the same with 2 accumulation steps, LoRA on c_attn),
-//                           within 1e-5 (summation order). Without the gradient all-reduce
-//                           the weights differ by ~5e-3 (checked by hand).
+//                           finetune, the same with 2 accumulation steps, LoRA on c_attn,
+//                           and with 2 KB buckets started during backward under gradient
+//                           checkpointing), within 1e-5 (summation order). Without the
+//                           gradient all-reduce the weights differ by ~5e-3 (checked by hand).
+//                           Then the GradientReducer alone: buckets all-reduced while backward
+//                           runs (overlap) give gradients bit-identical to all after backward,
+//                           and a parameter marked ready twice in one backward is an error.
 //   ddp_check hang          rank 1 stops answering; rank 0's all_reduce gives up after the
 //                           group's timeout (2 s here) with an error, and the job ends
 //   ddp_check die           rank 1 exits before a collective; the job ends (mpirun, or the timeout)
@@ -49,8 +53,17 @@ struct Run {
   std::map<std::string, Tensor> weights;
 };
 
-Run train(bool lora, const distributed::ProcessGroup& group, int64_t batch, int64_t accum, uint64_t seed,
-          const fs::path& out) {
+struct Case {
+  bool lora;
+  int64_t batch, accum;
+  const char* what;
+  double bucket_cap_mb = 25;
+  bool checkpointing = false;
+  bool overlap = false;
+};
+
+Run train(const Case& c, const distributed::ProcessGroup& group, int64_t batch, uint64_t seed, const fs::path& out) {
+  const bool lora = c.lora;
   auto model = tiny_gpt2(seed);
   if (lora) {
     LoraConfig lc;
@@ -68,7 +81,10 @@ Run train(bool lora, const distributed::ProcessGroup& group, int64_t batch, int6
   a.output_dir = out.string();
   a.max_steps = 8;  // 32 rows / (2 ranks · 2 rows) = 8 updates: one epoch
   a.per_device_train_batch_size = batch;
-  a.gradient_accumulation_steps = accum;
+  a.gradient_accumulation_steps = c.accum;
+  a.ddp_bucket_cap_mb = c.bucket_cap_mb;
+  a.gradient_checkpointing = c.checkpointing;
+  a.ddp_overlap = c.overlap;
   a.learning_rate = lora ? 1e-2 : 1e-3;
   a.warmup_steps = 2;
   a.save_steps = 0;
@@ -84,23 +100,23 @@ Run train(bool lora, const distributed::ProcessGroup& group, int64_t batch, int6
   return run;
 }
 
+int overlap_is_exact(const distributed::ProcessGroup& group);
+int ready_twice_is_an_error(const distributed::ProcessGroup& group);
+
 int equivalence(const distributed::ProcessGroup& group) {
   int failures = 0;
   const int W = group.world_size();
-  struct Case {
-    bool lora;
-    int64_t batch, accum;
-    const char* what;
-  };
   for (const Case& c : {Case{false, 2, 1, "full finetune (adamw_torch)"},
                         Case{false, 1, 2, "full finetune, batch 1 x 2 accumulation steps (reduced once per update)"},
-                        Case{true, 2, 1, "LoRA (c_attn, r 4, paged_adamw_8bit)"}}) {
+                        Case{true, 2, 1, "LoRA (c_attn, r 4, paged_adamw_8bit)"},
+                        Case{false, 2, 1, "full finetune, 2 KB buckets started in backward, gradient checkpointing",
+                             0.002, true, true}}) {
     const char* what = c.what;
     const fs::path scratch = fs::temp_directory_path() / ("galvani_ddp_check_" + std::to_string(::getpid()));
-    Run ddp = train(c.lora, group, c.batch, c.accum, 3 + uint64_t(group.rank()), scratch / "ddp");
+    Run ddp = train(c, group, c.batch, 3 + uint64_t(group.rank()), scratch / "ddp");
     if (group.rank() != 0) continue;
     const distributed::ProcessGroup single = distributed::ProcessGroup::single();
-    Run one = train(c.lora, single, c.batch * W, c.accum, 3, scratch / "one");
+    Run one = train(c, single, c.batch * W, 3, scratch / "one");
     fs::remove_all(scratch);
     double worst_loss = 0, worst_weight = 0;
     std::string worst_name;
@@ -129,7 +145,78 @@ int equivalence(const distributed::ProcessGroup& group) {
                 worst_weight, worst_name.c_str());
     failures += !ok;
   }
+  failures += overlap_is_exact(group);
+  failures += ready_twice_is_an_error(group);
   return failures == 0 ? 0 : 1;
+}
+
+// One backward of the tiny GPT-2 on this rank's rows, its gradients averaged by a reducer with
+// 2 KB buckets, overlapped or not: the gradients (in parameter order, f32).
+std::vector<std::vector<float>> reduced_gradients(const distributed::ProcessGroup& group, bool overlap,
+                                                  size_t* started, size_t* buckets) {
+  auto model = tiny_gpt2(3);  // the same weights on every rank
+  std::vector<Tensor> params = model->trainable_parameters();
+  distributed::GradientReducer reducer(group, params, 0.002, overlap);
+  Trainer::Rows all = rows();
+  const Trainer::Rows mine = {all[size_t(group.rank())], all[size_t(group.rank() + 2)]};
+  Batch batch = collate_causal_lm(mine, CollatorOptions{0});
+  BatchTensors t = to_tensors(batch);
+  Tensor loss = causal_lm_loss(model->forward(t.input_ids, t.attention_mask), t.labels, Reduction::mean);
+  reducer.prepare_for_backward();
+  loss.backward();
+  reducer.all_reduce_gradients();
+  *started = reducer.buckets_started_in_backward();
+  *buckets = reducer.bucket_count();
+  std::vector<std::vector<float>> out;
+  for (const Tensor& p : params) {
+    std::vector<float> v;
+    if (p.grad().defined()) {
+      const Tensor g = p.grad().to(DType::f32).contiguous();
+      v.assign(g.data<float>(), g.data<float>() + g.numel());
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+int overlap_is_exact(const distributed::ProcessGroup& group) {
+  size_t started = 0, buckets = 0, started_sync = 0, buckets_sync = 0;
+  const auto overlapped = reduced_gradients(group, true, &started, &buckets);
+  const auto after = reduced_gradients(group, false, &started_sync, &buckets_sync);
+  const bool same = overlapped == after;
+  const bool ok = same && buckets > 1 && started > 0 && started_sync == 0;
+  if (group.rank() == 0)
+    std::printf("%s GradientReducer overlap: %zu buckets, %zu of them all-reduced while backward ran; gradients %s "
+                "those reduced after backward\n",
+                ok ? "ok" : "FAIL", buckets, started, same ? "bit-identical to" : "DIFFERENT from");
+  return ok ? 0 : 1;
+}
+
+// A parameter used inside a checkpointed segment and outside it reaches its last gradient twice
+// (the recompute is a backward of its own): with overlap, an error naming it, as DDP's
+// "marked ready twice", on every rank — not silently stale gradients.
+int ready_twice_is_an_error(const distributed::ProcessGroup& group) {
+  Tensor w = Tensor::from_vector<float>({1, 2, 3}).requires_grad_();
+  w.set_name("shared.weight");
+  Tensor x = Tensor::from_vector<float>({1, 1, 1}).requires_grad_();
+  distributed::GradientReducer reducer(group, {w, x}, 25, true);
+  CheckpointOptions opt;
+  opt.params = {w};
+  Tensor inside = checkpoint([&](const std::vector<Tensor>& in) { return in[0] * w; }, {x}, opt);
+  Tensor loss = sum(inside + w * 3.0);
+  reducer.prepare_for_backward();
+  loss.backward();
+  std::string error;
+  try {
+    reducer.all_reduce_gradients();
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  const bool ok = error.find("'shared.weight' got its last gradient twice") != std::string::npos;
+  if (group.rank() == 0)
+    std::printf("%s a parameter inside and outside a checkpointed segment, overlapped: %s\n", ok ? "ok" : "FAIL",
+                error.empty() ? "no error" : error.c_str());
+  return ok ? 0 : 1;
 }
 
 }  // namespace

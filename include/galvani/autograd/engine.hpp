@@ -101,24 +101,41 @@ inline void accumulate_leaf(TensorImpl& leaf, const Tensor& g, bool may_keep = t
   }
 }
 
+// Runs the leaf's post-accumulate-grad hooks (Tensor::register_post_accumulate_grad_hook) on
+// it, over a copy of the list, so a hook may remove itself.
+inline void run_post_accumulate_grad_hooks(const std::shared_ptr<TensorImpl>& leaf) {
+  if (leaf->post_accumulate_grad_hooks.empty()) return;
+  const auto hooks = leaf->post_accumulate_grad_hooks;
+  const Tensor t(leaf);
+  for (const auto& [id, hook] : hooks) hook(t);
+}
+
 }  // namespace detail
 
 inline void run_backward(const Tensor& root, const Tensor& root_grad) {
   NoGradGuard no_grad;  // the backward pass itself is not recorded
   if (root.is_leaf()) {
     detail::accumulate_leaf(*root.impl(), root_grad, /*may_keep=*/false);  // the caller's tensor
+    detail::run_post_accumulate_grad_hooks(root.impl_ptr());
     return;
   }
   Node* start = root.grad_fn().get();
 
-  // 1. Dependencies: how many edges point at each Node reachable from the root.
+  // 1. Dependencies: how many edges point at each Node reachable from the root, and at each
+  //    leaf that has post-accumulate-grad hooks (they run when its last edge is done).
+  struct LeafCount {
+    int edges = 0;
+    bool got = false;  // a gradient arrived in this pass
+  };
   std::unordered_map<Node*, int> deps;
+  std::unordered_map<TensorImpl*, LeafCount> leaf_deps;
   std::vector<Node*> stack{start};
   std::unordered_set<Node*> seen{start};
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (const Edge& e : n->next) {
+      if (e.leaf && !e.leaf->post_accumulate_grad_hooks.empty()) ++leaf_deps[e.leaf.get()].edges;
       if (!e.fn) continue;
       ++deps[e.fn.get()];
       if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
@@ -128,6 +145,22 @@ inline void run_backward(const Tensor& root, const Tensor& root_grad) {
   // 2. Run each Node once every consumer has contributed its gradient.
   std::unordered_map<Node*, Tensor> pending{{start, root_grad}};
   std::vector<std::shared_ptr<Node>> ready{root.grad_fn()};
+  // A Node no gradient reached is not run, but the edges out of it still count as done, so a
+  // Node or leaf that other paths reach runs (or gets its hooks) once those have all arrived.
+  std::vector<std::shared_ptr<Node>> skipped;
+  auto edge_done = [&](const Edge& e, bool got) {
+    if (e.leaf) {
+      auto it = leaf_deps.find(e.leaf.get());
+      if (it != leaf_deps.end()) {
+        it->second.got |= got;
+        if (--it->second.edges == 0 && it->second.got) detail::run_post_accumulate_grad_hooks(e.leaf);
+      }
+    }
+    if (e.fn && --deps[e.fn.get()] == 0) {
+      if (pending.count(e.fn.get())) ready.push_back(e.fn);
+      else skipped.push_back(e.fn);  // no gradient arrived at all (every path gave none)
+    }
+  };
   while (!ready.empty()) {
     std::shared_ptr<Node> node = std::move(ready.back());
     ready.pop_back();
@@ -160,13 +193,15 @@ inline void run_backward(const Tensor& root, const Tensor& root_grad) {
           else slot = detail::add_for_grad(slot, g);
         }
       }
-      if (e.fn && --deps[e.fn.get()] == 0) {
-        // No gradient arrived at all (every path gave none): nothing to run.
-        if (pending.count(e.fn.get())) ready.push_back(e.fn);
-        else e.fn->release();
-      }
+      edge_done(e, g.defined());
     }
     node->release();
+    while (!skipped.empty()) {
+      std::shared_ptr<Node> n = std::move(skipped.back());
+      skipped.pop_back();
+      for (const Edge& e : n->next) edge_done(e, false);
+      n->release();
+    }
   }
 }
 

@@ -18,7 +18,9 @@
 // core/tensor.hpp includes all of them; include it (or galvani.hpp) to use Tensor.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -58,6 +60,19 @@ inline Strides contiguous_strides(const Shape& s) {
   }
   return st;
 }
+
+// What Tensor::register_post_accumulate_grad_hook returns (torch.utils.hooks.RemovableHandle):
+// remove() unregisters the hook (idempotent; harmless once the tensor is gone).
+class RemovableHandle {
+ public:
+  RemovableHandle() = default;
+  RemovableHandle(std::weak_ptr<TensorImpl> impl, uint64_t id) : impl_(std::move(impl)), id_(id) {}
+  void remove();
+
+ private:
+  std::weak_ptr<TensorImpl> impl_;
+  uint64_t id_ = 0;
+};
 
 class Tensor {
  public:
@@ -146,6 +161,14 @@ class Tensor {
   void zero_grad() const;            // drops the gradient (set_to_none semantics)
   const std::shared_ptr<Node>& grad_fn() const;
   void set_grad_fn(std::shared_ptr<Node> fn) const;
+  // torch's Tensor.register_post_accumulate_grad_hook(hook): on a leaf that requires grad,
+  // hook(leaf) runs once per backward() pass, after the pass has added its last gradient into
+  // leaf.grad — every path from the output to the leaf has been backpropagated (a nested pass,
+  // e.g. a checkpointed layer's recompute, is a pass of its own). A pass that brings the leaf no
+  // gradient does not call it. Hooks run on backward()'s thread, in the order registered; what a
+  // hook throws leaves backward(). DDP's gradient buckets start their all-reduce from here
+  // (train/distributed.hpp). Throws galvani::Error for a non-leaf or one not requiring grad.
+  RemovableHandle register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
   Tensor detach() const;             // same storage, cut from the graph
   // torch's `t.data = src`: this tensor — every handle on it, e.g. a tied lm_head's — now
   // reads src's memory, shape and dtype; requires_grad, grad_fn and the name stay. How a
@@ -174,7 +197,18 @@ struct TensorImpl {
   Tensor grad;                    // accumulated by backward() on leaves
   std::shared_ptr<Node> grad_fn;  // the op that produced this tensor (non-leaf)
   std::string name;
+  // Tensor::register_post_accumulate_grad_hook's hooks, with their handles' ids (leaves only).
+  std::vector<std::pair<uint64_t, std::function<void(const Tensor&)>>> post_accumulate_grad_hooks;
 };
+
+inline void RemovableHandle::remove() {
+  if (std::shared_ptr<TensorImpl> impl = impl_.lock()) {
+    auto& hooks = impl->post_accumulate_grad_hooks;
+    hooks.erase(std::remove_if(hooks.begin(), hooks.end(), [&](const auto& h) { return h.first == id_; }),
+                hooks.end());
+  }
+  impl_.reset();
+}
 
 // ------------------------------------------------------------------ inline definitions
 
@@ -283,6 +317,17 @@ inline void Tensor::set_grad_fn(std::shared_ptr<Node> fn) const {
   check_defined("set_grad_fn");
   impl_->grad_fn = std::move(fn);
   impl_->requires_grad = impl_->grad_fn != nullptr;
+}
+inline RemovableHandle Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const {
+  check_defined("register_post_accumulate_grad_hook");
+  GALVANI_CHECK(impl_->grad_fn == nullptr && impl_->requires_grad, "register_post_accumulate_grad_hook: '",
+                impl_->name.empty() ? shape_str(impl_->shape) : impl_->name,
+                "' is not a leaf that requires grad (only such tensors accumulate a .grad)");
+  GALVANI_CHECK(static_cast<bool>(hook), "register_post_accumulate_grad_hook: the hook is empty");
+  static std::atomic<uint64_t> next_id{1};
+  const uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
+  impl_->post_accumulate_grad_hooks.emplace_back(id, std::move(hook));
+  return RemovableHandle(impl_, id);
 }
 inline Tensor Tensor::detach() const {
   Tensor d = as_strided(shape(), strides(), offset());

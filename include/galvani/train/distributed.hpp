@@ -126,6 +126,9 @@ class ProcessGroup {
   bool distributed() const { return world_ > 1; }
   const std::string& backend() const { return backend_; }
   double timeout_seconds() const { return timeout_; }
+  // Whether MPI may be called from another thread than the main one, one at a time
+  // (MPI_THREAD_SERIALIZED): GradientReducer's overlap needs it.
+  bool threads_serialized() const { return serialized_; }
 
   // In place over every rank: `t` (contiguous, CPU, f32/f64/i64) becomes the elementwise sum
   // (or mean) of every rank's `t`. Shapes must agree across ranks (not checked: MPI sends bytes).
@@ -183,6 +186,7 @@ class ProcessGroup {
   int rank_ = 0, world_ = 1, local_rank_ = 0;
   std::string backend_ = "single";
   double timeout_ = 1800;
+  bool serialized_ = false;
 
   // What MPI can send: a contiguous CPU tensor. Throws galvani::Error naming `what` otherwise.
   static void check_sendable(const Tensor& t, const char* what) {
@@ -262,14 +266,23 @@ inline ProcessGroup& init_process_group(const std::string& backend = "mpi", doub
   }
   if (!ready) {
     int provided = 0;
-    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);  // OpenMP threads, MPI from the main one
+    // SERIALIZED: MPI from one thread at a time — the main one, or GradientReducer's
+    // communication thread while backward runs (FUNNELED, the least galvani's OpenMP threads
+    // need, is enough without the overlap).
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
     GALVANI_CHECK(provided >= MPI_THREAD_FUNNELED, "init_process_group: this MPI library offers thread level ",
                   provided, ", below MPI_THREAD_FUNNELED, which galvani's OpenMP threads need: use Open MPI or MPICH");
+    g.serialized_ = provided >= MPI_THREAD_SERIALIZED;
     std::atexit([] {
       int finalized = 0;
       MPI_Finalized(&finalized);
       if (!finalized) MPI_Finalize();
     });
+  }
+  if (ready) {  // MPI started by the program itself: its level decides
+    int level = 0;
+    MPI_Query_thread(&level);
+    g.serialized_ = level >= MPI_THREAD_SERIALIZED;
   }
   MPI_Comm_rank(MPI_COMM_WORLD, &g.rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &g.world_);
@@ -326,20 +339,51 @@ inline void abort_job(int code) {
 
 // DDP's gradient averaging (torch.nn.parallel.DistributedDataParallel): after the backward of
 // an update's last micro-batch (the others run under `no_sync`: nothing is reduced), every
-// trainable parameter's gradient becomes the mean over the ranks. Gradients are packed in
-// reverse parameter order (the order backward produces them, as DDP's buckets) into buckets of
-// about `bucket_cap_mb` (DDP's default 25 MB) of f32, each all-reduced as one message, with one
-// extra value per parameter saying whether this rank has a gradient for it: a parameter unused on
-// some ranks counts as zeros there (DDP's find_unused_parameters), one unused on every rank keeps
-// no gradient (the optimizer skips it, as it would in one process). Non-f32 gradients are reduced
-// in f32 and converted back. The bucket buffer is kept between updates.
+// trainable parameter's gradient becomes the mean over the ranks.
+//
+// Buckets. Gradients are packed in reverse parameter order (the order backward produces them,
+// as DDP's buckets) into buckets of about `bucket_cap_mb` (DDP's and HF's ddp_bucket_cap_mb,
+// default 25 MB) of f32, each all-reduced as one message, with one extra value per parameter
+// saying whether this rank has a gradient for it: a parameter unused on some ranks counts as
+// zeros there (DDP's find_unused_parameters), one unused on every rank keeps no gradient (the
+// optimizer skips it, as it would in one process). Non-f32 gradients are reduced in f32 and
+// converted back.
+//
+// Overlap (DDP's: communication hidden behind backward). With `overlap` and a group of more
+// than one process, each parameter gets a post-accumulate-grad hook
+// (Tensor::register_post_accumulate_grad_hook): when prepare_for_backward() has armed the
+// reducer, the hook marks the parameter ready once backward has added its last gradient, and a
+// bucket whose parameters are all ready is packed and handed to a communication thread, which
+// all-reduces it while backward goes on with the layers before, then writes the means back into
+// the gradients. Buckets start strictly in order (bucket k only after 0..k-1), as DDP's do, so
+// every rank issues the same collectives in the same order whatever its graph. At most
+// kBuffersInFlight bucket buffers exist at a time, and backward never waits for one: a ready
+// bucket with none free waits for a later hook. What is left (an unused parameter's bucket, or
+// one that found no buffer) is packed by all_reduce_gradients(), which then waits for the
+// communication thread. The results are bit-identical to the unoverlapped path (the same
+// buckets, the same MPI reduction).
+// Off by default on this MPI backend, unlike DDP: MPI waits by spinning, so the communication
+// thread takes CPU from backward, and on a machine with no spare core that costs more than it
+// hides — measured with 2 ranks x 1 thread on 2 cores, distilgpt2: 0.67-0.75x the tokens/s of
+// the all-after-backward path (docs/distributed.md). It can pay where each rank leaves a core
+// free (threads = cores - 1) and the network is slow.
+// Needs MPI_THREAD_SERIALIZED (init_process_group asks for it; without it, no overlap): the
+// communication thread is the only one calling MPI between the first launch and the wait.
+// A parameter that reaches its last gradient twice in one backward (used both inside and
+// outside a checkpointed segment: each recompute is a backward of its own) is an error, as in
+// DDP ("marked ready twice"), raised by all_reduce_gradients(); turn overlap off for such a model.
+//
 // Throws galvani::Error at construction when the ranks' trainable parameters differ in count or
 // size (e.g. another LoRA config on one rank), as DDP checks at construction.
 class GradientReducer {
  public:
-  GradientReducer(ProcessGroup group, std::vector<Tensor> params, double bucket_cap_mb = 25)
-      : group_(std::move(group)), params_(std::move(params)),
-        cap_(std::max<int64_t>(1, int64_t(bucket_cap_mb * 1024 * 1024 / 4))) {
+  static constexpr int kBuffersInFlight = 3;
+
+  GradientReducer(ProcessGroup group, std::vector<Tensor> params, double bucket_cap_mb = 25, bool overlap = false)
+      : group_(std::move(group)), params_(std::move(params)) {
+    GALVANI_CHECK(std::isfinite(bucket_cap_mb) && bucket_cap_mb > 0, "GradientReducer: bucket_cap_mb must be > 0, got ",
+                  bucket_cap_mb);
+    const int64_t cap = std::max<int64_t>(1, int64_t(bucket_cap_mb * 1024 * 1024 / 4));
     if (!group_.distributed()) return;
     int64_t mine[2] = {int64_t(params_.size()), 0};
     for (const Tensor& p : params_) mine[1] += p.numel();
@@ -349,6 +393,38 @@ class GradientReducer {
                   "GradientReducer: rank ", group_.rank(), " has ", mine[0], " trainable parameters (", mine[1],
                   " values) but the ranks together have ", sum[0], " (", sum[1],
                   "): every rank must build the same model and adapters (same config, same target_modules)");
+    // The buckets: reverse parameter order, a new bucket when the next parameter would overflow.
+    bucket_of_.assign(params_.size(), 0);
+    for (size_t k = params_.size(); k-- > 0;) {
+      const int64_t n = params_[k].numel();
+      if (buckets_.empty() || (!buckets_.back().members.empty() && buckets_.back().values + n > cap))
+        buckets_.push_back(Bucket{});
+      buckets_.back().members.push_back(k);
+      buckets_.back().values += n;
+      bucket_of_[k] = buckets_.size() - 1;
+    }
+    overlap_ = overlap && group_.threads_serialized();
+    if (!overlap_) return;
+    comm_ = std::make_shared<Comm>();
+    comm_->group = group_;
+    comm_->thread = std::thread([c = comm_] { c->run(); });
+    for (size_t k = 0; k < params_.size(); ++k)
+      hooks_.push_back(params_[k].register_post_accumulate_grad_hook([this, k](const Tensor&) { ready(k); }));
+  }
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+  ~GradientReducer() {
+    for (RemovableHandle& h : hooks_) h.remove();
+    if (!comm_) return;
+    std::unique_lock<std::mutex> lk(comm_->m);
+    comm_->stop = true;
+    comm_->cv.notify_all();
+    const bool idle = comm_->queue.empty() && !comm_->busy;
+    lk.unlock();
+    // A collective in flight (an exception left backward): the thread finishes it or the
+    // watchdog ends the process; it owns what it uses (shared_ptr), so it may outlive us.
+    if (idle) comm_->thread.join();
+    else comm_->thread.detach();
   }
 
   // Broadcasts rank 0's values of `tensors` (e.g. model.parameters()) to every rank, as DDP's
@@ -357,55 +433,215 @@ class GradientReducer {
     for (Tensor t : tensors) group.broadcast(t, 0);
   }
 
-  // Averages the gradients over the ranks (nothing to do for one process). Returns the seconds
-  // spent in the all-reduces themselves, for the scaling numbers.
-  double all_reduce_gradients() {
-    if (!group_.distributed()) return 0;
-    double comm = 0;
-    buf_.clear();
-    std::vector<size_t> members;
-    auto flush = [&] {
-      if (members.empty()) return;
-      for (size_t i : members) buf_.push_back(params_[i].grad().defined() ? 1.0f : 0.0f);  // the "used" flags
-      const auto t0 = std::chrono::steady_clock::now();
-      group_.all_reduce(buf_.data(), int64_t(buf_.size()), ReduceOp::avg);
-      comm += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      size_t off = 0;
-      const size_t flags = buf_.size() - members.size();
-      for (size_t j = 0; j < members.size(); ++j) {
-        const Tensor& p = params_[members[j]];
-        const int64_t n = p.numel();
-        if (buf_[flags + j] > 0) {
-          Tensor g = Tensor::empty(p.shape(), DType::f32);
-          std::memcpy(g.data<float>(), buf_.data() + off, size_t(n) * sizeof(float));
-          p.set_grad(p.dtype() == DType::f32 ? g : g.to(p.dtype()));
-        }
-        off += size_t(n);
-      }
-      buf_.clear();
-      members.clear();
-    };
-    for (size_t k = params_.size(); k-- > 0;) {
-      const Tensor& p = params_[k];
-      const int64_t n = p.numel();
-      if (!members.empty() && int64_t(buf_.size()) + n > cap_) flush();
-      const size_t off = buf_.size();
-      buf_.resize(off + size_t(n), 0.0f);
-      if (p.grad().defined()) {
-        Tensor g = p.grad().dtype() == DType::f32 && p.grad().is_contiguous() ? p.grad() : p.grad().to(DType::f32).contiguous();
-        std::memcpy(buf_.data() + off, g.data<float>(), size_t(n) * sizeof(float));
-      }
-      members.push_back(k);
-    }
-    flush();
-    return comm;
+  // Call before the backward of an update's last micro-batch (DDP: prepare_for_backward, which
+  // its forward calls outside no_sync): buckets may then start during that backward.
+  void prepare_for_backward() {
+    if (!overlap_) return;
+    armed_ = true;
+    next_bucket_ = 0;
+    started_in_backward_ = 0;
+    twice_.clear();
+    seen_.assign(params_.size(), 0);
+    for (Bucket& b : buckets_) b.pending = int64_t(b.members.size());
   }
 
+  // Averages the gradients over the ranks (nothing to do for one process): the buckets backward
+  // has not started, then waits for all. Returns the seconds spent in the all-reduces themselves
+  // (on the communication thread when overlapping), for the scaling numbers; waited_seconds()
+  // is the part of it this call waited for (what the overlap did not hide).
+  // Throws galvani::Error when a parameter was marked ready twice (see the class comment).
+  double all_reduce_gradients() {
+    waited_ = 0;
+    if (!group_.distributed()) return 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!overlap_) {
+      double comm = 0;
+      for (const Bucket& b : buckets_) {
+        sync_buf_ = pack(b, std::move(sync_buf_));
+        comm += reduce_and_unpack(group_, members_of(b), b.values, sync_buf_);
+      }
+      waited_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      return comm;
+    }
+    armed_ = false;
+    while (next_bucket_ < buckets_.size()) launch(next_bucket_++);
+    next_bucket_ = 0;  // the next update starts from the first bucket, prepared or not
+    last_started_ = started_in_backward_;
+    started_in_backward_ = 0;
+    std::unique_lock<std::mutex> lk(comm_->m);
+    comm_->cv.wait(lk, [&] { return comm_->queue.empty() && !comm_->busy; });
+    const double comm = comm_->seconds;
+    comm_->seconds = 0;
+    std::string error = std::move(comm_->error);
+    comm_->error.clear();
+    lk.unlock();
+    waited_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!error.empty()) throw Error("GradientReducer: " + error);
+    if (!twice_.empty())
+      throw Error("GradientReducer: parameter '" + twice_ + "' got its last gradient twice in one backward (is it used "
+                  "both inside and outside a checkpointed segment?), after its bucket had been reduced; turn the "
+                  "overlap off (TrainingArguments::ddp_overlap = false; the programs' --ddp-overlap)");
+    return comm;
+  }
+  double waited_seconds() const { return waited_; }
+  size_t bucket_count() const { return buckets_.size(); }
+  bool overlapping() const { return overlap_; }
+  // Buckets the last all_reduce_gradients() found already started by backward (overlap's reach).
+  size_t buckets_started_in_backward() const { return last_started_; }
+
  private:
+  struct Bucket {
+    std::vector<size_t> members;  // parameter indices, in packing order
+    int64_t values = 0;
+    int64_t pending = 0;          // members not yet ready in this backward
+  };
+
+  // Packs bucket b's gradients and flags into `buf` (reused if large enough).
+  std::vector<float> pack(const Bucket& b, std::vector<float> buf) const {
+    buf.assign(size_t(b.values) + b.members.size(), 0.0f);
+    size_t off = 0, j = 0;
+    for (size_t k : b.members) {
+      const Tensor& p = params_[k];
+      const int64_t n = p.numel();
+      if (p.grad().defined()) {
+        Tensor g = p.grad().dtype() == DType::f32 && p.grad().is_contiguous() ? p.grad()
+                                                                                : p.grad().to(DType::f32).contiguous();
+        std::memcpy(buf.data() + off, g.data<float>(), size_t(n) * sizeof(float));
+        buf[size_t(b.values) + j] = 1.0f;  // the "used" flag
+      }
+      off += size_t(n);
+      ++j;
+    }
+    return buf;
+  }
+  std::vector<Tensor> members_of(const Bucket& b) const {
+    std::vector<Tensor> out;
+    out.reserve(b.members.size());
+    for (size_t k : b.members) out.push_back(params_[k]);
+    return out;
+  }
+  // All-reduces one packed bucket (mean over the ranks: `values` gradient values, then one flag
+  // per member) and writes it into the members' gradients; the seconds in the all-reduce. Runs
+  // on the communication thread when overlapping: it touches only these parameters' .grad,
+  // which backward has finished with.
+  static double reduce_and_unpack(const ProcessGroup& group, const std::vector<Tensor>& members, int64_t values,
+                                  std::vector<float>& buf) {
+    const auto t0 = std::chrono::steady_clock::now();
+    group.all_reduce(buf.data(), int64_t(buf.size()), ReduceOp::avg);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    size_t off = 0, j = 0;
+    for (const Tensor& p : members) {
+      const int64_t n = p.numel();
+      if (buf[size_t(values) + j] > 0) {
+        const Tensor& have = p.grad();
+        if (have.defined() && have.dtype() == DType::f32 && have.is_contiguous() && have.shape() == p.shape()) {
+          std::memcpy(have.data<float>(), buf.data() + off, size_t(n) * sizeof(float));
+        } else {
+          Tensor g = Tensor::empty(p.shape(), DType::f32);
+          std::memcpy(g.data<float>(), buf.data() + off, size_t(n) * sizeof(float));
+          p.set_grad(p.dtype() == DType::f32 ? g : g.to(p.dtype()));
+        }
+      }
+      off += size_t(n);
+      ++j;
+    }
+    return s;
+  }
+
+  // The hook: parameter k has its last gradient of this backward.
+  void ready(size_t k) {
+    if (!armed_) return;
+    if (seen_[k]++) {
+      if (twice_.empty()) twice_ = params_[k].name().empty() ? "#" + std::to_string(k) : params_[k].name();
+      return;
+    }
+    --buckets_[bucket_of_[k]].pending;
+    // Never waits: with every buffer in flight, the bucket waits for a later hook or for
+    // all_reduce_gradients() (backward must not stall on the network, or on a starved thread).
+    while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0 && launch(next_bucket_, false)) {
+      ++next_bucket_;
+      ++started_in_backward_;
+    }
+  }
+
+  // Packs bucket i (on this thread) into a free buffer and queues it for the communication
+  // thread. With `wait` false, returns false instead of waiting when no buffer is free.
+  bool launch(size_t i, bool wait = true) {
+    std::vector<float> buf;
+    {
+      std::unique_lock<std::mutex> lk(comm_->m);
+      const auto free_slot = [&] { return int(comm_->queue.size()) + comm_->busy < kBuffersInFlight; };
+      if (!wait && !free_slot()) return false;
+      comm_->cv.wait(lk, free_slot);
+      if (!comm_->free.empty()) {
+        buf = std::move(comm_->free.back());
+        comm_->free.pop_back();
+      }
+    }
+    buf = pack(buckets_[i], std::move(buf));
+    std::lock_guard<std::mutex> lk(comm_->m);
+    comm_->queue.push_back(Job{members_of(buckets_[i]), buckets_[i].values, std::move(buf)});
+    comm_->cv.notify_all();
+    return true;
+  }
+
+  struct Job {  // owns what it reads: the reducer may be gone when it runs (see ~GradientReducer)
+    std::vector<Tensor> members;
+    int64_t values;
+    std::vector<float> buf;
+  };
+  // The communication thread and what it shares with the reducer (kept alive by both).
+  struct Comm {
+    ProcessGroup group;
+    std::thread thread;
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<Job> queue;                 // FIFO: launched in bucket order
+    std::vector<std::vector<float>> free;   // spent buffers, reused
+    int busy = 0;                           // a job is being reduced
+    bool stop = false;
+    double seconds = 0;
+    std::string error;
+    void run() {
+      std::unique_lock<std::mutex> lk(m);
+      for (;;) {
+        cv.wait(lk, [&] { return stop || !queue.empty(); });
+        if (queue.empty()) return;  // stop
+        Job job = std::move(queue.front());
+        queue.erase(queue.begin());
+        busy = 1;
+        lk.unlock();
+        double s = 0;
+        std::string err;
+        try {
+          s = reduce_and_unpack(group, job.members, job.values, job.buf);
+        } catch (const std::exception& e) {
+          err = e.what();
+        }
+        lk.lock();
+        seconds += s;
+        if (!err.empty() && error.empty()) error = err;
+        free.push_back(std::move(job.buf));
+        busy = 0;
+        cv.notify_all();
+      }
+    }
+  };
+
   ProcessGroup group_;
   std::vector<Tensor> params_;
-  int64_t cap_;
-  std::vector<float> buf_;  // one bucket, reused
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_;
+  bool overlap_ = false;
+  bool armed_ = false;
+  size_t next_bucket_ = 0;
+  size_t started_in_backward_ = 0, last_started_ = 0;
+  std::vector<float> sync_buf_;  // the unoverlapped path's bucket, reused
+  std::vector<uint8_t> seen_;
+  std::string twice_;
+  std::vector<RemovableHandle> hooks_;
+  std::shared_ptr<Comm> comm_;
+  double waited_ = 0;
 };
 
 }  // namespace galvani::distributed

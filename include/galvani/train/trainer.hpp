@@ -117,13 +117,18 @@ struct TrainingArguments {
   bool eval_on_start = true;                 // evaluate the test rows before the first update too
   bool progress_bar = true;
   std::string on_nonfinite = "stop";         // a NaN/Inf loss or gradient: "stop" (an error) or "skip" the update
+  double ddp_bucket_cap_mb = 25;             // data parallel: gradient bucket size, MB of f32 (HF, torch DDP: 25)
+  bool ddp_overlap = false;                  // data parallel: all-reduce buckets while backward runs, as torch
+                                             // DDP does; off: slower on the MPI backend without a spare core
+                                             // (GradientReducer). galvani's, not HF's
 
   // The checks torch.optim.AdamW's constructor makes ("Invalid learning rate: -1", …) and those
   // HF's TrainingArguments needs to make sense, each naming the field. The Trainer calls it.
   // Error: learning_rate, weight_decay or adam_epsilon negative or not finite; an Adam beta
   // outside [0, 1); num_train_epochs not finite or ≤ 0 when max_steps does not set the length;
   // max_grad_norm NaN (≤ 0 turns clipping off, as in HF); warmup_steps, logging_steps,
-  // save_steps, save_total_limit or max_length negative; on_nonfinite not stop or skip.
+  // save_steps, save_total_limit or max_length negative; on_nonfinite not stop or skip;
+  // ddp_bucket_cap_mb not a finite number > 0.
   void validate() const {
     const auto finite_nonneg = [](double v, const char* name, const char* what) {
       GALVANI_CHECK(std::isfinite(v) && v >= 0, "TrainingArguments: ", name, " is ", v, "; ", what);
@@ -142,6 +147,8 @@ struct TrainingArguments {
                                   std::pair{save_steps, "save_steps"}, std::pair{save_total_limit, "save_total_limit"},
                                   std::pair{max_length, "max_length"}})
       GALVANI_CHECK(v >= 0, "TrainingArguments: ", name, " is ", v, "; it must be >= 0");
+    GALVANI_CHECK(std::isfinite(ddp_bucket_cap_mb) && ddp_bucket_cap_mb > 0, "TrainingArguments: ddp_bucket_cap_mb is ",
+                  ddp_bucket_cap_mb, "; it must be a finite number > 0 (MB per gradient bucket; torch's default 25)");
     GALVANI_CHECK(on_nonfinite == "stop" || on_nonfinite == "skip", "Trainer: on_nonfinite is \"", on_nonfinite,
                   "\"; use \"stop\" or \"skip\"");
   }
@@ -153,11 +160,15 @@ struct LogEntry {
   double tokens_per_second = 0, elapsed = 0;
   int64_t tokens = 0;  // B·T input tokens processed in this update (padding included; all ranks)
   double all_reduce_seconds = 0;  // time in the gradient all-reduce (data parallel runs; logged when > 0)
+  double all_reduce_wait_seconds = 0;  // the part of it the update waited for after backward (not overlapped)
   nlohmann::json to_json() const {
     nlohmann::json j = {{"step", step}, {"epoch", epoch}, {"loss", loss}, {"learning_rate", learning_rate},
                         {"grad_norm", grad_norm}, {"tokens_per_second", tokens_per_second}, {"elapsed", elapsed},
                         {"tokens", tokens}};
-    if (all_reduce_seconds > 0) j["all_reduce_seconds"] = all_reduce_seconds;
+    if (all_reduce_seconds > 0) {
+      j["all_reduce_seconds"] = all_reduce_seconds;
+      j["all_reduce_wait_seconds"] = all_reduce_wait_seconds;
+    }
     return j;
   }
 };
@@ -365,7 +376,7 @@ class Trainer {
     ProgressBar bar("train", total, stderr, args_.progress_bar && main_process);
     model_.set_seed(args_.seed);  // dropout masks follow the run's seed, like transformers' set_seed
     history_.clear();
-    distributed::GradientReducer reducer(group_, params);
+    distributed::GradientReducer reducer(group_, params, args_.ddp_bucket_cap_mb, args_.ddp_overlap);
     distributed::GradientReducer::broadcast_parameters(group_, model_.parameters());  // one process: nothing
     const int64_t start = args_.resume_from_checkpoint.empty() ? 0 : resume(*opt, res, jsonl);
     bar.resume_from(start);
@@ -406,10 +417,12 @@ class Trainer {
         // ranks is then the gradient of the whole update's loss (one process: Σ NLL / tokens).
         const double divisor = double(std::max<int64_t>(items, 1)) / double(group_.world_size());
         double update_loss = 0;
-        for (const BatchTensors& mb : micro) {
+        for (size_t m = 0; m < micro.size(); ++m) {
+          const BatchTensors& mb = micro[m];
           Tensor logits = model_.forward(mb.input_ids, mb.attention_mask);
           Tensor loss = causal_lm_loss(logits, mb.labels, Reduction::sum) / divisor;
           update_loss += loss.item();
+          if (m + 1 == micro.size()) reducer.prepare_for_backward();  // the rest ran under no_sync
           loss.backward();
         }
         const double comm = reducer.all_reduce_gradients();  // one process: 0, nothing moves
@@ -455,6 +468,7 @@ class Trainer {
         e.tokens_per_second = double(tokens) / std::max(dt, 1e-9);
         e.elapsed = bar.elapsed();
         e.all_reduce_seconds = comm;
+        e.all_reduce_wait_seconds = reducer.waited_seconds();
         if (args_.logging_steps > 0 && step % args_.logging_steps == 0) {
           e.loss = window_loss / double(window_steps);  // HF logs the mean since the last log
           window_loss = 0;
