@@ -197,6 +197,7 @@ TEST_CASE("register_post_accumulate_grad_hook runs once per backward, after the 
     w1.register_post_accumulate_grad_hook([&](const Tensor&) { order.push_back("w1"); });
     w2.register_post_accumulate_grad_hook([&](const Tensor& t) {
       order.push_back(t.grad().defined() ? "w2" : "w2 without grad");
+      if (w1.grad().defined()) order.push_back("but w1 already has its gradient");
     });
     Tensor h = w1 * 2.0;   // first layer
     Tensor y = sum(h * w2);  // second layer: w2's gradient is final before h's backward runs
@@ -218,6 +219,24 @@ TEST_CASE("register_post_accumulate_grad_hook runs once per backward, after the 
     h.remove();  // idempotent
     sum(used * 2.0).backward();
     CHECK(used_calls == 1);
+  }
+  SECTION("behind a Node no gradient reaches: one call with the live paths' sum; none if no path is live") {
+    Tensor w = Tensor::from_vector<float>({1, 2}).requires_grad_();
+    Tensor dead_only = Tensor::from_vector<float>({1, 1}).requires_grad_();
+    int w_calls = 0, dead_calls = 0;
+    std::vector<float> at_call;
+    w.register_post_accumulate_grad_hook([&](const Tensor& t) {
+      ++w_calls;
+      at_call = t.grad().contiguous().to_vector<float>();
+    });
+    dead_only.register_post_accumulate_grad_hook([&](const Tensor&) { ++dead_calls; });
+    Tensor n = w * dead_only;  // reaches the loss only through a backward that gives nothing
+    Tensor b = record("gives_none", n.detach().clone(), {n}, [](const Tensor&, const Needs&) { return Grads{Tensor()}; });
+    sum(b + w * 3.0).backward();
+    CHECK(w_calls == 1);
+    CHECK(at_call == std::vector<float>{3, 3});
+    CHECK(dead_calls == 0);
+    CHECK_FALSE(dead_only.grad().defined());
   }
   SECTION("only a leaf that requires grad takes one") {
     Tensor w = Tensor::from_vector<float>({1}).requires_grad_();

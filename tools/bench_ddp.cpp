@@ -9,7 +9,7 @@
 // update (so N ranks process N times the tokens of one). Rank 0 prints the median tokens/s over
 // the updates after the first (all ranks' tokens), the median update time, the median
 // all-reduce time of an update and the part of it the update waited for after backward (what
-// the overlap did not hide; without --overlap: all of it), and the all-reduced bytes. Built with MPI
+// the overlap did not hide; without --ddp-overlap: all of it), and the all-reduced bytes. Built with MPI
 // when CMake finds it; without, it runs as the single process.
 #include <CLI/CLI.hpp>
 #include <omp.h>
@@ -43,9 +43,9 @@ int main(int argc, char** argv) {
   app.add_option("--seq-len", seq, "tokens per row")->check(CLI::Range(int64_t(2), int64_t(1024)));
   double bucket_cap_mb = 25;
   bool overlap = false;
-  app.add_option("--bucket-cap-mb", bucket_cap_mb, "gradient bucket size, MB (TrainingArguments::ddp_bucket_cap_mb)")
+  app.add_option("--ddp-bucket-cap-mb", bucket_cap_mb, "gradient bucket size, MB (TrainingArguments::ddp_bucket_cap_mb)")
       ->check(CLI::Range(1e-3, 1e6));
-  app.add_flag("--overlap", overlap, "all-reduce buckets while backward runs (TrainingArguments::ddp_overlap; default: after backward)");
+  app.add_flag("--ddp-overlap", overlap, "all-reduce buckets while backward runs (TrainingArguments::ddp_overlap; default: after backward)");
   CLI11_PARSE(app, argc, argv);
   try {
     const distributed::ProcessGroup& group = distributed::init_process_group("mpi");

@@ -353,28 +353,33 @@ inline void abort_job(int code) {
 // than one process, each parameter gets a post-accumulate-grad hook
 // (Tensor::register_post_accumulate_grad_hook): when prepare_for_backward() has armed the
 // reducer, the hook marks the parameter ready once backward has added its last gradient, and a
-// bucket whose parameters are all ready is packed and handed to a communication thread, which
-// all-reduces it while backward goes on with the layers before, then writes the means back into
-// the gradients. Buckets start strictly in order (bucket k only after 0..k-1), as DDP's do, so
-// every rank issues the same collectives in the same order whatever its graph. At most
-// kBuffersInFlight bucket buffers exist at a time, and backward never waits for one: a ready
-// bucket with none free waits for a later hook. What is left (an unused parameter's bucket, or
-// one that found no buffer) is packed by all_reduce_gradients(), which then waits for the
-// communication thread. The results are bit-identical to the unoverlapped path (the same
-// buckets, the same MPI reduction).
+// bucket whose parameters are all ready is packed (on backward's thread) and handed to a
+// communication thread, which all-reduces that buffer while backward goes on with the layers
+// before. Only backward's thread ever touches a .grad: the means are copied back from finished
+// buffers by later hooks and by all_reduce_gradients(). Buckets start strictly in order (bucket
+// k only after 0..k-1), as DDP's do, so every rank issues the same collectives in the same
+// order whatever its graph. At most kBuffersInFlight bucket buffers exist at a time, and
+// backward never waits for one: a ready bucket with none free waits for a later hook. What is
+// left (an unused parameter's bucket, or one that found no buffer) is packed by
+// all_reduce_gradients(), which then waits for the communication thread. The results are
+// bit-identical to the unoverlapped path (the same buckets, the same MPI reduction).
 // Off by default on this MPI backend, unlike DDP: MPI waits by spinning, so the communication
 // thread takes CPU from backward, and on a machine with no spare core that costs more than it
-// hides — measured with 2 ranks x 1 thread on 2 cores, distilgpt2: 0.67-0.75x the tokens/s of
+// hides — measured with 2 ranks x 1 thread on 2 cores, distilgpt2: 0.71-0.75x the tokens/s of
 // the all-after-backward path (docs/distributed.md). It can pay where each rank leaves a core
-// free (threads = cores - 1) and the network is slow.
-// Needs MPI_THREAD_SERIALIZED (init_process_group asks for it; without it, no overlap): the
-// communication thread is the only one calling MPI between the first launch and the wait.
-// A parameter that reaches its last gradient twice in one backward (used both inside and
-// outside a checkpointed segment: each recompute is a backward of its own) is an error, as in
-// DDP ("marked ready twice"), raised by all_reduce_gradients(); turn overlap off for such a model.
+// free (threads = cores - 1) and the network is slow. Needs MPI_THREAD_SERIALIZED
+// (init_process_group asks for it): the communication thread is the only one calling MPI
+// between the first launch and the wait.
+// A parameter that reaches its last gradient twice in one backward — used inside a checkpointed
+// segment and outside it, or in two segments (each recompute is a backward of its own) — is an
+// error with overlap, as in DDP ("marked ready twice"), raised by all_reduce_gradients().
+// After an exception has left backward or all_reduce_gradients() the reducer must not be used
+// again (the ranks' collectives may be out of step): end the job (abort_job), as the programs do.
 //
-// Throws galvani::Error at construction when the ranks' trainable parameters differ in count or
-// size (e.g. another LoRA config on one rank), as DDP checks at construction.
+// Throws galvani::Error at construction: the ranks' trainable parameters differ in count or
+// size (e.g. another LoRA config on one rank), as DDP checks at construction; bucket_cap_mb
+// not > 0; with overlap, a parameter that is not a leaf requiring grad, or an MPI library
+// without MPI_THREAD_SERIALIZED.
 class GradientReducer {
  public:
   static constexpr int kBuffersInFlight = 3;
@@ -383,7 +388,7 @@ class GradientReducer {
       : group_(std::move(group)), params_(std::move(params)) {
     GALVANI_CHECK(std::isfinite(bucket_cap_mb) && bucket_cap_mb > 0, "GradientReducer: bucket_cap_mb must be > 0, got ",
                   bucket_cap_mb);
-    const int64_t cap = std::max<int64_t>(1, int64_t(bucket_cap_mb * 1024 * 1024 / 4));
+    const int64_t cap = std::max<int64_t>(1, int64_t(std::min(bucket_cap_mb, 1e9) * 1024 * 1024 / 4));
     if (!group_.distributed()) return;
     int64_t mine[2] = {int64_t(params_.size()), 0};
     for (const Tensor& p : params_) mine[1] += p.numel();
@@ -403,13 +408,18 @@ class GradientReducer {
       buckets_.back().values += n;
       bucket_of_[k] = buckets_.size() - 1;
     }
-    overlap_ = overlap && group_.threads_serialized();
-    if (!overlap_) return;
+    if (!overlap) return;
+    GALVANI_CHECK(group_.threads_serialized(), "GradientReducer: overlap needs MPI_THREAD_SERIALIZED, which this MPI "
+                  "library did not grant; turn ddp_overlap off (the default), or use Open MPI or MPICH");
+    for (const Tensor& p : params_)
+      GALVANI_CHECK(p.is_leaf() && p.requires_grad(), "GradientReducer: overlap needs leaves that require grad, but '",
+                    p.name(), "' is not one (pass model.trainable_parameters())");
+    for (size_t k = 0; k < params_.size(); ++k)  // cannot throw now (the checks above)
+      hooks_.push_back(params_[k].register_post_accumulate_grad_hook([this, k](const Tensor&) { ready(k); }));
     comm_ = std::make_shared<Comm>();
     comm_->group = group_;
     comm_->thread = std::thread([c = comm_] { c->run(); });
-    for (size_t k = 0; k < params_.size(); ++k)
-      hooks_.push_back(params_[k].register_post_accumulate_grad_hook([this, k](const Tensor&) { ready(k); }));
+    overlap_ = true;
   }
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -418,11 +428,13 @@ class GradientReducer {
     if (!comm_) return;
     std::unique_lock<std::mutex> lk(comm_->m);
     comm_->stop = true;
+    comm_->queue.clear();  // not started: dropped (only after an exception can any be left)
     comm_->cv.notify_all();
-    const bool idle = comm_->queue.empty() && !comm_->busy;
+    const bool idle = !comm_->busy;
     lk.unlock();
-    // A collective in flight (an exception left backward): the thread finishes it or the
-    // watchdog ends the process; it owns what it uses (shared_ptr), so it may outlive us.
+    // A collective in flight (an exception left backward): the thread finishes it (or the
+    // watchdog ends the process) on its own buffer, which it owns with the rest of Comm, so it
+    // may outlive the reducer; it touches no tensor.
     if (idle) comm_->thread.join();
     else comm_->thread.detach();
   }
@@ -434,7 +446,7 @@ class GradientReducer {
   }
 
   // Call before the backward of an update's last micro-batch (DDP: prepare_for_backward, which
-  // its forward calls outside no_sync): buckets may then start during that backward.
+  // its forward calls outside no_sync): with overlap, buckets may then start during that backward.
   void prepare_for_backward() {
     if (!overlap_) return;
     armed_ = true;
@@ -445,48 +457,60 @@ class GradientReducer {
     for (Bucket& b : buckets_) b.pending = int64_t(b.members.size());
   }
 
-  // Averages the gradients over the ranks (nothing to do for one process): the buckets backward
-  // has not started, then waits for all. Returns the seconds spent in the all-reduces themselves
-  // (on the communication thread when overlapping), for the scaling numbers; waited_seconds()
-  // is the part of it this call waited for (what the overlap did not hide).
-  // Throws galvani::Error when a parameter was marked ready twice (see the class comment).
+  // Averages the gradients over the ranks (nothing to do for one process): packs the buckets
+  // backward has not started, waits for all, and writes the means into the gradients. Returns
+  // the seconds spent in the all-reduces themselves (on the communication thread when
+  // overlapping), for the scaling numbers. waited_seconds() is how long this call took —
+  // packing, waiting and unpacking: what the overlap did not hide.
+  // Throws galvani::Error when a parameter was marked ready twice (see the class comment) or
+  // a collective failed.
   double all_reduce_gradients() {
     waited_ = 0;
     if (!group_.distributed()) return 0;
     const auto t0 = std::chrono::steady_clock::now();
+    double comm = 0;
     if (!overlap_) {
-      double comm = 0;
-      for (const Bucket& b : buckets_) {
-        sync_buf_ = pack(b, std::move(sync_buf_));
-        comm += reduce_and_unpack(group_, members_of(b), b.values, sync_buf_);
+      for (size_t i = 0; i < buckets_.size(); ++i) {
+        sync_buf_ = pack(buckets_[i], std::move(sync_buf_));
+        const auto c0 = std::chrono::steady_clock::now();
+        group_.all_reduce(sync_buf_.data(), int64_t(sync_buf_.size()), ReduceOp::avg);
+        comm += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+        unpack(buckets_[i], sync_buf_);
       }
-      waited_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      return comm;
+    } else {
+      armed_ = false;
+      while (next_bucket_ < buckets_.size()) {
+        launch(next_bucket_, /*wait=*/true);
+        ++next_bucket_;
+      }
+      next_bucket_ = 0;  // the next update starts from the first bucket, prepared or not
+      last_started_ = started_in_backward_;
+      started_in_backward_ = 0;
+      std::string error;
+      {
+        std::unique_lock<std::mutex> lk(comm_->m);
+        comm_->cv.wait(lk, [&] { return comm_->queue.empty() && !comm_->busy; });
+        comm = comm_->seconds;
+        comm_->seconds = 0;
+        error = std::move(comm_->error);
+        comm_->error.clear();
+      }
+      unpack_finished();
+      if (!error.empty()) throw Error("GradientReducer: " + error);
+      if (!twice_.empty())
+        throw Error("GradientReducer: parameter '" + twice_ + "' got its last gradient twice in one backward (used both "
+                    "inside and outside a checkpointed segment, or in two?), so its bucket may have been all-reduced "
+                    "before its gradient was complete; turn the overlap off (TrainingArguments::ddp_overlap = false; "
+                    "the programs' --ddp-overlap)");
     }
-    armed_ = false;
-    while (next_bucket_ < buckets_.size()) launch(next_bucket_++);
-    next_bucket_ = 0;  // the next update starts from the first bucket, prepared or not
-    last_started_ = started_in_backward_;
-    started_in_backward_ = 0;
-    std::unique_lock<std::mutex> lk(comm_->m);
-    comm_->cv.wait(lk, [&] { return comm_->queue.empty() && !comm_->busy; });
-    const double comm = comm_->seconds;
-    comm_->seconds = 0;
-    std::string error = std::move(comm_->error);
-    comm_->error.clear();
-    lk.unlock();
     waited_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!error.empty()) throw Error("GradientReducer: " + error);
-    if (!twice_.empty())
-      throw Error("GradientReducer: parameter '" + twice_ + "' got its last gradient twice in one backward (is it used "
-                  "both inside and outside a checkpointed segment?), after its bucket had been reduced; turn the "
-                  "overlap off (TrainingArguments::ddp_overlap = false; the programs' --ddp-overlap)");
     return comm;
   }
   double waited_seconds() const { return waited_; }
   size_t bucket_count() const { return buckets_.size(); }
   bool overlapping() const { return overlap_; }
-  // Buckets the last all_reduce_gradients() found already started by backward (overlap's reach).
+  // Buckets the last all_reduce_gradients() found already handed to the communication thread
+  // by backward's hooks (how far the overlap reached).
   size_t buckets_started_in_backward() const { return last_started_; }
 
  private:
@@ -514,25 +538,14 @@ class GradientReducer {
     }
     return buf;
   }
-  std::vector<Tensor> members_of(const Bucket& b) const {
-    std::vector<Tensor> out;
-    out.reserve(b.members.size());
-    for (size_t k : b.members) out.push_back(params_[k]);
-    return out;
-  }
-  // All-reduces one packed bucket (mean over the ranks: `values` gradient values, then one flag
-  // per member) and writes it into the members' gradients; the seconds in the all-reduce. Runs
-  // on the communication thread when overlapping: it touches only these parameters' .grad,
-  // which backward has finished with.
-  static double reduce_and_unpack(const ProcessGroup& group, const std::vector<Tensor>& members, int64_t values,
-                                  std::vector<float>& buf) {
-    const auto t0 = std::chrono::steady_clock::now();
-    group.all_reduce(buf.data(), int64_t(buf.size()), ReduceOp::avg);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Writes an all-reduced bucket (the means, then the flags) into its parameters' gradients.
+  // Backward's thread only.
+  void unpack(const Bucket& b, const std::vector<float>& buf) const {
     size_t off = 0, j = 0;
-    for (const Tensor& p : members) {
+    for (size_t k : b.members) {
+      const Tensor& p = params_[k];
       const int64_t n = p.numel();
-      if (buf[size_t(values) + j] > 0) {
+      if (buf[size_t(b.values) + j] > 0) {
         const Tensor& have = p.grad();
         if (have.defined() && have.dtype() == DType::f32 && have.is_contiguous() && have.shape() == p.shape()) {
           std::memcpy(have.data<float>(), buf.data() + off, size_t(n) * sizeof(float));
@@ -545,7 +558,18 @@ class GradientReducer {
       off += size_t(n);
       ++j;
     }
-    return s;
+  }
+  // Copies back every bucket the communication thread has finished, and frees its buffer.
+  void unpack_finished() {
+    std::vector<Job> done;
+    {
+      std::lock_guard<std::mutex> lk(comm_->m);
+      done.swap(comm_->done);
+    }
+    for (Job& job : done) unpack(buckets_[job.bucket], job.buf);
+    std::lock_guard<std::mutex> lk(comm_->m);
+    for (Job& job : done) comm_->free.push_back(std::move(job.buf));
+    comm_->cv.notify_all();
   }
 
   // The hook: parameter k has its last gradient of this backward.
@@ -556,6 +580,7 @@ class GradientReducer {
       return;
     }
     --buckets_[bucket_of_[k]].pending;
+    unpack_finished();  // frees buffers for the buckets below
     // Never waits: with every buffer in flight, the bucket waits for a later hook or for
     // all_reduce_gradients() (backward must not stall on the network, or on a starved thread).
     while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0 && launch(next_bucket_, false)) {
@@ -564,39 +589,47 @@ class GradientReducer {
     }
   }
 
-  // Packs bucket i (on this thread) into a free buffer and queues it for the communication
-  // thread. With `wait` false, returns false instead of waiting when no buffer is free.
-  bool launch(size_t i, bool wait = true) {
+  // Packs bucket i (on backward's thread) into a free buffer and queues it for the
+  // communication thread. With `wait` false, returns false instead of waiting when no buffer is
+  // free; waiting, it copies back finished buckets to free theirs.
+  bool launch(size_t i, bool wait) {
     std::vector<float> buf;
-    {
-      std::unique_lock<std::mutex> lk(comm_->m);
-      const auto free_slot = [&] { return int(comm_->queue.size()) + comm_->busy < kBuffersInFlight; };
-      if (!wait && !free_slot()) return false;
-      comm_->cv.wait(lk, free_slot);
-      if (!comm_->free.empty()) {
-        buf = std::move(comm_->free.back());
-        comm_->free.pop_back();
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(comm_->m);
+        const auto in_use = [&] { return int(comm_->queue.size() + comm_->done.size()) + comm_->busy; };
+        if (in_use() < kBuffersInFlight) {
+          if (!comm_->free.empty()) {
+            buf = std::move(comm_->free.back());
+            comm_->free.pop_back();
+          }
+          break;
+        }
+        if (!wait) return false;
+        comm_->cv.wait(lk, [&] { return !comm_->done.empty() || in_use() < kBuffersInFlight; });
       }
+      unpack_finished();
     }
     buf = pack(buckets_[i], std::move(buf));
     std::lock_guard<std::mutex> lk(comm_->m);
-    comm_->queue.push_back(Job{members_of(buckets_[i]), buckets_[i].values, std::move(buf)});
+    comm_->queue.push_back(Job{i, std::move(buf)});
     comm_->cv.notify_all();
     return true;
   }
 
-  struct Job {  // owns what it reads: the reducer may be gone when it runs (see ~GradientReducer)
-    std::vector<Tensor> members;
-    int64_t values;
-    std::vector<float> buf;
+  struct Job {
+    size_t bucket;           // index into buckets_
+    std::vector<float> buf;  // packed gradients and flags; the means once reduced
   };
-  // The communication thread and what it shares with the reducer (kept alive by both).
+  // The communication thread and what it shares with the reducer (kept alive by both). It
+  // all-reduces buffers and nothing else: no tensor, no reducer state.
   struct Comm {
     ProcessGroup group;
     std::thread thread;
     std::mutex m;
     std::condition_variable cv;
     std::vector<Job> queue;                 // FIFO: launched in bucket order
+    std::vector<Job> done;                  // reduced, waiting to be copied back
     std::vector<std::vector<float>> free;   // spent buffers, reused
     int busy = 0;                           // a job is being reduced
     bool stop = false;
@@ -614,14 +647,16 @@ class GradientReducer {
         double s = 0;
         std::string err;
         try {
-          s = reduce_and_unpack(group, job.members, job.values, job.buf);
+          const auto t0 = std::chrono::steady_clock::now();
+          group.all_reduce(job.buf.data(), int64_t(job.buf.size()), ReduceOp::avg);
+          s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         } catch (const std::exception& e) {
           err = e.what();
         }
         lk.lock();
         seconds += s;
         if (!err.empty() && error.empty()) error = err;
-        free.push_back(std::move(job.buf));
+        done.push_back(std::move(job));
         busy = 0;
         cv.notify_all();
       }
@@ -636,11 +671,11 @@ class GradientReducer {
   bool armed_ = false;
   size_t next_bucket_ = 0;
   size_t started_in_backward_ = 0, last_started_ = 0;
-  std::vector<float> sync_buf_;  // the unoverlapped path's bucket, reused
   std::vector<uint8_t> seen_;
   std::string twice_;
   std::vector<RemovableHandle> hooks_;
   std::shared_ptr<Comm> comm_;
+  std::vector<float> sync_buf_;  // the unoverlapped path's bucket, reused
   double waited_ = 0;
 };
 

@@ -119,8 +119,8 @@ struct TrainingArguments {
   std::string on_nonfinite = "stop";         // a NaN/Inf loss or gradient: "stop" (an error) or "skip" the update
   double ddp_bucket_cap_mb = 25;             // data parallel: gradient bucket size, MB of f32 (HF, torch DDP: 25)
   bool ddp_overlap = false;                  // data parallel: all-reduce buckets while backward runs, as torch
-                                             // DDP does; off: slower on the MPI backend without a spare core
-                                             // (GradientReducer). galvani's, not HF's
+                                             // DDP does. Off by default: on the MPI backend it was slower with
+                                             // no spare core (GradientReducer). galvani's, not HF's
 
   // The checks torch.optim.AdamW's constructor makes ("Invalid learning rate: -1", …) and those
   // HF's TrainingArguments needs to make sense, each naming the field. The Trainer calls it.
@@ -160,7 +160,8 @@ struct LogEntry {
   double tokens_per_second = 0, elapsed = 0;
   int64_t tokens = 0;  // B·T input tokens processed in this update (padding included; all ranks)
   double all_reduce_seconds = 0;  // time in the gradient all-reduce (data parallel runs; logged when > 0)
-  double all_reduce_wait_seconds = 0;  // the part of it the update waited for after backward (not overlapped)
+  double all_reduce_wait_seconds = 0;  // the update's time in the reducer after backward: packing, waiting,
+                                       // unpacking (what an overlap did not hide)
   nlohmann::json to_json() const {
     nlohmann::json j = {{"step", step}, {"epoch", epoch}, {"loss", loss}, {"learning_rate", learning_rate},
                         {"grad_norm", grad_norm}, {"tokens_per_second", tokens_per_second}, {"elapsed", elapsed},
