@@ -14,7 +14,7 @@
 #                  error (exit 1), it does not fall back to tiny
 #   real           weights present: SmolLM2 with the course's CPU settings, nothing fetched
 #   passthrough    an explicit --model (and --out, --epochs) goes through unchanged
-#   dry_run        GALVANI_DRY_RUN=1 prints the build, fetch and run commands and runs nothing
+#   dry_run        GALVANI_DRY_RUN=1 (or --dry-run) prints the build, fetch and run commands and runs nothing
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 case_name=${1:?usage: test_frankenstein_sh.sh fallback|fallback_pip|fetch_error|real|passthrough|dry_run}
@@ -116,6 +116,12 @@ case "$case_name" in
     expect_line "would run: build-native/frankenstein --out runs/frankenstein --model weights/smollm2-135m-instruct --half --lr 2e-5 --batch-size 2 --warmup 20 --epochs 1"
     [ ! -e "$scratch/pip_called" ] && [ ! -e "$repo/build-native" ] && [ ! -e "$repo/runs" ] ||
       fail "a dry run ran something"
+    # --dry-run does the same, and is not passed on to frankenstein (which has no such option).
+    (cd "$repo" && env -u GALVANI_BUILD_DIR -u GALVANI_DRY_RUN PIP="$stub/pip_never" tools/frankenstein.sh --epochs 1 --dry-run) \
+      >"$scratch/out" 2>&1 || fail "exit status $? (--dry-run)"
+    expect_line "would run: build-native/frankenstein --out runs/frankenstein --model weights/smollm2-135m-instruct --half --lr 2e-5 --batch-size 2 --warmup 20 --epochs 1"
+    [ ! -e "$scratch/pip_called" ] && [ ! -e "$repo/build-native" ] && [ ! -e "$repo/runs" ] ||
+      fail "--dry-run ran something"
     ;;
   *) echo "unknown case $case_name" >&2; exit 2 ;;
 esac

