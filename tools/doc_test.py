@@ -273,13 +273,17 @@ def check_file(rel, source, build, data, failures):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def doc_files(source):
+    """README.md and docs/*.md, relative to SOURCE: the files checked when none are named."""
+    return ["README.md"] + sorted("docs/" + f for f in os.listdir(os.path.join(source, "docs")) if f.endswith(".md"))
+
+
 def benchmarks_named(source):
     """The benchmarks (build/bench_x, build-native/bench_x) that run and help blocks of README.md
     and docs/*.md name, as "help:bench_x" or "run:bench_x" lines: CMake builds an -O0 copy of
     each help one for these checks and the real one for each run one (--list-benchmarks)."""
     out = set()
-    files = ["README.md"] + sorted("docs/" + f for f in os.listdir(os.path.join(source, "docs")) if f.endswith(".md"))
-    for rel in files:
+    for rel in doc_files(source):
         if FILE_DEFAULTS.get(rel, ("",))[0] == "skip":
             continue
         with open(os.path.join(source, rel), encoding="utf-8") as f:
@@ -336,8 +340,7 @@ def main():
         if not a.build:
             ap.error("--build is required")
         data = a.data or os.environ.get("GALVANI_DATA") or os.path.join(source, "..", "shared", "data")
-        files = a.files or ["README.md"] + sorted("docs/" + f for f in os.listdir(os.path.join(source, "docs"))
-                                                  if f.endswith(".md"))
+        files = a.files or doc_files(source)
         for rel in files:
             check_file(rel, source, os.path.abspath(a.build), data, failures)
     for f in failures:

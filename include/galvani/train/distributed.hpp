@@ -472,9 +472,7 @@ class GradientReducer {
     if (!overlap_) {
       for (size_t i = 0; i < buckets_.size(); ++i) {
         sync_buf_ = pack(buckets_[i], std::move(sync_buf_));
-        const auto c0 = std::chrono::steady_clock::now();
-        group_.all_reduce(sync_buf_.data(), int64_t(sync_buf_.size()), ReduceOp::avg);
-        comm += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+        comm += timed_mean(group_, sync_buf_);
         unpack(buckets_[i], sync_buf_);
       }
     } else {
@@ -520,6 +518,12 @@ class GradientReducer {
     int64_t pending = 0;          // members not yet ready in this backward
   };
 
+  // All-reduces a packed bucket in place into the mean over the ranks; the seconds it took.
+  static double timed_mean(const ProcessGroup& group, std::vector<float>& buf) {
+    const auto t0 = std::chrono::steady_clock::now();
+    group.all_reduce(buf.data(), int64_t(buf.size()), ReduceOp::avg);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   // Packs bucket b's gradients and flags into `buf` (reused if large enough).
   std::vector<float> pack(const Bucket& b, std::vector<float> buf) const {
     buf.assign(size_t(b.values) + b.members.size(), 0.0f);
@@ -647,9 +651,7 @@ class GradientReducer {
         double s = 0;
         std::string err;
         try {
-          const auto t0 = std::chrono::steady_clock::now();
-          group.all_reduce(job.buf.data(), int64_t(job.buf.size()), ReduceOp::avg);
-          s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          s = timed_mean(group, job.buf);
         } catch (const std::exception& e) {
           err = e.what();
         }
