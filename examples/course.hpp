@@ -328,8 +328,8 @@ struct TrainingFlags {
                    "under mpirun: MB of f32 gradients per all-reduce (HF's ddp_bucket_cap_mb; default 25)")
         ->check(cli::kPositive);
     app.add_flag("--ddp-overlap", ddp_overlap,
-                 "under mpirun: all-reduce gradient buckets while backward runs (torch DDP's overlap; default: after "
-                 "backward, faster when no core is spare, docs/distributed.md)");
+                 "under mpirun: all-reduce gradient buckets while backward runs (torch DDP's overlap). Off by default: "
+                 "all after backward was faster on cores with none spare (docs/distributed.md)");
   }
   void apply(TrainingArguments& a) const {
     if (epochs > 0) a.num_train_epochs = epochs;

@@ -6,7 +6,7 @@
 #   tools/frankenstein.sh --model tiny         # a tiny GPT-2 from scratch: quick, offline
 #   tools/frankenstein.sh --model distilgpt2   # the course's model (tools/fetch_weights.sh distilgpt2)
 #   tools/frankenstein.sh --help               # every option of build-native/frankenstein
-#   tools/frankenstein.sh --dry-run …          # print what would run (fetch, frankenstein), run nothing
+#   tools/frankenstein.sh --dry-run …          # print what would run (build, fetch, frankenstein), run nothing
 #
 # Without --model it finetunes weights/smollm2-135m-instruct with the course's CPU settings:
 # full finetune, lr 2e-5, batch 2, 2 epochs over the first half of the CSV (--half), 20 warmup
