@@ -313,6 +313,7 @@ struct TrainingFlags {
   std::string on_nonfinite;
   double ddp_bucket_cap_mb = 0;
   bool ddp_overlap = false;
+  bool bf16 = false, fp16 = false;
 
   // A value that is given must make sense (--batch-size 0 or --lr nan is an error, not the default).
   void add_to(CLI::App& app) {
@@ -330,6 +331,13 @@ struct TrainingFlags {
     app.add_flag("--ddp-overlap", ddp_overlap,
                  "under mpirun: all-reduce gradient buckets while backward runs (torch DDP's overlap). Off by default: "
                  "all after backward was faster on cores with none spare (docs/distributed.md)");
+    CLI::Option* b = app.add_flag("--bf16", bf16,
+                                  "mixed precision (HF's bf16=True): linear, attention and 4-bit products in bf16 with f32 "
+                                  "sums; weights, gradients and optimizer state f32 (docs/mixed-precision.md)");
+    app.add_flag("--fp16", fp16,
+                 "mixed precision (HF's fp16=True, the course's QLoRA setting): products in f16 with dynamic loss "
+                 "scaling (torch's GradScaler); updates whose gradients overflow are skipped (docs/mixed-precision.md)")
+        ->excludes(b);
   }
   void apply(TrainingArguments& a) const {
     if (epochs > 0) a.num_train_epochs = epochs;
@@ -340,6 +348,8 @@ struct TrainingFlags {
     if (!on_nonfinite.empty()) a.on_nonfinite = on_nonfinite;
     if (ddp_bucket_cap_mb > 0) a.ddp_bucket_cap_mb = ddp_bucket_cap_mb;
     if (ddp_overlap) a.ddp_overlap = true;
+    if (bf16) a.bf16 = true;
+    if (fp16) a.fp16 = true;
   }
 };
 

@@ -10,7 +10,10 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <optional>
+
 #include <galvani/autograd/checkpoint.hpp>
+#include <galvani/core/autocast.hpp>
 #include <galvani/models/gpt2.hpp>
 #include <galvani/models/kbit.hpp>
 #include <galvani/models/mistral.hpp>
@@ -66,12 +69,17 @@ struct Step {
   int64_t held = 0;    // bytes the graph kept between forward and backward
 };
 
-// One training step: forward in train mode, causal-LM loss, backward.
-Step train_step(CausalLM& m, uint64_t seed) {
+// One training step: forward in train mode (under autocast to `amp` when given, as the Trainer's
+// bf16/fp16), causal-LM loss, backward (outside autocast, as in torch).
+Step train_step(CausalLM& m, uint64_t seed, std::optional<DType> amp = std::nullopt) {
   auto [ids, mask] = batch(seed);
   m.zero_grad();
   const int64_t before = memory_allocated();
-  Tensor loss = causal_lm_loss(m.forward(ids, mask), ids);
+  Tensor loss;
+  {
+    AutocastGuard guard(amp.value_or(DType::bf16), amp.has_value());
+    loss = causal_lm_loss(m.forward(ids, mask), ids);
+  }
   const int64_t held = memory_allocated() - before;
   loss.backward();
   Step s{loss.detach(), {}, m.generator().state(), held};
@@ -97,14 +105,14 @@ void check_identical(const Step& plain, const Step& ckpt) {
 
 // Two steps on `plain` and on `ckpt` (the same model, built twice), checkpointing on in the
 // second; both compared. The caller has set them up identically otherwise.
-void compare_two_steps(CausalLM& plain, CausalLM& ckpt) {
+void compare_two_steps(CausalLM& plain, CausalLM& ckpt, std::optional<DType> amp = std::nullopt) {
   plain.train();
   ckpt.train();
   REQUIRE(ckpt.is_gradient_checkpointing());
   REQUIRE(!plain.is_gradient_checkpointing());
   for (uint64_t seed : {11, 12}) {
     INFO("step with batch seed " << seed);
-    const Step a = train_step(plain, seed), b = train_step(ckpt, seed);
+    const Step a = train_step(plain, seed, amp), b = train_step(ckpt, seed, amp);
     check_identical(a, b);
     CHECK(b.held < a.held);  // the layers were checkpointed: their activations were not kept
   }
@@ -205,6 +213,23 @@ TEST_CASE("GPT-2 in train mode: gradients with checkpointing are the plain run's
       add_lora(*m);
     }
     compare_two_steps(plain, ckpt);
+  }
+}
+
+// The recompute happens in backward, outside the autocast region: checkpoint() sets the forward's
+// autocast state again, so the recomputed layers round as the forward did.
+TEST_CASE("under autocast (bf16, f16) gradients with checkpointing are the plain run's, bit for bit",
+          "[checkpoint][mixed]") {
+  for (DType low : {DType::bf16, DType::f16}) {
+    INFO(dtype_name(low));
+    GPT2LMHeadModel plain(tiny_gpt2(), 3), ckpt(tiny_gpt2(), 3);
+    ckpt.gradient_checkpointing_enable();
+    compare_two_steps(plain, ckpt, low);
+    MistralForCausalLM mplain(tiny_mistral(), 3), mckpt(tiny_mistral(), 3);
+    add_lora(mplain);
+    add_lora(mckpt);
+    mckpt.gradient_checkpointing_enable();
+    compare_two_steps(mplain, mckpt, low);
   }
 }
 

@@ -224,6 +224,40 @@ TEST_CASE("resume_from_checkpoint continues a full finetune bit for bit (dropout
   check_resume(make, save, a, 4, "full");
 }
 
+// fp16 with a loss scale that overflows now and then (2^22, doubled after 3 good updates): the
+// scaler's scale and growth tracker, and the count of skipped updates the LR schedule leaves
+// out, come back from trainer_state.json, so the resumed run skips and steps as the straight one.
+TEST_CASE("resume_from_checkpoint continues an fp16 run bit for bit (loss scaler state, skipped updates)",
+          "[trainer][resume][mixed]") {
+  const auto make = [] { return tiny_gpt2(); };
+  const auto save = [](const CausalLM& m, const fs::path& d) {
+    io::StateDict sd = m.state_dict();
+    io::save_safetensors(d / "model.safetensors", sd, io::Metadata{{"format", "pt"}});
+  };
+  TrainingArguments a;
+  a.num_train_epochs = 2;
+  a.per_device_train_batch_size = 2;
+  a.learning_rate = 1e-3;
+  a.warmup_steps = 2;
+  a.save_steps = 3;
+  a.progress_bar = false;
+  a.fp16 = true;
+  a.grad_scaler.init_scale = std::ldexp(1.0, 22);
+  a.grad_scaler.growth_interval = 3;
+  check_resume(make, save, a, 9, "fp16");
+  // The run did skip updates, before and after the checkpoint it resumed from.
+  std::ifstream log(fs::temp_directory_path() / "galvani_test_trainer_resumed_fp16" / "log.jsonl");
+  std::vector<int64_t> skipped;
+  for (std::string line; std::getline(log, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (j.contains("skipped_overflow")) skipped.push_back(j["step"].get<int64_t>());
+  }
+  INFO("skipped updates: " << skipped.size());
+  REQUIRE(!skipped.empty());
+  CHECK(skipped.front() <= 9);
+  CHECK(skipped.back() > 12);
+}
+
 TEST_CASE("resume_from_checkpoint continues a QLoRA run bit for bit (adapter, 8-bit optimizer states)",
           "[trainer][resume][qlora]") {
   LoraConfig lc;

@@ -26,6 +26,7 @@
 //     which draws every dropout mask) has its state (core/random.hpp) saved before the
 //     forward, set back for the recompute, and restored after it, so later draws are those
 //     of a run without checkpointing — torch's preserve_rng_state=True;
+//   - the autocast state (core/autocast.hpp) of the forward is set again for the recompute;
 //   - ops compute the same with recording on or off (no op branches on grad mode), so the
 //     recomputed graph is the forward's graph, op for op, and gradients are bit-identical to
 //     a plain run's wherever each parameter gets its gradient from one place inside fn
@@ -49,6 +50,7 @@
 #include <memory>
 #include <vector>
 
+#include "../core/autocast.hpp"
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
 #include "engine.hpp"
@@ -103,6 +105,10 @@ inline Tensor checkpoint(CheckpointFn fn, std::vector<Tensor> inputs, Checkpoint
 
   std::vector<Generator::State> rng;
   for (Generator* g : opt.preserve_rng) rng.push_back(g->state());
+  // The recompute runs in backward, outside any autocast region: it gets the forward's (torch's
+  // checkpoint does the same), so it computes the same values in the same precision.
+  const bool amp = is_autocast_enabled();
+  const DType amp_dtype = get_autocast_dtype();
   Tensor out;
   {
     NoGradGuard no_grad;  // fn's ops keep nothing: the point of checkpointing
@@ -129,7 +135,7 @@ inline Tensor checkpoint(CheckpointFn fn, std::vector<Tensor> inputs, Checkpoint
     node->next.push_back(std::move(e));
   }
   node->backward = [fn = std::move(fn), inputs = std::move(inputs), gens = std::move(opt.preserve_rng),
-                    rng = std::move(rng)](const Tensor& grad_out, const Needs& needs) -> Grads {
+                    rng = std::move(rng), amp, amp_dtype](const Tensor& grad_out, const Needs& needs) -> Grads {
     // The inputs again, as leaves of a graph of their own (same memory, no history).
     std::vector<Tensor> leaves;
     leaves.reserve(inputs.size());
@@ -146,6 +152,7 @@ inline Tensor checkpoint(CheckpointFn fn, std::vector<Tensor> inputs, Checkpoint
     {
       detail::ReplayRng replay(gens, rng);  // the forward's dropout masks
       EnableGradGuard grad_on;              // backward() runs with recording off
+      AutocastGuard precision(amp_dtype, amp);  // the forward's autocast state
       again = fn(leaves);
     }
     GALVANI_CHECK(again.shape() == grad_out.shape(), "checkpoint: the recomputed output has shape ",

@@ -65,6 +65,7 @@
 #include "../core/dispatch.hpp"
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
+#include "autocast.hpp"
 #include "fast_exp.hpp"
 #include "vec_math.hpp"
 #include "gemm.hpp"
@@ -301,12 +302,23 @@ void attention_backward(const HeadView<T>& q, const HeadView<T>& k, const HeadVi
 // q (B, H, T, D), k and v (B, Hkv, S, D) → (B, H, T, D); f32 or f64, any strides.
 // Semantics of torch's scaled_dot_product_attention / Hugging Face's eager attention with
 // the masks of AttentionOptions (see the header comment for the fully-masked-row exception).
+// Under autocast (core/autocast.hpp), f32 q, k, v are rounded to bf16/f16 and so is the output
+// (torch's CPU autocast runs sdpa in the lower precision; its kernel sums in f32, as this one).
 // Throws galvani::Error for mismatched shapes or dtypes, bad options, mixed devices, or a
 // device without a kernel; the key_padding_mask is read on the host.
 inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                            const AttentionOptions& opt = {}) {
   constexpr const char* op = "scaled_dot_product_attention";
   GALVANI_CHECK(q.defined() && k.defined() && v.defined(), op, ": q, k and v must all be defined tensors");
+  if (detail::autocast_applies(q) && k.dtype() == DType::f32 && v.dtype() == DType::f32) {
+    const DType low = get_autocast_dtype();
+    Tensor out;
+    {
+      AutocastGuard off(low, false);
+      out = scaled_dot_product_attention(autocast_round(q, low), autocast_round(k, low), autocast_round(v, low), opt);
+    }
+    return autocast_round(out, low);
+  }
   const auto shapes = [&] {
     return detail::cat("q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()));
   };

@@ -28,6 +28,7 @@
 
 #include <omp.h>
 
+#include "../core/dtype.hpp"
 #include "../core/isa.hpp"
 
 namespace galvani {
@@ -101,6 +102,22 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_c
   } else {  // f64 (gradient checks, where speed does not matter) always takes the base copy
     detail::isa_base::gemm<T>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel);
   }
+}
+
+// C (M, N) f32 = A (M, K) · B (K, N) [+ C] with A and B each f32, bf16 or f16 (TA, TB ∈ {float,
+// bf16, f16}): the product of a lower-precision GEMM with f32 accumulation, as torch's autocast runs
+// `linear`/`matmul` on bf16 or f16 operands (oneDNN's bf16 GEMM: bf16 in, f32 sums). Each operand is
+// widened to f32 exactly as it is packed (or loaded, on the GEMV path), and the f32 kernels run, so
+// the result is bit-identical to gemm<float> over the widened operands (tests/test_gemm_mixed.cpp).
+// Strides and the other arguments as gemm(). What it saves is memory traffic and storage (2 bytes
+// an operand element: bf16 weights stream at half the bytes in decoding); the multiply-adds are f32.
+template <class TA, class TB>
+void gemm_mixed(int64_t M, int64_t N, int64_t K, const TA* a, int64_t a_rs, int64_t a_cs, const TB* b, int64_t b_rs,
+                int64_t b_cs, float* c, int64_t ldc, bool accumulate = false, bool parallel = true) {
+  static_assert((std::is_same_v<TA, float> || std::is_same_v<TA, bf16> || std::is_same_v<TA, f16>) &&
+                    (std::is_same_v<TB, float> || std::is_same_v<TB, bf16> || std::is_same_v<TB, f16>),
+                "gemm_mixed: operands are float, bf16 or f16");
+  GALVANI_ISA_CALL(detail, gemm_mixed<TA, TB>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel));
 }
 
 // The instruction-set level (0 baseline, 1 AVX2, 2 AVX-512) of the GEMM copy that runs now —

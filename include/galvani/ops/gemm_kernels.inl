@@ -9,6 +9,39 @@ namespace GALVANI_ISA_NS {
 // The level this copy was compiled for (the public gemm_kernels_level() reports the one that runs).
 GALVANI_ISA_FN inline int gemm_kernels_level() { return GALVANI_ISA_LEVEL; }
 
+// An operand's element as the compute type T: f32/f64 as they are, bf16 and f16 widened to f32
+// (exactly: every bf16 and f16 value is a float). gemm_mixed's operands go through this when
+// they are packed or, on the GEMV path, loaded.
+template <class T, class S>
+GALVANI_ISA_FN inline T widen(S v) {
+  if constexpr (std::is_same_v<S, T>)
+    return v;
+  else
+    return T(float(v));
+}
+
+// L consecutive elements of an f32, bf16 or f16 array as one f32 vector V of the copy's width
+// (L = its lanes). bf16 is the high half of an f32: zero-extend each 16-bit lane to 32 bits and
+// shift it up, which vectorizes on every level; f16 goes element by element (no F16C in the
+// base copy).
+template <class V, int L, class S>
+GALVANI_ISA_FN inline V load_widened(const S* p) {
+  V v;
+  if constexpr (std::is_same_v<S, bf16>) {
+    typedef uint16_t H __attribute__((vector_size(GALVANI_ISA_VECTOR_BYTES / 2)));
+    typedef uint32_t U __attribute__((vector_size(GALVANI_ISA_VECTOR_BYTES)));
+    static_assert(sizeof(V) == GALVANI_ISA_VECTOR_BYTES && L * 2 == int(sizeof(H)), "bf16 loads fill one f32 vector");
+    H h;
+    std::memcpy(&h, p, sizeof h);
+    const U u = __builtin_convertvector(h, U) << 16;
+    std::memcpy(&v, &u, sizeof v);
+  } else if constexpr (std::is_same_v<S, f16>) {
+    for (int l = 0; l < L; ++l) v[l] = float(p[l]);
+  } else {
+    std::memcpy(&v, p, sizeof v);
+  }
+  return v;
+}
 
 // The micro-kernel: C[MR x NR] (+)= Ap[kc x MR]ᵀ · Bp[kc x NR].
 // The MR x NR block of C lives in vector registers (GCC/Clang vector types of the copy's
@@ -67,14 +100,15 @@ GALVANI_ISA_FN inline void gemm_micro(int64_t kc, const T* __restrict ap, const 
 
 // Rows of Bᵀ contiguous (b_rs == 1; `linear`'s x·Wᵀ with W (N, K) row-major):
 // C[i, n] = dot(A[i, :], W[n, :]), M dot products per row of W, vectorized over K.
-template <class T, int M>
-GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const T* b, int64_t b_cs, T* c, int64_t ldc, int64_t K,
+// TB, B's element type, is T or (gemm_mixed, T = float) bf16 / f16, widened as it is loaded.
+template <class T, int M, class TB = T>
+GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const TB* b, int64_t b_cs, T* c, int64_t ldc, int64_t K,
                              int64_t n0, int64_t n1, bool accumulate) {
   // K in steps of 64 bytes of T, each held as NV vectors of the copy's hardware width.
   constexpr int VB = GALVANI_ISA_VECTOR_BYTES, W = 64 / int(sizeof(T)), NV = 64 / VB, L = VB / int(sizeof(T));
   typedef T V __attribute__((vector_size(VB)));
   for (int64_t n = n0; n < n1; ++n) {
-    const T* w = b + n * b_cs;
+    const TB* w = b + n * b_cs;
     V acc[M][NV];
 #pragma GCC unroll 8
     for (int i = 0; i < M; ++i)
@@ -84,7 +118,7 @@ GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const T* b, int64_t b_cs, 
     for (; k + W <= K; k += W) {
       V wv[NV];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) std::memcpy(&wv[v], w + k + v * L, sizeof(V));
+      for (int v = 0; v < NV; ++v) wv[v] = load_widened<V, L>(w + k + v * L);
 #pragma GCC unroll 8
       for (int i = 0; i < M; ++i)
 #pragma GCC unroll 4
@@ -98,7 +132,7 @@ GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const T* b, int64_t b_cs, 
       T s = 0;
       for (int v = 0; v < NV; ++v)
         for (int l = 0; l < L; ++l) s += acc[i][v][l];
-      for (int64_t r = k; r < K; ++r) s += a[i * lda + r] * w[r];
+      for (int64_t r = k; r < K; ++r) s += a[i * lda + r] * widen<T>(w[r]);
       T& out = c[i * ldc + n];
       out = accumulate ? out + s : s;
     }
@@ -108,8 +142,8 @@ GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const T* b, int64_t b_cs, 
 // Rows of B contiguous (b_cs == 1; `conv1d_linear`'s x·W with W (K, N) row-major):
 // C[i, :] = Σ_k A[i, k]·W[k, :], an axpy per row of W, vectorized over N. The
 // columns go in blocks of NB so the M partial rows stay in L1 while all of K streams.
-template <class T, int M>
-GALVANI_ISA_FN void gemv_axpy(const T* a, int64_t lda, const T* b, int64_t b_rs, T* c, int64_t ldc, int64_t K, int64_t n0,
+template <class T, int M, class TB = T>
+GALVANI_ISA_FN void gemv_axpy(const T* a, int64_t lda, const TB* b, int64_t b_rs, T* c, int64_t ldc, int64_t K, int64_t n0,
                int64_t n1, bool accumulate) {
   constexpr int64_t NB = 256;
   alignas(64) T acc[M][NB];
@@ -118,12 +152,12 @@ GALVANI_ISA_FN void gemv_axpy(const T* a, int64_t lda, const T* b, int64_t b_rs,
     for (int i = 0; i < M; ++i)
       for (int64_t j = 0; j < nb; ++j) acc[i][j] = accumulate ? c[i * ldc + j0 + j] : T(0);
     for (int64_t k = 0; k < K; ++k) {
-      const T* row = b + k * b_rs + j0;
+      const TB* row = b + k * b_rs + j0;
       T ak[M];
       for (int i = 0; i < M; ++i) ak[i] = a[i * lda + k];
 #pragma omp simd
       for (int64_t j = 0; j < nb; ++j) {
-        const T r = row[j];
+        const T r = widen<T>(row[j]);
 #pragma GCC unroll 8
         for (int i = 0; i < M; ++i) acc[i][j] += ak[i] * r;
       }
@@ -135,8 +169,8 @@ GALVANI_ISA_FN void gemv_axpy(const T* a, int64_t lda, const T* b, int64_t b_rs,
 // Columns [0, N) of the GEMV in blocks of NB = 256, one parallel region, static blocks: each
 // thread streams its own slice of B. (A named function rather than a lambda: a lambda does not
 // take its enclosing function's target attribute.)
-template <class T, int MM>
-GALVANI_ISA_FN void gemv_blocks(const T* a, int64_t lda, const T* b, int64_t b_rs, int64_t b_cs, T* c, int64_t ldc,
+template <class T, int MM, class TB>
+GALVANI_ISA_FN void gemv_blocks(const T* a, int64_t lda, const TB* b, int64_t b_rs, int64_t b_cs, T* c, int64_t ldc,
                                 int64_t N, int64_t K, bool accumulate, bool parallel) {
   constexpr int64_t NB = 256;  // columns per work item
   const int64_t nblocks = (N + NB - 1) / NB;
@@ -145,34 +179,38 @@ GALVANI_ISA_FN void gemv_blocks(const T* a, int64_t lda, const T* b, int64_t b_r
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t n0 = blk * NB, n1 = std::min(N, n0 + NB);
     if (dot)
-      gemv_dot<T, MM>(a, lda, b, b_cs, c, ldc, K, n0, n1, accumulate);
+      gemv_dot<T, MM, TB>(a, lda, b, b_cs, c, ldc, K, n0, n1, accumulate);
     else
-      gemv_axpy<T, MM>(a, lda, b, b_rs, c, ldc, K, n0, n1, accumulate);
+      gemv_axpy<T, MM, TB>(a, lda, b, b_rs, c, ldc, K, n0, n1, accumulate);
   }
 }
 
-// The GEMV path of gemm() (b_rs == 1 or b_cs == 1), M <= kGemvRows rows.
-template <class T>
-GALVANI_ISA_FN void gemv(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
+// The GEMV path of gemm() (b_rs == 1 or b_cs == 1), M <= kGemvRows rows. A of another type
+// than T (gemm_mixed) is widened into a contiguous copy first (at most 8·K elements).
+template <class T, class TA, class TB>
+GALVANI_ISA_FN void gemv(int64_t M, int64_t N, int64_t K, const TA* a_in, int64_t a_rs, int64_t a_cs, const TB* b,
                          int64_t b_rs, int64_t b_cs, T* c, int64_t ldc, bool accumulate, bool parallel) {
   int64_t lda = a_rs;
-  if (a_cs != 1) {  // a strided row of A (M·K elements, at most 8·K): make it contiguous once
+  const T* a;
+  if (a_cs != 1 || !std::is_same_v<TA, T>) {  // a strided row of A: make it contiguous once
     T* ac = scratch<T, 2>(size_t(M * K));
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t k = 0; k < K; ++k) ac[i * K + k] = a[i * a_rs + k * a_cs];
+      for (int64_t k = 0; k < K; ++k) ac[i * K + k] = widen<T>(a_in[i * a_rs + k * a_cs]);
     a = ac;
     lda = K;
+  } else {
+    a = reinterpret_cast<const T*>(a_in);  // TA is T here
   }
   const bool par = parallel && M * N * K > 65536;
   switch (M) {
-    case 1: return gemv_blocks<T, 1>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
-    case 2: return gemv_blocks<T, 2>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
-    case 3: return gemv_blocks<T, 3>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
-    case 4: return gemv_blocks<T, 4>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
-    case 5: return gemv_blocks<T, 5>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
-    case 6: return gemv_blocks<T, 6>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
-    case 7: return gemv_blocks<T, 7>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
-    default: return gemv_blocks<T, 8>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 1: return gemv_blocks<T, 1, TB>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 2: return gemv_blocks<T, 2, TB>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 3: return gemv_blocks<T, 3, TB>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 4: return gemv_blocks<T, 4, TB>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 5: return gemv_blocks<T, 5, TB>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 6: return gemv_blocks<T, 6, TB>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    case 7: return gemv_blocks<T, 7, TB>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    default: return gemv_blocks<T, 8, TB>(a, lda, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
   }
 }
 
@@ -189,8 +227,8 @@ GALVANI_ISA_FN void gemv(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_
 // tens of thousands (the lm_head's input gradient sums over the vocabulary)
 // this matters: hundreds of barriers per call are slow whenever another
 // process takes a core for a moment.
-template <class T, class PackB>
-GALVANI_ISA_FN void gemm_packed_blocks(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs,
+template <class T, class TA, class PackB>
+GALVANI_ISA_FN void gemm_packed_blocks(int64_t M, int64_t N, int64_t K, const TA* a, int64_t a_rs, int64_t a_cs,
                                        PackB&& pack_b, T* c, int64_t ldc, bool accumulate, bool parallel,
                                        int64_t pack_parallel_min) {
   constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
@@ -231,9 +269,9 @@ GALVANI_ISA_FN void gemm_packed_blocks(int64_t M, int64_t N, int64_t K, const T*
             T* dst = apack + p * kc * MR;
             const int64_t m0 = ic + p * MR, mr = std::min<int64_t>(MR, ic + mc - m0);
             for (int64_t k = 0; k < kc; ++k) {
-              const T* src = a + m0 * a_rs + (k0 + k) * a_cs;
+              const TA* src = a + m0 * a_rs + (k0 + k) * a_cs;
               int64_t i = 0;
-              for (; i < mr; ++i) dst[k * MR + i] = src[i * a_rs];
+              for (; i < mr; ++i) dst[k * MR + i] = widen<T>(src[i * a_rs]);
               for (; i < MR; ++i) dst[k * MR + i] = T(0);
             }
           }
@@ -259,8 +297,8 @@ GALVANI_ISA_FN void gemm_packed_blocks(int64_t M, int64_t N, int64_t K, const T*
 // 2 Zen 3 cores (docs/benchmarks.md). Each chunk is a whole pass that adds into C; chunks start on
 // slice boundaries, so each element of C gets the same partial sums, slice after slice, in the
 // same order as without chunks: the result is the same to the bit.
-template <class T, class PackB>
-GALVANI_ISA_FN void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, PackB&& pack_b,
+template <class T, class TA, class PackB>
+GALVANI_ISA_FN void gemm_packed(int64_t M, int64_t N, int64_t K, const TA* a, int64_t a_rs, int64_t a_cs, PackB&& pack_b,
                                 T* c, int64_t ldc, bool accumulate, bool parallel, int64_t pack_parallel_min) {
   const int64_t kchunk = gemm_k_chunk<T>(N, K);
   if (kchunk >= K) {
@@ -275,10 +313,12 @@ GALVANI_ISA_FN void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, int
 }
 
 // gemm() for one level: the degenerate shapes, the GEMV path, else the packed path with B
-// copied (through its strides) into the panels.
-template <class T>
-GALVANI_ISA_FN void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
-          int64_t b_cs, T* c, int64_t ldc, bool accumulate, bool parallel) {
+// copied (through its strides) into the panels. TA and TB are T, or (gemm_mixed, T = float)
+// bf16 / f16 operands widened to f32 as they are packed: the micro-kernel and the order of
+// every sum are those of the f32 product of the widened operands, to the bit.
+template <class T, class TA, class TB>
+GALVANI_ISA_FN void gemm_typed(int64_t M, int64_t N, int64_t K, const TA* a, int64_t a_rs, int64_t a_cs, const TB* b,
+                               int64_t b_rs, int64_t b_cs, T* c, int64_t ldc, bool accumulate, bool parallel) {
   constexpr int NR = GemmTile<T>::NR;
   if (M == 0 || N == 0) return;
   if (K == 0) {
@@ -294,17 +334,30 @@ GALVANI_ISA_FN void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_
       M, N, K, a, a_rs, a_cs,
       [&](T* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nr) {
         for (int64_t k = 0; k < kc; ++k) {
-          const T* src = b + (k0 + k) * b_rs + n0 * b_cs;
-          if (nr == NR && b_cs == 1) {  // a whole row of the panel: a fixed-size copy, not a memmove call
-            std::memcpy(dst + k * NR, src, NR * sizeof(T));
-            continue;
-          }
+          const TB* src = b + (k0 + k) * b_rs + n0 * b_cs;
+          if constexpr (std::is_same_v<TB, T>)
+            if (nr == NR && b_cs == 1) {  // a whole row of the panel: a fixed-size copy, not a memmove call
+              std::memcpy(dst + k * NR, src, NR * sizeof(T));
+              continue;
+            }
           int64_t j = 0;
-          for (; j < nr; ++j) dst[k * NR + j] = src[j * b_cs];
+          for (; j < nr; ++j) dst[k * NR + j] = widen<T>(src[j * b_cs]);
           for (; j < NR; ++j) dst[k * NR + j] = T(0);
         }
       },
       c, ldc, accumulate, parallel, 65536);
+}
+
+template <class T>
+GALVANI_ISA_FN void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
+                         int64_t b_cs, T* c, int64_t ldc, bool accumulate, bool parallel) {
+  gemm_typed<T, T, T>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel);
+}
+
+template <class TA, class TB>
+GALVANI_ISA_FN void gemm_mixed(int64_t M, int64_t N, int64_t K, const TA* a, int64_t a_rs, int64_t a_cs, const TB* b,
+                               int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate, bool parallel) {
+  gemm_typed<float, TA, TB>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel);
 }
 
 }  // namespace GALVANI_ISA_NS

@@ -9,6 +9,7 @@
 #include "../core/dispatch.hpp"
 #include "../core/reduce.hpp"
 #include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
+#include "autocast.hpp"
 #include "elementwise.hpp"
 #include "gemm.hpp"
 
@@ -56,14 +57,83 @@ inline void add_bias_rows(Tensor& y, const Tensor& b) {
   });
 }
 
+// C (M, N) f32 = A (M, K) · B (K, N) for 2-D operands of one lower-precision dtype (bf16 or
+// f16), any strides: gemm_mixed, f32 sums.
+inline Tensor mm_low(const Tensor& A, const Tensor& B, const char* op) {
+  const int64_t M = A.shape()[0], K = A.shape()[1], N = B.shape()[1];
+  GALVANI_CHECK(B.shape()[0] == K && A.dtype() == B.dtype() && (A.dtype() == DType::bf16 || A.dtype() == DType::f16),
+                op, ": cannot multiply ", dtype_name(A.dtype()), " ", shape_str(A.shape()), " by ",
+                dtype_name(B.dtype()), " ", shape_str(B.shape()));
+  Tensor C = Tensor::empty({M, N}, DType::f32, A.device());
+  const auto run = [&]<class L>() {
+    gemm_mixed<L, L>(M, N, K, A.data<L>(), A.strides()[0], A.strides()[1], B.data<L>(), B.strides()[0],
+                     B.strides()[1], C.data<float>(), N);
+  };
+  if (A.dtype() == DType::bf16)
+    run.template operator()<bf16>();
+  else
+    run.template operator()<f16>();
+  return C;
+}
+
+// linear (W (out, in)) or, with fan_in_fan_out, conv1d_linear (W (in, out)) under autocast
+// (core/autocast.hpp): x and W cast to the autocast dtype (W through the region's weight cache),
+// multiplied with f32 sums, the bias added in f32 after its own rounding, and the result rounded
+// once — as torch's bf16 addmm on oneDNN. Saved for backward: the 2-byte x and W. Backward: the
+// output gradient rounded to the dtype, dx and dW from 2-byte operands, each rounded; db the
+// f32 sum of the rounded gradient, rounded.
+inline Tensor autocast_linear(const Tensor& x, const Tensor& w, const Tensor& b, bool fan_in_fan_out,
+                              const char* op) {
+  const DType low = get_autocast_dtype();
+  const Tensor x2 = rows_of(x);
+  const Tensor xl = cast_raw(x2, low);  // (N, in)
+  const Tensor wl = autocast_weight(w, low);
+  Tensor y = mm_low(xl, fan_in_fan_out ? wl : t2d(wl), op);
+  if (b.defined()) add_bias_rows(y, cast_raw(cast_raw(b, low), DType::f32));
+  round_to_precision_(y, low);
+  const int64_t out_features = fan_in_fan_out ? w.shape()[1] : w.shape()[0];
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  y = y.as_strided(out_shape, contiguous_strides(out_shape), 0);
+  return record(op, y, {x, w, b}, [xl, wl, low, fan_in_fan_out, has_b = b.defined(), x_shape = x.shape(), op](
+                                      const Tensor& g, const Needs& need) -> Grads {
+    const Tensor gl = cast_raw(rows_of(g), low);  // (N, out)
+    Tensor dx, dw, db;
+    if (need[0]) {
+      dx = mm_low(gl, fan_in_fan_out ? t2d(wl) : wl, op);
+      round_to_precision_(dx, low);
+      dx = dx.as_strided(x_shape, contiguous_strides(x_shape), 0);
+    }
+    if (need[1]) {
+      dw = fan_in_fan_out ? mm_low(t2d(xl), gl, op) : mm_low(t2d(gl), xl, op);  // W's own layout
+      round_to_precision_(dw, low);
+    }
+    if (has_b && need[2]) {
+      db = sum_kernel(cast_raw(gl, DType::f32), {0}, false);
+      round_to_precision_(db, low);
+    }
+    return {dx, dw, db};
+  });
+}
+
 }  // namespace detail
 
 // matmul: a (..., M, K) · b (..., K, N) → (..., M, N), 2-D to 4-D, batch dims broadcast.
+// Under autocast (core/autocast.hpp) with f32 operands: they and the result rounded to bf16/f16.
 inline Tensor matmul(const Tensor& a, const Tensor& b) {
   GALVANI_CHECK(a.dim() >= 2 && a.dim() <= 4 && b.dim() >= 2 && b.dim() <= 4, "matmul: expected 2-D to 4-D tensors, got ",
                 shape_str(a.shape()), " and ", shape_str(b.shape()));
   GALVANI_CHECK(a.dtype() == b.dtype(), "matmul: dtypes differ: ", dtype_name(a.dtype()), " ", shape_str(a.shape()),
                 " vs ", dtype_name(b.dtype()), " ", shape_str(b.shape()));
+  if (detail::autocast_applies(a)) {  // torch's autocast: bf16/f16 operands and result, f32 sums
+    const DType low = get_autocast_dtype();
+    Tensor y;
+    {
+      AutocastGuard off(low, false);
+      y = matmul(autocast_round(a, low), autocast_round(b, low));
+    }
+    return autocast_round(y, low);
+  }
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   GALVANI_CHECK(b.size(-2) == K, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
                 " cannot be multiplied (", K, " columns vs ", b.size(-2), " rows)");
@@ -107,12 +177,15 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 // y = x·Wᵀ + b: x (..., in), W (out, in), b (out) or undefined → y (..., out).
+// Under autocast (core/autocast.hpp) with f32 x and W: bf16/f16 operands and result, f32 sums.
 inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor()) {
   GALVANI_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.shape()[1], "linear: input ", shape_str(x.shape()),
                 " does not fit weight ", shape_str(w.shape()), " (expected (..., ", w.dim() == 2 ? w.shape()[1] : -1,
                 ") for a weight of shape (out, in))");
   GALVANI_CHECK(!b.defined() || (b.dim() == 1 && b.shape()[0] == w.shape()[0]), "linear: bias ",
                 shape_str(b.shape()), " does not match weight ", shape_str(w.shape()));
+  if (detail::autocast_applies(x) && w.dtype() == DType::f32)
+    return detail::autocast_linear(x, w, b, false, "linear");
   Tensor x2 = detail::rows_of(x);
   Tensor y = detail::mm_kernel(x2, detail::t2d(w), "linear");
   if (b.defined()) detail::add_bias_rows(y, b);
@@ -136,6 +209,8 @@ inline Tensor conv1d_linear(const Tensor& x, const Tensor& w, const Tensor& b = 
                 shape_str(x.shape()), " does not fit weight ", shape_str(w.shape()), " (Conv1D weights are (in, out))");
   GALVANI_CHECK(!b.defined() || (b.dim() == 1 && b.shape()[0] == w.shape()[1]), "conv1d_linear: bias ",
                 shape_str(b.shape()), " does not match weight ", shape_str(w.shape()));
+  if (detail::autocast_applies(x) && w.dtype() == DType::f32)
+    return detail::autocast_linear(x, w, b, true, "conv1d_linear");
   Tensor x2 = detail::rows_of(x);
   Tensor y = detail::mm_kernel(x2, w, "conv1d_linear");
   if (b.defined()) detail::add_bias_rows(y, b);

@@ -49,6 +49,7 @@
 
 #include "../autograd/node.hpp"
 #include "../core/dispatch.hpp"
+#include "../ops/autocast.hpp"
 #include "../ops/gemm.hpp"
 #include "../ops/op_args.hpp"
 #include "quantize_4bit.hpp"
@@ -218,8 +219,20 @@ struct Weight4bit {
 
 // y (..., N) = x (..., K) · Wᵀ + bias — bnb's Linear4bit forward (matmul_4bit), fused. The
 // autograd node gives the input's gradient (and the bias's); W is frozen.
+// Under autocast (core/autocast.hpp) the input, the bias and the output are rounded to bf16/f16,
+// as bitsandbytes' Linear4bit casts them to its compute dtype; the dequantized weight stays f32
+// inside the fused kernel (bnb's bf16 path also rounds each dequantized weight to bf16).
 inline Tensor nf4_linear(const Tensor& x, const Weight4bit& w, const Tensor& bias = Tensor()) {
   galvani::detail::check_float("nf4_linear", "input", x);
+  if (galvani::detail::autocast_applies(x)) {  // input and output rounded (see the comment above)
+    const DType low = get_autocast_dtype();
+    Tensor y;
+    {
+      AutocastGuard off(low, false);
+      y = nf4_linear(autocast_round(x, low), w, bias.defined() ? autocast_round(bias, low) : bias);
+    }
+    return autocast_round(y, low);
+  }
   const int64_t N = w.out_features, K = w.in_features;
   GALVANI_CHECK(x.dim() >= 1 && x.size(-1) == K, "nf4_linear: input ", shape_str(x.shape()),
                 " does not fit a 4-bit weight of shape (", N, ", ", K, ")");

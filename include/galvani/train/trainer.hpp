@@ -44,6 +44,17 @@
 // dropped (gradients zeroed, no optimizer step; the step still counts, as the Trainer's fp16
 // loss scaler counts a skipped step) and logged as {"step", "skipped_nonfinite"}.
 //
+// Mixed precision (HF's bf16=True / fp16=True). The forward and the loss of every micro-batch,
+// and the evaluation, run under an AutocastGuard (core/autocast.hpp): bf16 (or f16) linear,
+// attention and 4-bit products, f32 everything else; the weights, their gradients and the
+// optimizer state stay f32. fp16 adds torch's GradScaler (optim/grad_scaler.hpp): the loss is
+// scaled before backward, the gradients unscaled before clipping, and an update whose gradients
+// overflowed is skipped — no optimizer step and, as in HF, no LR-scheduler step (the schedule
+// goes by the updates actually made) — logged as {"step", "skipped_overflow", "loss_scale"};
+// the scale and its growth tracker are saved in trainer_state.json and restored on resume.
+// (accelerate turns fp16 off on a CPU — no autocast, no scaler — so HF's CPU run is f32; galvani
+// runs what the course's GPU run does.)
+//
 // Data parallelism (train/distributed.hpp). Launched by `mpirun -np W` with init_process_group
 // called first, every rank runs the same Trainer, as torch DDP under the Hugging Face Trainer:
 // rank 0's weights are broadcast at the start; each epoch's order is DistributedSampler's
@@ -67,6 +78,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +97,7 @@
 #include "../optim/adamw.hpp"
 #include "../optim/bnb_adamw.hpp"
 #include "../optim/clip_grad.hpp"
+#include "../optim/grad_scaler.hpp"
 #include "../optim/lr_schedule.hpp"
 #include "distributed.hpp"
 #include "progress.hpp"
@@ -118,6 +131,10 @@ struct TrainingArguments {
   bool progress_bar = true;
   std::string on_nonfinite = "stop";         // a NaN/Inf loss or gradient: "stop" (an error) or "skip" the update
   double ddp_bucket_cap_mb = 25;             // data parallel: gradient bucket size, MB of f32 (HF, torch DDP: 25)
+  bool bf16 = false;                         // mixed precision: autocast to bf16 (HF's bf16=True)
+  bool fp16 = false;                         // mixed precision: autocast to f16 + dynamic loss scaling (the course's
+                                             // fp16=True; see the header for HF on a CPU)
+  GradScalerOptions grad_scaler;             // fp16's loss scaler: torch's defaults (accelerate's GradScalerKwargs)
   bool ddp_overlap = false;                  // data parallel: all-reduce buckets while backward runs, as torch
                                              // DDP does. Off by default: on the MPI backend it was slower with
                                              // no spare core (GradientReducer). galvani's, not HF's
@@ -128,7 +145,8 @@ struct TrainingArguments {
   // outside [0, 1); num_train_epochs not finite or ≤ 0 when max_steps does not set the length;
   // max_grad_norm NaN (≤ 0 turns clipping off, as in HF); warmup_steps, logging_steps,
   // save_steps, save_total_limit or max_length negative; on_nonfinite not stop or skip;
-  // ddp_bucket_cap_mb not a finite number > 0.
+  // ddp_bucket_cap_mb not a finite number > 0; fp16 and bf16 both set; fp16 with grad_scaler options
+  // GradScaler refuses.
   void validate() const {
     const auto finite_nonneg = [](double v, const char* name, const char* what) {
       GALVANI_CHECK(std::isfinite(v) && v >= 0, "TrainingArguments: ", name, " is ", v, "; ", what);
@@ -149,6 +167,9 @@ struct TrainingArguments {
       GALVANI_CHECK(v >= 0, "TrainingArguments: ", name, " is ", v, "; it must be >= 0");
     GALVANI_CHECK(std::isfinite(ddp_bucket_cap_mb) && ddp_bucket_cap_mb > 0, "TrainingArguments: ddp_bucket_cap_mb is ",
                   ddp_bucket_cap_mb, "; it must be a finite number > 0 (MB per gradient bucket; torch's default 25)");
+    GALVANI_CHECK(!(fp16 && bf16), "TrainingArguments: fp16 and bf16 are both set; at most one of them can be "
+                  "(transformers: At most one of fp16 and bf16 can be True)");
+    if (fp16) GradScaler check(grad_scaler);  // its constructor names a bad option
     GALVANI_CHECK(on_nonfinite == "stop" || on_nonfinite == "skip", "Trainer: on_nonfinite is \"", on_nonfinite,
                   "\"; use \"stop\" or \"skip\"");
   }
@@ -377,6 +398,9 @@ class Trainer {
     ProgressBar bar("train", total, stderr, args_.progress_bar && main_process);
     model_.set_seed(args_.seed);  // dropout masks follow the run's seed, like transformers' set_seed
     history_.clear();
+    scaler_.reset();
+    if (args_.fp16) scaler_.emplace(args_.grad_scaler);  // torch.amp.GradScaler, as accelerate makes it
+    overflow_skips_ = 0;
     distributed::GradientReducer reducer(group_, params, args_.ddp_bucket_cap_mb, args_.ddp_overlap);
     distributed::GradientReducer::broadcast_parameters(group_, model_.parameters());  // one process: nothing
     const int64_t start = args_.resume_from_checkpoint.empty() ? 0 : resume(*opt, res, jsonl);
@@ -420,16 +444,39 @@ class Trainer {
         double update_loss = 0;
         for (size_t m = 0; m < micro.size(); ++m) {
           const BatchTensors& mb = micro[m];
-          Tensor logits = model_.forward(mb.input_ids, mb.attention_mask);
-          Tensor loss = causal_lm_loss(logits, mb.labels, Reduction::sum) / divisor;
+          Tensor loss;
+          {
+            const AutocastGuard amp(autocast_dtype(), mixed_precision());  // HF's accelerator.autocast()
+            Tensor logits = model_.forward(mb.input_ids, mb.attention_mask);
+            loss = causal_lm_loss(logits, mb.labels, Reduction::sum) / divisor;
+          }
           update_loss += loss.item();
           if (m + 1 == micro.size()) reducer.prepare_for_backward();  // the rest ran under no_sync
-          loss.backward();
+          (scaler_ ? scaler_->scale(loss) : loss).backward();
         }
         const double comm = reducer.all_reduce_gradients();  // one process: 0, nothing moves
         update_loss = group_.all_reduce(update_loss, distributed::ReduceOp::avg);
+        // fp16: gradients back to their true size before clipping (HF: unscale_gradients). Every
+        // rank sees the same averaged gradients, so every rank finds the same overflow.
+        const bool overflow = scaler_ && scaler_->unscale_(params);
         const double grad_norm = clip_grad_norm(params, args_.max_grad_norm);
-        const double lr = args_.learning_rate * sched.factor(step);
+        const double lr = args_.learning_rate * sched.factor(step - overflow_skips_);
+        if (overflow && std::isfinite(update_loss)) {
+          // The loss scaler's skip: no optimizer step, no scheduler step, a smaller scale.
+          scaler_->update();
+          opt->zero_grad();
+          ++step;
+          ++overflow_skips_;
+          const double new_scale = scaler_->get_scale();
+          if (main_process)
+            std::fprintf(stderr, "\nTrainer: update %lld skipped: the f16 gradients overflowed; loss scale now %g\n",
+                         (long long)step, new_scale);
+          log_line({{"step", step}, {"skipped_overflow", true}, {"loss_scale", new_scale}}, jsonl);
+          bar.update(step, "skipped: f16 overflow");
+          if (args_.save_steps > 0 && step % args_.save_steps == 0 && main_process)
+            save_checkpoint(step, double(epoch) + double(last) / double(nb), *opt);
+          continue;
+        }
         if (!std::isfinite(update_loss) || !std::isfinite(grad_norm)) {
           // NaN or Inf: find the culprit (the norm says one exists) before anything changes.
           std::string what = first_nonfinite_grad(model_.named_parameters());
@@ -442,6 +489,7 @@ class Trainer {
                 ". Lower the learning rate, check the data, or drop such updates with on_nonfinite=\"skip\" "
                 "(--on-nonfinite skip)"));
           opt->zero_grad();
+          if (scaler_) scaler_->update();
           ++step;
           if (main_process) std::fprintf(stderr, "\nTrainer: update %lld skipped: %s\n", (long long)step, what.c_str());
           log_line({{"step", step}, {"skipped_nonfinite", what}}, jsonl);
@@ -453,6 +501,7 @@ class Trainer {
         opt->set_lr(lr);
         if (fault_.kill_in_step == step + 1) detail::fault_kill_mid_update(*opt, params, step + 1);  // test hook
         opt->step();
+        if (scaler_) scaler_->update();
         opt->zero_grad();
         ++step;
         const double dt = std::chrono::duration<double>(ProgressBar::Clock::now() - t0).count();
@@ -495,6 +544,7 @@ class Trainer {
 
   // Mean NLL per predicted token of the test rows, logged as eval_loss.
   void evaluate(int64_t step, int64_t epoch, TrainResult& res, std::ofstream& jsonl) {
+    const AutocastGuard amp(autocast_dtype(), mixed_precision());  // HF evaluates under the same autocast
     PerplexityResult p = perplexity(model_, eval_);
     res.eval_loss.emplace_back(step, p.total_nll / double(std::max<int64_t>(p.predicted_tokens, 1)));
     log_line({{"step", step}, {"epoch", epoch}, {"eval_loss", res.eval_loss.back().second}}, jsonl);
@@ -534,7 +584,11 @@ class Trainer {
                             {"warmup_steps", args_.warmup_steps},
                             {"weight_decay", args_.weight_decay},
                             {"rng_state", {{"seed", model_.generator().seed()}, {"counter", model_.generator().counter()}}},
+                            {"mixed_precision", mixed_precision_name()},
+                            {"optimizer_steps_skipped", overflow_skips_},
                             {"log_history", history_}};
+    if (scaler_)  // torch's GradScaler.state_dict(): HF saves it as scaler.pt
+      state["scaler"] = {{"scale", scaler_->get_scale()}, {"growth_tracker", scaler_->growth_tracker()}};
     io::write_json_file(tmp / "trainer_state.json", state);
     // Durable before visible: the files and their folder reach the disk, then the rename, then
     // the parent folder that records it.
@@ -617,7 +671,8 @@ class Trainer {
     for (const auto& [key, mine] : {std::pair<const char*, nlohmann::json>{"learning_rate", args_.learning_rate},
                                     {"lr_scheduler_type", args_.lr_scheduler_type},
                                     {"warmup_steps", args_.warmup_steps},
-                                    {"weight_decay", args_.weight_decay}})
+                                    {"weight_decay", args_.weight_decay},
+                                    {"mixed_precision", mixed_precision_name()}})
       if (st.contains(key)) expect(key, mine);
     int64_t step = 0;
     try {
@@ -626,6 +681,16 @@ class Trainer {
       model_.generator() = Generator(rng.at("seed").get<uint64_t>());
       model_.generator().advance(rng.at("counter").get<uint64_t>());
       history_ = st.at("log_history").get<std::vector<nlohmann::json>>();
+      overflow_skips_ = st.value("optimizer_steps_skipped", int64_t(0));
+      GALVANI_CHECK(overflow_skips_ >= 0 && overflow_skips_ <= step, state_file.string(), ": optimizer_steps_skipped is ",
+                    overflow_skips_, ", outside [0, global_step = ", step, "]");
+      if (scaler_) {
+        GALVANI_CHECK(st.contains("scaler"), state_file.string(),
+                      ": no \"scaler\" state, which an fp16 run's checkpoint holds; resume with the precision of the "
+                      "run that wrote it");
+        scaler_->load_state(st.at("scaler").at("scale").get<double>(),
+                            st.at("scaler").at("growth_tracker").get<int64_t>());
+      }
     } catch (const nlohmann::json::exception& e) {
       throw Error(state_file.string() + ": " + e.what());
     }
@@ -644,7 +709,7 @@ class Trainer {
       NoGradGuard no_grad;
       copy_into(t, e->tensor);
     }
-    opt.set_step_count(step);
+    opt.set_step_count(step - overflow_skips_);  // Adam's t counts the steps the optimizer made
 
     for (const auto& j : history_) {  // log.jsonl and the result as they were at the checkpoint
       if (jsonl.is_open()) jsonl << j.dump() << "\n";
@@ -730,6 +795,10 @@ class Trainer {
     save_svg(std::filesystem::path(args_.output_dir) / "loss.svg", to_svg(c));
   }
 
+  bool mixed_precision() const { return args_.fp16 || args_.bf16; }
+  DType autocast_dtype() const { return args_.fp16 ? DType::f16 : DType::bf16; }
+  std::string mixed_precision_name() const { return args_.fp16 ? "fp16" : args_.bf16 ? "bf16" : "no"; }
+
   CausalLM& model_;
   distributed::ProcessGroup group_ = distributed::default_group();  // set_process_group
   TrainingArguments args_;
@@ -737,6 +806,8 @@ class Trainer {
   int64_t pad_id_;
   SaveFn save_;
   LoadFn load_;
+  std::optional<GradScaler> scaler_;  // fp16 runs (made in train())
+  int64_t overflow_skips_ = 0;        // updates the scaler skipped: the LR schedule does not count them
   std::vector<nlohmann::json> history_;  // every line of log.jsonl: trainer_state.json's log_history
   int64_t truncated_ = 0;
   detail::FaultInjection fault_ = detail::FaultInjection::from_env();  // tests only (header comment)
