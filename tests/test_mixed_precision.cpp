@@ -19,6 +19,7 @@
 #include <galvani/ops/matmul.hpp>
 #include <galvani/ops/reduction.hpp>
 #include <galvani/optim/grad_scaler.hpp>
+#include <galvani/quant/nf4_matmul.hpp>
 #include <galvani/train/trainer.hpp>
 #include <nlohmann/json.hpp>
 
@@ -183,7 +184,7 @@ TEST_CASE("autocast linear and conv1d_linear: rounded operands, f32 sums, rounde
       sum(mul(y, up)).backward();
       // The definition with f32 ops on rounded values.
       Tensor xr = rounded(x0, low).requires_grad_(), wr = rounded(wl, low).requires_grad_(),
-             br = rounded(rounded(b0, low), low).requires_grad_();
+             br = rounded(b0, low).requires_grad_();
       Tensor yr = conv ? conv1d_linear(xr, wr, br) : linear(xr, wr, br);
       CHECK(same_bytes(y.detach(), rounded(yr, low)));
       yr.backward(rounded(up, low));
@@ -191,6 +192,70 @@ TEST_CASE("autocast linear and conv1d_linear: rounded operands, f32 sums, rounde
       CHECK(same_bytes(w.grad(), rounded(wr.grad(), low)));
       CHECK(same_bytes(b.grad(), rounded(br.grad(), low)));
     }
+}
+
+// matmul and the 4-bit linear have no 16-bit kernel of their own: under autocast they are the op
+// on rounded inputs with the output rounded, forward and backward — bit for bit.
+TEST_CASE("autocast matmul and nf4_linear: the op on rounded inputs, rounded output and gradients",
+          "[mixed][autocast][matmul][nf4]") {
+  Generator g(8);
+  for (DType low : {DType::bf16, DType::f16}) {
+    INFO(dtype_name(low));
+    const Tensor a0 = rand_normal({2, 5, 64}, 0, 1, g), b0 = rand_normal({64, 7}, 0, 1, g),
+                 up = rand_normal({2, 5, 7}, 0, 1, g);
+    Tensor a = a0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    Tensor y;
+    {
+      AutocastGuard amp(low);
+      y = matmul(a, b);
+    }
+    y.backward(up);
+    Tensor ar = rounded(a0, low).requires_grad_(), br = rounded(b0, low).requires_grad_();
+    Tensor yr = matmul(ar, br);
+    CHECK(same_bytes(y.detach(), rounded(yr, low)));
+    yr.backward(rounded(up, low));
+    CHECK(same_bytes(a.grad(), rounded(ar.grad(), low)));
+    CHECK(same_bytes(b.grad(), rounded(br.grad(), low)));
+
+    // A 4-bit weight (64 × 128 in blocks of 64): the input's gradient goes through the same rule.
+    const Tensor w = rand_normal({64, 128}, 0, 0.1, g);
+    const quant::Quantized4bit q = quant::quantize_4bit(w, quant::Quantize4bitOptions{});
+    const quant::Weight4bit w4{q.packed, Tensor::from_vector(q.state.absmax_f32(), {q.state.nblocks()}),
+                               quant::QuantType::nf4, 64, 64, 128};
+    const Tensor x0 = rand_normal({3, 128}, 0, 1, g), up4 = rand_normal({3, 64}, 0, 1, g);
+    Tensor x = x0.clone().requires_grad_();
+    Tensor y4;
+    {
+      AutocastGuard amp(low);
+      y4 = quant::nf4_linear(x, w4);
+    }
+    y4.backward(up4);
+    Tensor xr = rounded(x0, low).requires_grad_();
+    Tensor y4r = quant::nf4_linear(xr, w4);
+    CHECK(same_bytes(y4.detach(), rounded(y4r, low)));
+    y4r.backward(rounded(up4, low));
+    CHECK(same_bytes(x.grad(), rounded(xr.grad(), low)));
+  }
+}
+
+TEST_CASE("autocast_round and the weight cache: errors, and the cache across nested guards", "[mixed][autocast]") {
+  CHECK_THROWS_WITH(autocast_round(Tensor::zeros({2}, DType::f64), DType::bf16), Catch::Contains("f64"));
+  CHECK_THROWS_WITH(autocast_round(Tensor::zeros({2}), DType::f32), Catch::Contains("not bf16 or f16"));
+  Tensor w = Tensor::ones({3, 4}).requires_grad_(), x = Tensor::ones({2, 4});
+  AutocastGuard amp(DType::bf16);
+  linear(x, w);
+  CHECK(detail::autocast_state().cache.size() == 1);
+  {
+    AutocastGuard off(DType::bf16, false);  // switched off inside: the outer region's cache stays
+    linear(x, w);
+  }
+  CHECK(detail::autocast_state().cache.size() == 1);
+  {
+    AutocastGuard half(DType::f16);  // another dtype: the cached bf16 cast is replaced, not reused
+    linear(x, w);
+    CHECK(detail::autocast_state().cache.begin()->second.second.dtype() == DType::f16);
+  }
+  CHECK(detail::autocast_state().cache.size() == 1);
 }
 
 TEST_CASE("autocast linear agrees with torch's CPU autocast within one rounding", "[mixed][autocast][torch]") {
@@ -243,50 +308,74 @@ TEST_CASE("autocast scaled_dot_product_attention agrees with torch's CPU autocas
 TEST_CASE("GradScaler follows torch.amp.GradScaler update for update", "[mixed][grad_scaler][torch]") {
   std::ifstream f(kFixtures / "grad_scaler.json");
   REQUIRE(f);
-  const nlohmann::json ref = nlohmann::json::parse(f);
-  GradScalerOptions o;
-  o.init_scale = ref["init_scale"];
-  o.growth_factor = ref["growth_factor"];
-  o.backoff_factor = ref["backoff_factor"];
-  o.growth_interval = ref["growth_interval"];
-  GradScaler scaler(o);
-  Tensor p = Tensor::from_vector(ref["param"].get<std::vector<float>>(), {3}).requires_grad_();
-  struct Sgd {  // torch.optim.SGD(lr=1)
-    Tensor p;
-    void step() {
-      NoGradGuard ng;
-      float* d = p.data<float>();
-      const float* gr = p.grad().data<float>();
-      for (int i = 0; i < 3; ++i) d[i] -= gr[i];
+  const nlohmann::json fixture = nlohmann::json::parse(f);
+  REQUIRE(fixture["cases"].size() == 3);
+  for (const nlohmann::json& ref : fixture["cases"]) {
+    GradScalerOptions o;
+    o.init_scale = ref["init_scale"];
+    o.growth_factor = ref["growth_factor"];
+    o.backoff_factor = ref["backoff_factor"];
+    o.growth_interval = ref["growth_interval"];
+    INFO("init_scale " << o.init_scale << " growth " << o.growth_factor << " backoff " << o.backoff_factor);
+    GradScaler scaler(o);
+    Tensor p = Tensor::from_vector(ref["param"].get<std::vector<float>>(), {3}).requires_grad_();
+    struct Sgd {  // torch.optim.SGD(lr=1)
+      Tensor p;
+      void step() {
+        NoGradGuard ng;
+        float* d = p.data<float>();
+        const float* gr = p.grad().data<float>();
+        for (int i = 0; i < 3; ++i) d[i] -= gr[i];
+      }
+    } sgd{p};
+    int i = 0;
+    for (const auto& st : ref["steps"]) {
+      INFO("update " << i);
+      p.set_grad(Tensor());
+      Tensor coef = Tensor::from_vector(std::vector<float>{1.0f, 0.25f, -3.0f - float(i)}, {3});
+      scaler.scale(sum(mul(p, coef))).backward();
+      if (st["overflow"].get<bool>()) p.grad().data<float>()[1] = INFINITY;
+      const std::vector<float> scaled = p.grad().to_vector<float>();
+      bool any_inf = false;
+      for (float v : scaled) any_inf = any_inf || !std::isfinite(v);
+      CHECK(scaler.unscale_({p}) == any_inf);
+      const std::vector<float> grad = p.grad().to_vector<float>();
+      for (int j = 0; j < 3; ++j) {
+        const nlohmann::json& want = st["unscaled_grad"][size_t(j)];
+        if (want.is_string())  // "inf" (JSON has no infinities)
+          CHECK(std::isinf(grad[size_t(j)]));
+        else
+          CHECK(grad[size_t(j)] == want.get<double>());
+      }
+      CHECK_THROWS_WITH(scaler.unscale_({p}), Catch::Contains("already called"));
+      CHECK(scaler.step(sgd, {p}) == st["stepped"].get<bool>());
+      scaler.update();
+      CHECK(scaler.get_scale() == st["scale_after"].get<double>());
+      const std::vector<float> after = p.to_vector<float>();
+      for (int j = 0; j < 3; ++j) CHECK(after[size_t(j)] == st["param_after"][size_t(j)].get<float>());
+      ++i;
     }
-  } sgd{p};
-  int i = 0;
-  for (const auto& st : ref["steps"]) {
-    INFO("update " << i);
-    p.set_grad(Tensor());
-    Tensor coef = Tensor::from_vector(std::vector<float>{1.0f, 0.25f, -3.0f - float(i)}, {3});
-    scaler.scale(sum(mul(p, coef))).backward();
-    if (st["overflow"].get<bool>()) p.grad().data<float>()[1] = INFINITY;
-    CHECK(scaler.unscale_({p}) == st["overflow"].get<bool>());
-    const std::vector<float> grad = p.grad().to_vector<float>();
-    for (int j = 0; j < 3; ++j) {
-      const nlohmann::json& want = st["unscaled_grad"][size_t(j)];
-      if (want.is_string())  // "inf" (JSON has no infinities)
-        CHECK(std::isinf(grad[size_t(j)]));
-      else
-        CHECK(grad[size_t(j)] == want.get<double>());
-    }
-    CHECK_THROWS_WITH(scaler.unscale_({p}), Catch::Contains("already called"));
-    CHECK(scaler.step(sgd, {p}) == st["stepped"].get<bool>());
-    scaler.update();
-    CHECK(scaler.get_scale() == st["scale_after"].get<double>());
-    const std::vector<float> after = p.to_vector<float>();
-    for (int j = 0; j < 3; ++j) CHECK(after[size_t(j)] == st["param_after"][size_t(j)].get<float>());
-    ++i;
+    CHECK(i == int(ref["steps"].size()));
   }
-  CHECK(i == 9);
+}
+
+TEST_CASE("GradScaler: bad options, states and gradients are errors naming them", "[mixed][grad_scaler][errors]") {
   CHECK_THROWS_WITH(GradScaler(GradScalerOptions{0.0}), Catch::Contains("init_scale"));
-  CHECK_THROWS_WITH(scaler.load_state(1024, 3), Catch::Contains("growth_tracker"));
+  CHECK_THROWS_WITH(GradScaler(GradScalerOptions{1e39}), Catch::Contains("init_scale"));  // beyond f32
+  CHECK_THROWS_WITH(GradScaler(GradScalerOptions{1024, 1.0}), Catch::Contains("growth_factor"));
+  CHECK_THROWS_WITH(GradScaler(GradScalerOptions{1024, 2.0, 1.0}), Catch::Contains("backoff_factor"));
+  CHECK_THROWS_WITH(GradScaler(GradScalerOptions{1024, 2.0, 0.5, 0}), Catch::Contains("growth_interval"));
+  GradScaler s;
+  CHECK_THROWS_WITH(s.update(), Catch::Contains("no inf checks"));
+  CHECK_THROWS_WITH(s.load_state(1024, 2000), Catch::Contains("growth_tracker"));
+  CHECK_THROWS_WITH(s.load_state(-1, 0), Catch::Contains("scale"));
+  // A non-f32 gradient is refused before any gradient is divided.
+  Tensor a = Tensor::from_vector(std::vector<float>{8, 16}, {2}).requires_grad_();
+  Tensor b = Tensor::from_vector(std::vector<double>{1, 2}, {2}).requires_grad_();
+  a.set_grad(Tensor::from_vector(std::vector<float>{65536, 65536}, {2}));
+  b.set_grad(Tensor::from_vector(std::vector<double>{1, 1}, {2}));
+  CHECK_THROWS_WITH(s.unscale_({a, b}), Catch::Contains("parameter 1 is f64"));
+  CHECK(a.grad().to_vector<float>() == std::vector<float>{65536, 65536});
 }
 
 // A small model's forward under autocast: every logit a bf16 value, close to f32's, not equal.
@@ -380,7 +469,8 @@ TEST_CASE("Trainer with bf16 and fp16: the loss falls as in f32", "[mixed][train
 
 // A scale far too large for f16 (2^30): the first updates overflow and are skipped, each halving
 // the scale, with no optimizer and no scheduler step; then training proceeds at the schedule's
-// first learning rate. Skipped updates still count as steps (HF's global_step).
+// first learning rate. Skipped updates still count as steps (HF's global_step) and are logged
+// as HF logs them (loss, the lr not advanced) with the new scale.
 TEST_CASE("Trainer with fp16: overflowing updates are skipped, the scale halves, the schedule waits",
           "[mixed][trainer][grad_scaler]") {
   const Trainer::Rows rows = pattern_rows(40);
@@ -391,13 +481,18 @@ TEST_CASE("Trainer with fp16: overflowing updates are skipped, the scale halves,
   a.num_train_epochs = 2;
   a.warmup_steps = 0;
   a.lr_scheduler_type = "linear";
+  a.save_steps = 1;
   a.grad_scaler.init_scale = std::ldexp(1.0, 30);
+  const io::StateDict initial = m.state_dict();
   std::map<std::string, Tensor> before;
-  for (const auto& [name, p] : m.named_parameters()) before[name] = p.detach().clone();
-  Trainer t(m, a, rows, 0, {});
+  for (const auto& e : initial) before[e.name] = e.tensor.clone();
+  Trainer t(m, a, rows, 0, {}, [](const CausalLM& mm, const fs::path& d) {
+    io::save_safetensors(d / "model.safetensors", mm.state_dict());
+  });
   const TrainResult r = t.train();
   CHECK(r.global_step == 40);  // two epochs of 40 rows, batch 2: skipped updates count
   const std::vector<nlohmann::json> log = read_log(out);
+  REQUIRE(log.size() == 40);
   size_t skipped = 0;
   double scale = std::ldexp(1.0, 30);
   while (skipped < log.size() && log[skipped].contains("skipped_overflow")) {
@@ -405,22 +500,69 @@ TEST_CASE("Trainer with fp16: overflowing updates are skipped, the scale halves,
     scale /= 2;
     CHECK(log[skipped]["loss_scale"].get<double>() == scale);
     CHECK(log[skipped]["step"].get<int64_t>() == int64_t(skipped) + 1);
+    CHECK(std::isfinite(log[skipped]["loss"].get<double>()));
     ++skipped;
   }
-  INFO(skipped << " updates skipped");
+  INFO(skipped << " updates skipped at the start");
   CHECK(skipped >= 3);  // the logits' gradient alone, ~1/46 of the scale, is far above f16's 65,504
   REQUIRE(skipped < log.size());
-  // The first update made runs at the schedule's start: factor(0) = 1, not 1 - skipped / total.
-  CHECK(log[skipped]["learning_rate"].get<double>() == a.learning_rate);
-  // The later entries use the steps made, not the steps counted.
+  // Every entry's lr is the schedule's at the number of updates made before it: the first made
+  // update runs at factor(0) = 1, not 1 - skipped / total.
   const LRSchedule sched{LRSchedule::Kind::linear, 0, 40};
-  for (size_t i = skipped; i < log.size(); ++i)
-    if (log[i].contains("learning_rate"))
-      CHECK(log[i]["learning_rate"].get<double>() == a.learning_rate * sched.factor(int64_t(i - skipped)));
-  // Weights changed only by the updates made (some did change).
-  bool changed = false;
-  for (const auto& [name, p] : m.named_parameters()) changed = changed || !same_bytes(p, before[name]);
-  CHECK(changed);
+  int64_t made = 0;
+  for (const auto& e : log) {
+    INFO("step " << e["step"]);
+    CHECK(e["learning_rate"].get<double>() == a.learning_rate * sched.factor(made));
+    made += !e.contains("skipped_overflow");
+  }
+  // The checkpoints of the skipped updates hold the initial weights; Adam's step count is the
+  // number of updates made.
+  for (size_t k = 1; k <= skipped; ++k) {
+    const io::StateDict ck = io::load_safetensors(out / ("checkpoint-" + std::to_string(k)) / "model.safetensors");
+    for (const auto& [name, t0] : before) {
+      INFO("checkpoint-" << k << " " << name);
+      const io::StateEntry* e = ck.find(name);
+      REQUIRE(e != nullptr);
+      CHECK(same_bytes(e->tensor, t0));
+    }
+  }
+  const nlohmann::json st = io::read_json_file(out / "checkpoint-40" / "trainer_state.json");
+  CHECK(st["optimizer_step_count"].get<int64_t>() == made);
+  CHECK(st["optimizer_steps_skipped"].get<int64_t>() == 40 - made);
+  CHECK(st["mixed_precision"] == "fp16");
+  // No growth within 2,000 updates: the scale is 2^30 halved once per skip.
+  CHECK(st["scaler"]["scale"].get<double>() == std::ldexp(1.0, 30 - int(40 - made)));
+}
+
+// An fp16 run's checkpoint cannot be resumed as bf16 or f32, nor without its scaler state.
+TEST_CASE("resuming an fp16 checkpoint: another precision or a missing scaler state is refused", "[mixed][trainer]") {
+  const Trainer::Rows rows = pattern_rows(8);
+  const fs::path out = io::testing::scratch_dir("galvani_test_fp16_resume_errors");
+  const auto save = [](const CausalLM& mm, const fs::path& d) {
+    io::save_safetensors(d / "model.safetensors", mm.state_dict());
+  };
+  {
+    GPT2LMHeadModel m(testing::tiny_gpt2_config(), 3);
+    TrainingArguments a = testing::quick_training_args(out);
+    a.fp16 = true;
+    a.save_steps = 2;
+    Trainer(m, a, rows, 0, {}, save).train();
+  }
+  const auto resume = [&](bool fp16, bool bf16) {
+    GPT2LMHeadModel m(testing::tiny_gpt2_config(), 3);
+    TrainingArguments a = testing::quick_training_args(out);
+    a.fp16 = fp16;
+    a.bf16 = bf16;
+    a.save_steps = 2;
+    a.resume_from_checkpoint = (out / "checkpoint-2").string();
+    Trainer(m, a, rows, 0, {}, save).train();
+  };
+  CHECK_THROWS_WITH(resume(false, true), Catch::Contains("mixed_precision") && Catch::Contains("fp16"));
+  CHECK_THROWS_WITH(resume(false, false), Catch::Contains("mixed_precision"));
+  nlohmann::json st = io::read_json_file(out / "checkpoint-2" / "trainer_state.json");
+  st.erase("scaler");
+  io::write_json_file(out / "checkpoint-2" / "trainer_state.json", st);
+  CHECK_THROWS_WITH(resume(true, false), Catch::Contains("no \"scaler\" state"));
 }
 
 TEST_CASE("TrainingArguments: fp16 with bf16, and a bad grad_scaler, are errors naming them", "[mixed][trainer]") {

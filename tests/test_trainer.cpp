@@ -256,6 +256,12 @@ TEST_CASE("resume_from_checkpoint continues an fp16 run bit for bit (loss scaler
   REQUIRE(!skipped.empty());
   CHECK(skipped.front() <= 9);
   CHECK(skipped.back() > 12);
+  // The checkpoint resumed from carries state that matters: skips made and a scale changed.
+  const nlohmann::json st =
+      io::read_json_file(fs::temp_directory_path() / "galvani_test_trainer_resumed_fp16" / "checkpoint-9" / "trainer_state.json");
+  CHECK(st["optimizer_steps_skipped"].get<int64_t>() > 0);
+  CHECK(st["scaler"]["scale"].get<double>() != std::ldexp(1.0, 22));
+  CHECK(st["optimizer_step_count"].get<int64_t>() == 9 - st["optimizer_steps_skipped"].get<int64_t>());
 }
 
 TEST_CASE("resume_from_checkpoint continues a QLoRA run bit for bit (adapter, 8-bit optimizer states)",

@@ -8,10 +8,11 @@ Writes tests/fixtures/autocast/:
                                    dx, dw, db (f32: the gradients of the f32 leaves)
     sdpa_<dtype>.safetensors       q (1, 2, 6, 8), k, v (1, 1, 6, 8) f32, causal, under autocast:
                                    out (as f32), and the gradients dq, dk, dv of sum(out * g)
-    grad_scaler.json               torch.amp.GradScaler("cpu", init_scale=1024, growth_interval=3)
-                                   over 9 updates of one parameter, some with an inf gradient:
-                                   the scale after each update(), whether the optimizer (SGD lr 1)
-                                   stepped, the unscaled gradient, the parameter after each update
+    grad_scaler.json               torch.amp.GradScaler("cpu", ...) in three settings (powers of two,
+                                   factors 1.7 / 0.9, a scale that overflows f32 by itself) over a few updates of
+                                   one parameter, some with an inf gradient: the scale after each
+                                   update(), whether the optimizer (SGD lr 1) stepped, the unscaled
+                                   gradient, the parameter after each update
 
     ../refenv/bin/python tools/gen_autocast_fixtures.py
 """
@@ -55,11 +56,11 @@ def sdpa_case(dtype, seed):
             "dq": q.grad, "dk": k.grad, "dv": v.grad}
 
 
-def grad_scaler_case():
+def grad_scaler_case(init_scale, growth_factor, backoff_factor, growth_interval, overflow):
     p = torch.nn.Parameter(torch.tensor([0.5, -2.0, 3.0]))
     opt = torch.optim.SGD([p], lr=1.0)
-    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_factor=2.0, backoff_factor=0.5, growth_interval=3)
-    overflow = [False, False, True, False, False, False, False, True, False]
+    scaler = torch.amp.GradScaler("cpu", init_scale=init_scale, growth_factor=growth_factor,
+                                  backoff_factor=backoff_factor, growth_interval=growth_interval)
     steps = []
     for i, bad in enumerate(overflow):
         opt.zero_grad()
@@ -74,8 +75,21 @@ def grad_scaler_case():
         scaler.update()
         steps.append({"overflow": bad, "unscaled_grad": grad, "stepped": not torch.equal(before, p.detach()),
                       "scale_after": scaler.get_scale(), "param_after": [float(v) for v in p.detach()]})
-    return {"init_scale": 1024.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 3,
-            "param": [0.5, -2.0, 3.0], "coef": "[1, 0.25, -3 - i] at update i (0-based)", "steps": steps}
+    return {"init_scale": init_scale, "growth_factor": growth_factor, "backoff_factor": backoff_factor,
+            "growth_interval": growth_interval, "param": [0.5, -2.0, 3.0],
+            "coef": "[1, 0.25, -3 - i] at update i (0-based)", "steps": steps}
+
+
+def grad_scaler_cases():
+    return [
+        # powers of two: halving and doubling
+        grad_scaler_case(1024.0, 2.0, 0.5, 3, [False, False, True, False, False, False, False, True, False]),
+        # factors that are not powers of two: the f32 scale times the double factor, rounded to f32
+        grad_scaler_case(1000.0, 1.7, 0.9, 2, [False, True, True, False, False, False, False, False, True, False,
+                                               False, False, False]),
+        # a scale so large that the scaled gradients overflow f32 by themselves
+        grad_scaler_case(3.0e38, 2.0, 0.5, 1, [False, False]),
+    ]
 
 
 def main():
@@ -88,7 +102,8 @@ def main():
         save_file(tensors, str(OUT / f"linear_{name}.safetensors"), metadata={"torch": torch.__version__})
         save_file({k: t.contiguous() for k, t in sdpa_case(dt, 3).items()}, str(OUT / f"sdpa_{name}.safetensors"),
                   metadata={"torch": torch.__version__})
-    (OUT / "grad_scaler.json").write_text(json.dumps(dict(grad_scaler_case(), torch=torch.__version__), indent=1) + "\n")
+    (OUT / "grad_scaler.json").write_text(json.dumps({"torch": torch.__version__, "cases": grad_scaler_cases()},
+                                                     indent=1) + "\n")
     print("wrote", OUT)
 
 

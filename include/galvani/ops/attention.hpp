@@ -310,15 +310,10 @@ inline Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, con
                                            const AttentionOptions& opt = {}) {
   constexpr const char* op = "scaled_dot_product_attention";
   GALVANI_CHECK(q.defined() && k.defined() && v.defined(), op, ": q, k and v must all be defined tensors");
-  if (detail::autocast_applies(q) && k.dtype() == DType::f32 && v.dtype() == DType::f32) {
-    const DType low = get_autocast_dtype();
-    Tensor out;
-    {
-      AutocastGuard off(low, false);
-      out = scaled_dot_product_attention(autocast_round(q, low), autocast_round(k, low), autocast_round(v, low), opt);
-    }
-    return autocast_round(out, low);
-  }
+  if (detail::autocast_applies(q) && k.dtype() == DType::f32 && v.dtype() == DType::f32)
+    return detail::autocast_lower([&opt](const Tensor& q2, const Tensor& k2, const Tensor& v2) {
+      return scaled_dot_product_attention(q2, k2, v2, opt);
+    }, q, k, v);
   const auto shapes = [&] {
     return detail::cat("q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()));
   };

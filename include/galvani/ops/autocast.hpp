@@ -12,22 +12,20 @@ namespace galvani {
 
 namespace detail {
 
-// Whether an op given f32 `t` runs in the lower precision now: autocast is on and t is f32 (an
-// f64 gradient check, or integer ids, are left alone, as torch's autocast leaves f64).
+// Whether an op given f32 `t` runs in the lower precision now: autocast is on and t is an f32
+// CPU tensor (an f64 gradient check, or integer ids, are left alone, as torch's autocast leaves
+// f64; a GPU tensor is the [cuda] backend's, whose ops bring their own 16-bit kernels).
 inline bool autocast_applies(const Tensor& t) {
-  return is_autocast_enabled() && t.defined() && t.dtype() == DType::f32;
+  return is_autocast_enabled() && t.defined() && t.dtype() == DType::f32 && t.device().is_cpu();
 }
 
-// v rounded to the nearest `low` value (bf16 or f16: ties to even, f16 overflow to ±inf) and
-// widened back: torch's x.to(low).float().
-inline float round_to(DType low, float v) {
-  return low == DType::bf16 ? float(bf16(v)) : f16::to_float(f16::from_float(v));
-}
-
-// t (f32, contiguous, on the CPU) rounded in place to `low`'s values.
+// t (f32, contiguous, on the CPU) rounded in place to `low`'s values: each element becomes the
+// nearest bf16 or f16 value (ties to even; f16 overflows to ±inf), widened back — torch's
+// x.to(low).float(). Error: t is not a contiguous f32 CPU tensor.
 inline void round_to_precision_(Tensor& t, DType low) {
-  GALVANI_CHECK(t.dtype() == DType::f32 && t.is_contiguous(), "autocast: rounding expects a contiguous f32 tensor, got ",
-                dtype_name(t.dtype()));
+  GALVANI_CHECK(t.dtype() == DType::f32 && t.is_contiguous() && t.device().is_cpu(), "autocast: rounding needs a "
+                "contiguous f32 CPU tensor, got a ", t.is_contiguous() ? "" : "non-contiguous ", dtype_name(t.dtype()),
+                " tensor on ", t.device().str());
   float* p = t.data<float>();
   const int64_t n = t.numel();
   if (low == DType::bf16) {
@@ -37,6 +35,14 @@ inline void round_to_precision_(Tensor& t, DType low) {
 #pragma omp parallel for schedule(static) if (n > (1 << 18))
     for (int64_t i = 0; i < n; ++i) p[i] = f16::to_float(f16::from_float(p[i]));
   }
+}
+
+// A contiguous f32 copy of t (any layout) rounded to `low`: t.to(low).float(), recording nothing.
+inline Tensor rounded_copy(const Tensor& t, DType low) {
+  Tensor r = Tensor::empty(t.shape(), DType::f32, t.device());
+  copy_into(r, t);
+  round_to_precision_(r, low);
+  return r;
 }
 
 // A contiguous copy of t in dtype `to` (bf16, f16 or f32), recording nothing: the lower-precision
@@ -78,15 +84,27 @@ inline Tensor autocast_round(const Tensor& x, DType low) {
   GALVANI_CHECK(low == DType::bf16 || low == DType::f16, "autocast_round: ", dtype_name(low),
                 " is not bf16 or f16");
   GALVANI_CHECK(x.dtype() == DType::f32, "autocast_round: the input is ", dtype_name(x.dtype()), ", expected f32");
-  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
-  copy_into(y, x);
-  detail::round_to_precision_(y, low);
-  return record("autocast_round", y, {x}, [low](const Tensor& g, const Needs&) -> Grads {
-    Tensor r = Tensor::empty(g.shape(), DType::f32, g.device());
-    copy_into(r, g);
-    detail::round_to_precision_(r, low);
-    return {r};
+  return record("autocast_round", detail::rounded_copy(x, low), {x}, [low](const Tensor& g, const Needs&) -> Grads {
+    return {detail::rounded_copy(g, low)};
   });
 }
+
+namespace detail {
+// An op on torch's autocast list that has no 16-bit kernel of its own, under autocast: its f32
+// inputs rounded to the autocast dtype (autocast_round), the op run with autocast off, its output
+// rounded — matmul, attention and the 4-bit linear. `op(inputs…)` is the op itself; undefined
+// inputs (an absent bias) pass through.
+template <class Op, class... Ts>
+Tensor autocast_lower(Op&& op, const Ts&... inputs) {
+  const DType low = get_autocast_dtype();
+  const auto lower = [low](const Tensor& t) { return t.defined() ? autocast_round(t, low) : t; };
+  Tensor y;
+  {
+    AutocastGuard off(low, false);
+    y = op(lower(inputs)...);
+  }
+  return autocast_round(y, low);
+}
+}  // namespace detail
 
 }  // namespace galvani

@@ -108,7 +108,7 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_c
 // bf16, f16}): the product of a lower-precision GEMM with f32 accumulation, as torch's autocast runs
 // `linear`/`matmul` on bf16 or f16 operands (oneDNN's bf16 GEMM: bf16 in, f32 sums). Each operand is
 // widened to f32 exactly as it is packed (or loaded, on the GEMV path), and the f32 kernels run, so
-// the result is bit-identical to gemm<float> over the widened operands (tests/test_gemm_mixed.cpp).
+// the result is bit-identical to gemm<float> over the widened operands (tests/test_mixed_precision.cpp).
 // Strides and the other arguments as gemm(). What it saves is memory traffic and storage (2 bytes
 // an operand element: bf16 weights stream at half the bytes in decoding); the multiply-adds are f32.
 template <class TA, class TB>

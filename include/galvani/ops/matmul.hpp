@@ -58,21 +58,19 @@ inline void add_bias_rows(Tensor& y, const Tensor& b) {
 }
 
 // C (M, N) f32 = A (M, K) · B (K, N) for 2-D operands of one lower-precision dtype (bf16 or
-// f16), any strides: gemm_mixed, f32 sums.
+// f16), any strides: gemm_mixed, f32 sums. Error: shapes or dtypes that do not fit, a device
+// without the kernel.
 inline Tensor mm_low(const Tensor& A, const Tensor& B, const char* op) {
   const int64_t M = A.shape()[0], K = A.shape()[1], N = B.shape()[1];
   GALVANI_CHECK(B.shape()[0] == K && A.dtype() == B.dtype() && (A.dtype() == DType::bf16 || A.dtype() == DType::f16),
                 op, ": cannot multiply ", dtype_name(A.dtype()), " ", shape_str(A.shape()), " by ",
                 dtype_name(B.dtype()), " ", shape_str(B.shape()));
   Tensor C = Tensor::empty({M, N}, DType::f32, A.device());
-  const auto run = [&]<class L>() {
-    gemm_mixed<L, L>(M, N, K, A.data<L>(), A.strides()[0], A.strides()[1], B.data<L>(), B.strides()[0],
-                     B.strides()[1], C.data<float>(), N);
-  };
-  if (A.dtype() == DType::bf16)
-    run.template operator()<bf16>();
-  else
-    run.template operator()<f16>();
+  dispatch(op, {{"a", A}, {"b", B}, {"out", C}}, AllTypes{A.dtype()}, [&]<class L>() {
+    if constexpr (std::is_same_v<L, bf16> || std::is_same_v<L, f16>)
+      gemm_mixed<L, L>(M, N, K, A.data<L>(), A.strides()[0], A.strides()[1], B.data<L>(), B.strides()[0],
+                       B.strides()[1], C.data<float>(), N);
+  });
   return C;
 }
 
@@ -89,7 +87,7 @@ inline Tensor autocast_linear(const Tensor& x, const Tensor& w, const Tensor& b,
   const Tensor xl = cast_raw(x2, low);  // (N, in)
   const Tensor wl = autocast_weight(w, low);
   Tensor y = mm_low(xl, fan_in_fan_out ? wl : t2d(wl), op);
-  if (b.defined()) add_bias_rows(y, cast_raw(cast_raw(b, low), DType::f32));
+  if (b.defined()) add_bias_rows(y, rounded_copy(b, low));
   round_to_precision_(y, low);
   const int64_t out_features = fan_in_fan_out ? w.shape()[1] : w.shape()[0];
   Shape out_shape = x.shape();
@@ -125,15 +123,8 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
                 shape_str(a.shape()), " and ", shape_str(b.shape()));
   GALVANI_CHECK(a.dtype() == b.dtype(), "matmul: dtypes differ: ", dtype_name(a.dtype()), " ", shape_str(a.shape()),
                 " vs ", dtype_name(b.dtype()), " ", shape_str(b.shape()));
-  if (detail::autocast_applies(a)) {  // torch's autocast: bf16/f16 operands and result, f32 sums
-    const DType low = get_autocast_dtype();
-    Tensor y;
-    {
-      AutocastGuard off(low, false);
-      y = matmul(autocast_round(a, low), autocast_round(b, low));
-    }
-    return autocast_round(y, low);
-  }
+  if (detail::autocast_applies(a))  // torch's autocast: bf16/f16 operands and result, f32 sums
+    return detail::autocast_lower([](const Tensor& x, const Tensor& y) { return matmul(x, y); }, a, b);
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   GALVANI_CHECK(b.size(-2) == K, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
                 " cannot be multiplied (", K, " columns vs ", b.size(-2), " rows)");

@@ -224,15 +224,9 @@ struct Weight4bit {
 // inside the fused kernel (bnb's bf16 path also rounds each dequantized weight to bf16).
 inline Tensor nf4_linear(const Tensor& x, const Weight4bit& w, const Tensor& bias = Tensor()) {
   galvani::detail::check_float("nf4_linear", "input", x);
-  if (galvani::detail::autocast_applies(x)) {  // input and output rounded (see the comment above)
-    const DType low = get_autocast_dtype();
-    Tensor y;
-    {
-      AutocastGuard off(low, false);
-      y = nf4_linear(autocast_round(x, low), w, bias.defined() ? autocast_round(bias, low) : bias);
-    }
-    return autocast_round(y, low);
-  }
+  if (galvani::detail::autocast_applies(x))  // input, bias and output rounded (see the comment above)
+    return galvani::detail::autocast_lower([&w](const Tensor& x2, const Tensor& b2) { return nf4_linear(x2, w, b2); },
+                                           x, bias);
   const int64_t N = w.out_features, K = w.in_features;
   GALVANI_CHECK(x.dim() >= 1 && x.size(-1) == K, "nf4_linear: input ", shape_str(x.shape()),
                 " does not fit a 4-bit weight of shape (", N, ", ", K, ")");

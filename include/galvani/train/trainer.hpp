@@ -41,8 +41,8 @@
 // the update computes anyway, so the check costs nothing) never reaches the weights: with
 // args.on_nonfinite = "stop" (the default) the run ends with a galvani::Error naming the step
 // and the loss or the first parameter whose gradient is at fault; with "skip" that update is
-// dropped (gradients zeroed, no optimizer step; the step still counts, as the Trainer's fp16
-// loss scaler counts a skipped step) and logged as {"step", "skipped_nonfinite"}.
+// dropped (gradients zeroed, no optimizer step; the step still counts in global_step, as a step
+// the fp16 loss scaler skips does) and logged as {"step", "skipped_nonfinite"}.
 //
 // Mixed precision (HF's bf16=True / fp16=True). The forward and the loss of every micro-batch,
 // and the evaluation, run under an AutocastGuard (core/autocast.hpp): bf16 (or f16) linear,
@@ -50,8 +50,11 @@
 // optimizer state stay f32. fp16 adds torch's GradScaler (optim/grad_scaler.hpp): the loss is
 // scaled before backward, the gradients unscaled before clipping, and an update whose gradients
 // overflowed is skipped — no optimizer step and, as in HF, no LR-scheduler step (the schedule
-// goes by the updates actually made) — logged as {"step", "skipped_overflow", "loss_scale"};
-// the scale and its growth tracker are saved in trainer_state.json and restored on resume.
+// goes by the updates actually made) — and logged as HF logs it (its loss in the window, its lr,
+// a non-finite grad_norm) with "skipped_overflow": true and the new "loss_scale"; the scale, its
+// growth tracker and the skip count are saved in trainer_state.json and restored on resume. An
+// overflow at a scale of 1 or less is not the scaler's to cure: on_nonfinite handles it (stop,
+// by default, naming the first non-finite gradient).
 // (accelerate turns fp16 off on a CPU — no autocast, no scaler — so HF's CPU run is f32; galvani
 // runs what the course's GPU run does.)
 //
@@ -183,6 +186,8 @@ struct LogEntry {
   double all_reduce_seconds = 0;  // time in the gradient all-reduce (data parallel runs; logged when > 0)
   double all_reduce_wait_seconds = 0;  // the update's time in the reducer after backward: packing, waiting,
                                        // unpacking (what an overlap did not hide)
+  bool skipped_overflow = false;  // fp16: the loss scaler skipped this update (logged with the new loss_scale)
+  double loss_scale = 0;
   nlohmann::json to_json() const {
     nlohmann::json j = {{"step", step}, {"epoch", epoch}, {"loss", loss}, {"learning_rate", learning_rate},
                         {"grad_norm", grad_norm}, {"tokens_per_second", tokens_per_second}, {"elapsed", elapsed},
@@ -190,6 +195,10 @@ struct LogEntry {
     if (all_reduce_seconds > 0) {
       j["all_reduce_seconds"] = all_reduce_seconds;
       j["all_reduce_wait_seconds"] = all_reduce_wait_seconds;
+    }
+    if (skipped_overflow) {
+      j["skipped_overflow"] = true;
+      j["loss_scale"] = loss_scale;
     }
     return j;
   }
@@ -458,42 +467,72 @@ class Trainer {
         update_loss = group_.all_reduce(update_loss, distributed::ReduceOp::avg);
         // fp16: gradients back to their true size before clipping (HF: unscale_gradients). Every
         // rank sees the same averaged gradients, so every rank finds the same overflow.
-        const bool overflow = scaler_ && scaler_->unscale_(params);
+        // fp16: unscale, and every rank agrees whether any gradient overflowed (one int, summed).
+        bool overflow = false;
+        double scale_used = 0;
+        if (scaler_) {
+          scale_used = scaler_->get_scale();
+          int64_t found = scaler_->unscale_(params);
+          group_.all_reduce(&found, 1);  // one process: as it is
+          overflow = found > 0;
+          scaler_->set_found_inf(overflow);
+        }
         const double grad_norm = clip_grad_norm(params, args_.max_grad_norm);
         const double lr = args_.learning_rate * sched.factor(step - overflow_skips_);
-        if (overflow && std::isfinite(update_loss)) {
-          // The loss scaler's skip: no optimizer step, no scheduler step, a smaller scale.
-          scaler_->update();
-          opt->zero_grad();
-          ++step;
-          ++overflow_skips_;
-          const double new_scale = scaler_->get_scale();
-          if (main_process)
-            std::fprintf(stderr, "\nTrainer: update %lld skipped: the f16 gradients overflowed; loss scale now %g\n",
-                         (long long)step, new_scale);
-          log_line({{"step", step}, {"skipped_overflow", true}, {"loss_scale", new_scale}}, jsonl);
-          bar.update(step, "skipped: f16 overflow");
-          if (args_.save_steps > 0 && step % args_.save_steps == 0 && main_process)
-            save_checkpoint(step, double(epoch) + double(last) / double(nb), *opt);
-          continue;
-        }
-        if (!std::isfinite(update_loss) || !std::isfinite(grad_norm)) {
-          // NaN or Inf: find the culprit (the norm says one exists) before anything changes.
-          std::string what = first_nonfinite_grad(model_.named_parameters());
-          if (!std::isfinite(update_loss))
-            what = galvani::detail::cat("the loss is ", update_loss, what.empty() ? "" : ", and ", what);
-          if (args_.on_nonfinite == "stop")
-            throw Error(galvani::detail::cat(
-                "Trainer: update ", step + 1, ": ", what, ". The weights were not updated", args_.save_steps > 0 ?
-                " (the last checkpoint-N in " + args_.output_dir + " is intact)" : "",
-                ". Lower the learning rate, check the data, or drop such updates with on_nonfinite=\"skip\" "
-                "(--on-nonfinite skip)"));
-          opt->zero_grad();
+        // The loss scaler's own skip: an overflow with a finite loss while the scale is above 1.
+        // At a scale of 1 or less the gradients are out of f16's range (or NaN) by themselves:
+        // that is a non-finite update like any other (on_nonfinite), not something a smaller
+        // scale can cure.
+        const bool scaler_skip = overflow && std::isfinite(update_loss) && scale_used > 1;
+        if (scaler_skip || !std::isfinite(update_loss) || !std::isfinite(grad_norm)) {
+          std::string what = "the f16 gradients overflowed";
+          if (!scaler_skip) {
+            // NaN or Inf: find the culprit (the norm says one exists) before anything changes.
+            what = first_nonfinite_grad(model_.named_parameters());
+            if (!std::isfinite(update_loss))
+              what = galvani::detail::cat("the loss is ", update_loss, what.empty() ? "" : ", and ", what);
+            if (args_.on_nonfinite == "stop")
+              throw Error(galvani::detail::cat(
+                  "Trainer: update ", step + 1, ": ", what, overflow ? galvani::detail::cat(
+                  " at an fp16 loss scale of ", scale_used) : "", ". The weights were not updated",
+                  args_.save_steps > 0 ? " (the last checkpoint-N in " + args_.output_dir + " is intact)" : "",
+                  ". Lower the learning rate, check the data, or drop such updates with on_nonfinite=\"skip\" "
+                  "(--on-nonfinite skip)"));
+          }
+          // A skipped update: no optimizer step; the scaler backs off; HF steps the LR scheduler
+          // only when the optimizer stepped, so an update the scaler skipped does not count in
+          // the schedule (a non-finite skip without fp16 keeps galvani's step-indexed schedule).
           if (scaler_) scaler_->update();
+          if (overflow) ++overflow_skips_;
+          opt->zero_grad();
           ++step;
-          if (main_process) std::fprintf(stderr, "\nTrainer: update %lld skipped: %s\n", (long long)step, what.c_str());
-          log_line({{"step", step}, {"skipped_nonfinite", what}}, jsonl);
-          bar.update(step, "skipped: nan/inf");
+          if (main_process) std::fprintf(stderr, "\nTrainer: update %lld skipped: %s%s\n", (long long)step, what.c_str(),
+                                         scaler_ ? galvani::detail::cat("; loss scale now ", scaler_->get_scale()).c_str() : "");
+          if (scaler_skip) {
+            // Logged as HF logs it: the loss counts in the logging window, the entry has the lr
+            // (not advanced) and the non-finite grad_norm, plus what happened to the scale.
+            window_loss += update_loss;
+            ++window_steps;
+            if (args_.logging_steps > 0 && step % args_.logging_steps == 0) {
+              LogEntry e;
+              e.step = step;
+              e.epoch = double(epoch) + double(last) / double(nb);
+              e.loss = window_loss / double(window_steps);
+              e.learning_rate = lr;
+              e.grad_norm = grad_norm;
+              e.tokens = tokens;
+              e.elapsed = bar.elapsed();
+              e.skipped_overflow = true;
+              e.loss_scale = scaler_->get_scale();
+              window_loss = 0;
+              window_steps = 0;
+              res.log.push_back(e);
+              log_line(e.to_json(), jsonl);
+            }
+          } else {
+            log_line({{"step", step}, {"skipped_nonfinite", what}}, jsonl);
+          }
+          bar.update(step, scaler_skip ? "skipped: f16 overflow" : "skipped: nan/inf");
           if (args_.save_steps > 0 && step % args_.save_steps == 0 && main_process)
             save_checkpoint(step, double(epoch) + double(last) / double(nb), *opt);
           continue;
@@ -586,6 +625,7 @@ class Trainer {
                             {"rng_state", {{"seed", model_.generator().seed()}, {"counter", model_.generator().counter()}}},
                             {"mixed_precision", mixed_precision_name()},
                             {"optimizer_steps_skipped", overflow_skips_},
+                            {"optimizer_step_count", opt.step_count()},
                             {"log_history", history_}};
     if (scaler_)  // torch's GradScaler.state_dict(): HF saves it as scaler.pt
       state["scaler"] = {{"scale", scaler_->get_scale()}, {"growth_tracker", scaler_->growth_tracker()}};
@@ -709,19 +749,27 @@ class Trainer {
       NoGradGuard no_grad;
       copy_into(t, e->tensor);
     }
-    opt.set_step_count(step - overflow_skips_);  // Adam's t counts the steps the optimizer made
+    // Adam's t counts the steps the optimizer made (skipped updates made none); checkpoints
+    // written before it was recorded assume every update stepped.
+    opt.set_step_count(st.value("optimizer_step_count", step));
 
     for (const auto& j : history_) {  // log.jsonl and the result as they were at the checkpoint
       if (jsonl.is_open()) jsonl << j.dump() << "\n";
       if (j.contains("eval_loss")) {
         res.eval_loss.emplace_back(j.value("step", int64_t(0)), j.value("eval_loss", 0.0));
       } else if (j.contains("loss")) {
+        // A non-finite number (an fp16 skip's grad_norm) was written as null: read back as NaN.
+        const auto number = [&j](const char* key) {
+          return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
+        };
         LogEntry e;
         e.step = j.value("step", int64_t(0));
-        e.epoch = j.value("epoch", 0.0);
-        e.loss = j.value("loss", 0.0);
-        e.learning_rate = j.value("learning_rate", 0.0);
-        e.grad_norm = j.value("grad_norm", 0.0);
+        e.epoch = number("epoch");
+        e.loss = number("loss");
+        e.learning_rate = number("learning_rate");
+        e.grad_norm = number("grad_norm");
+        e.skipped_overflow = j.value("skipped_overflow", false);
+        if (e.skipped_overflow) e.loss_scale = number("loss_scale");
         res.log.push_back(e);
       }
     }
