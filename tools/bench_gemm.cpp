@@ -7,7 +7,10 @@
 // (C = 128) and distilgpt2 (C = 768) in both weight layouts (x·Wᵀ as `linear` reads it,
 // x·W as `conv1d_linear` reads it), reported as GB/s of weight streamed; a 50257-way
 // cross-entropy forward + backward on (512, 50257) f32 logits; and the MLP nonlinearities
-// (gelu_tanh on (512, 3072), silu_mul on (512, 1536)) forward + backward.
+// (gelu_tanh on (512, 3072), silu_mul on (512, 1536)) forward + backward; and mixed precision:
+// the decode step's product with the weight in bf16 (gemm_mixed<float, bf16>: half the bytes
+// streamed) against f32, and one training-shaped linear, x(512,768)·Wᵀ(768,3072) forward +
+// backward, in f32 and under bf16 autocast (rounding and 2-byte copies on top of f32 products).
 //
 // Before/after comparisons: build this file a second time against an older copy of
 // include/ (it uses only mm_kernel, t2d and cross_entropy, which both have), run both
@@ -67,6 +70,45 @@ int main(int argc, char** argv) {
     const double med = median_seconds(c.decode ? decode_reps : reps, [&] { Tensor out = detail::mm_kernel(A, B, "bench"); });
     std::printf("%-45s %8.3f ms %7.1f GFLOP/s %6.1f GB/s of B\n", c.name, med * 1e3,
                 2.0 * double(c.M * c.N * c.K) / med / 1e9, double(c.N * c.K) * 4.0 / med / 1e9);
+  }
+
+  // Decoding with bf16 weights: the same product, W streamed in 2 bytes an element.
+  for (const int64_t K : {128, 768}) {
+    const int64_t Nn = 50257;
+    const std::vector<float> xs = rand_normal({1, K}, 0, 1, g).to_vector<float>();
+    const std::vector<float> w32 = rand_normal({Nn, K}, 0, 1, g).to_vector<float>();
+    std::vector<bf16> w16(w32.size());
+    for (size_t i = 0; i < w32.size(); ++i) w16[i] = bf16(w32[i]);
+    std::vector<float> out(size_t(Nn));
+    const double t32 = median_seconds(decode_reps, [&] {
+      gemm<float>(1, Nn, K, xs.data(), K, 1, w32.data(), 1, K, out.data(), Nn);
+    });
+    const double t16 = median_seconds(decode_reps, [&] {
+      gemm_mixed<float, bf16>(1, Nn, K, xs.data(), K, 1, w16.data(), 1, K, out.data(), Nn);
+    });
+    char name[64];
+    std::snprintf(name, sizeof name, "decode x(1,%lld)·Wt bf16 weight", (long long)K);
+    std::printf("%-45s %8.3f ms (f32 %.3f ms: %.2fx) %6.1f GB/s of B\n", name, t16 * 1e3, t32 * 1e3, t32 / t16,
+                double(Nn * K) * 2.0 / t16 / 1e9);
+  }
+  // A training-shaped linear, forward + backward, f32 and under bf16 autocast.
+  {
+    Tensor xin = rand_normal({512, 768}, 0, 1, g).requires_grad_();
+    Tensor w = rand_normal({3072, 768}, 0, 0.02, g).requires_grad_();
+    Tensor dy = rand_normal({512, 3072}, 0, 1, g);
+    const auto step = [&](bool amp) {
+      xin.zero_grad(), w.zero_grad();
+      Tensor y;
+      {
+        AutocastGuard guard(DType::bf16, amp);
+        y = linear(xin, w);
+      }
+      y.backward(dy);
+    };
+    const double t32 = median_seconds(reps, [&] { step(false); });
+    const double t16 = median_seconds(reps, [&] { step(true); });
+    std::printf("%-45s %8.3f ms (f32 %.3f ms: %.2fx)\n", "linear fwd+bwd x(512,768)·Wt, bf16 autocast", t16 * 1e3,
+                t32 * 1e3, t32 / t16);
   }
 
   // Cross-entropy at the tiny model's T = 256, batch 2 (one training step's logits).

@@ -31,6 +31,7 @@
 #include "core/print.hpp"
 #include "core/paths.hpp"
 #include "core/memory.hpp"
+#include "core/autocast.hpp"
 
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
@@ -50,6 +51,7 @@
 #include "ops/dropout.hpp"
 #include "ops/attention.hpp"
 #include "ops/rope.hpp"
+#include "ops/autocast.hpp"
 
 #include "nn/module.hpp"
 #include "nn/layers.hpp"
@@ -61,6 +63,7 @@
 #include "models/peft.hpp"
 #include "optim/adamw.hpp"
 #include "optim/clip_grad.hpp"
+#include "optim/grad_scaler.hpp"
 #include "optim/lr_schedule.hpp"
 #include "eval/perplexity.hpp"
 #include "eval/generate.hpp"

@@ -18,8 +18,8 @@
 // lower-precision op's result is an f32 tensor that holds bf16 (or f16) values — the values
 // torch's bf16 tensor holds, read the way torch's next op reads them (widened). An op after it
 // that torch would run in bf16 (gelu, silu, RoPE on q/k) is therefore not rounded again here.
-// The products themselves go through gemm_mixed (ops/gemm.hpp): operands stored in 2 bytes,
-// f32 sums, as oneDNN's bf16 GEMM; a linear's saved input is the 2-byte copy.
+// The products are f32 GEMMs of the 2-byte operands widened (exact), with f32 sums, as oneDNN's
+// bf16 GEMM on a CPU without AVX512-BF16; a linear's saved input is the 2-byte copy.
 //
 // State is per thread, like torch's. Casts of a weight (a leaf that requires grad) are made
 // once per outermost enabled region and reused (torch's autocast weight cache); the cache is

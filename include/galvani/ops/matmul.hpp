@@ -57,26 +57,30 @@ inline void add_bias_rows(Tensor& y, const Tensor& b) {
   });
 }
 
+// A 2-D bf16/f16 operand widened to f32 in its own layout: a contiguous matrix, or the transposed
+// view of one (Wᵀ as `linear` reads it), stays so, and the copy is a straight pass.
+inline Tensor widened(const Tensor& t) {
+  if (!t.is_contiguous() && t2d(t).is_contiguous()) return t2d(cast_raw(t2d(t), DType::f32));
+  return cast_raw(t, DType::f32);
+}
+
 // C (M, N) f32 = A (M, K) · B (K, N) for 2-D operands of one lower-precision dtype (bf16 or
-// f16), any strides: gemm_mixed, f32 sums. Error: shapes or dtypes that do not fit, a device
-// without the kernel.
+// f16), any strides, f32 sums: the f32 GEMM of the widened operands, so each product is exact
+// and only the sums round. (The operands are widened into f32 copies for the call rather than
+// through gemm_mixed's packing: gemm_mixed, instantiated here, would add two GEMMs per CPU level
+// to every translation unit that includes this header — +50% compile time, measured.)
+// Error: shapes or dtypes that do not fit.
 inline Tensor mm_low(const Tensor& A, const Tensor& B, const char* op) {
-  const int64_t M = A.shape()[0], K = A.shape()[1], N = B.shape()[1];
-  GALVANI_CHECK(B.shape()[0] == K && A.dtype() == B.dtype() && (A.dtype() == DType::bf16 || A.dtype() == DType::f16),
+  GALVANI_CHECK(A.shape()[1] == B.shape()[0] && A.dtype() == B.dtype() &&
+                    (A.dtype() == DType::bf16 || A.dtype() == DType::f16),
                 op, ": cannot multiply ", dtype_name(A.dtype()), " ", shape_str(A.shape()), " by ",
                 dtype_name(B.dtype()), " ", shape_str(B.shape()));
-  Tensor C = Tensor::empty({M, N}, DType::f32, A.device());
-  dispatch(op, {{"a", A}, {"b", B}, {"out", C}}, AllTypes{A.dtype()}, [&]<class L>() {
-    if constexpr (std::is_same_v<L, bf16> || std::is_same_v<L, f16>)
-      gemm_mixed<L, L>(M, N, K, A.data<L>(), A.strides()[0], A.strides()[1], B.data<L>(), B.strides()[0],
-                       B.strides()[1], C.data<float>(), N);
-  });
-  return C;
+  return mm_kernel(widened(A), widened(B), op);
 }
 
 // linear (W (out, in)) or, with fan_in_fan_out, conv1d_linear (W (in, out)) under autocast
 // (core/autocast.hpp): x and W cast to the autocast dtype (W through the region's weight cache),
-// multiplied with f32 sums, the bias added in f32 after its own rounding, and the result rounded
+// multiplied with f32 sums (mm_low), the bias added in f32 after its own rounding, and the result rounded
 // once — as torch's bf16 addmm on oneDNN. Saved for backward: the 2-byte x and W. Backward: the
 // output gradient rounded to the dtype, dx and dW from 2-byte operands, each rounded; db the
 // f32 sum of the rounded gradient, rounded.
