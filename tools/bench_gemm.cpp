@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     const std::vector<float> w32 = rand_normal({Nn, K}, 0, 1, g).to_vector<float>();
     std::vector<bf16> w16(w32.size());
     for (size_t i = 0; i < w32.size(); ++i) w16[i] = bf16(w32[i]);
-    std::vector<float> out(size_t(Nn));
+    std::vector<float> out(static_cast<size_t>(Nn));
     const double t32 = median_seconds(decode_reps, [&] {
       gemm<float>(1, Nn, K, xs.data(), K, 1, w32.data(), 1, K, out.data(), Nn);
     });
