@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"nf4", "fp4"}));
   app.add_option("--compute-dtype", compute_dtype,
                  "bnb_4bit_compute_dtype written to the config: transformers computes the 4-bit layers in it "
-                 "(galvani always uses float32; float32 here makes the two agree)")
+                 "(galvani computes them in float32, or in the autocast dtype of a --bf16/--fp16 training run; "
+                 "float32 here makes the two agree)")
       ->capture_default_str();
   app.add_flag("--no-double-quant", no_double_quant, "keep absmax in float32 (bnb_4bit_use_double_quant=False)");
   app.add_option("--seed", seed, "seed of tiny's initialisation")->capture_default_str();
