@@ -53,11 +53,6 @@ std::vector<float> widen_all(const std::vector<S>& v) {
   return out;
 }
 
-template <class S>
-const S* ptr(const std::vector<S>& v) {
-  return v.data();
-}
-
 // gemm_mixed<TA, TB> against gemm<float> of the widened operands, bit for bit, over the GEMV
 // rows (M ≤ 8) and the packed path (several row blocks, K slices, a partial panel), both
 // layouts of B, a strided A and accumulation, at every CPU level.
@@ -83,7 +78,7 @@ void check_gemm_mixed() {
         for_each_cpu_capability([&](CpuCapability) {
           std::vector<float> want(size_t(M * ldc), 0.5f), got(size_t(M * ldc), 0.5f);
           gemm<float>(M, N, K, aw.data(), a_rs, a_cs, bw.data(), b_rs, b_cs, want.data(), ldc, true);
-          gemm_mixed<TA, TB>(M, N, K, ptr(a), a_rs, a_cs, ptr(b), b_rs, b_cs, got.data(), ldc, true);
+          gemm_mixed<TA, TB>(M, N, K, a.data(), a_rs, a_cs, b.data(), b_rs, b_cs, got.data(), ldc, true);
           CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
         });
       }

@@ -204,14 +204,14 @@ void check_resume(Make make, Save save, TrainingArguments args, int64_t stop, co
   const RunOutcome after = run(make, save, resumed, rows, eval);
   check_same(straight, after);
 }
+// The full-finetune runs' save function: the model's state dict as model.safetensors.
+void save_model(const CausalLM& m, const fs::path& d) {
+  io::save_safetensors(d / "model.safetensors", m.state_dict(), io::Metadata{{"format", "pt"}});
+}
 }  // namespace
 
 TEST_CASE("resume_from_checkpoint continues a full finetune bit for bit (dropout, adamw_torch)", "[trainer][resume]") {
   const auto make = [] { return tiny_gpt2(); };
-  const auto save = [](const CausalLM& m, const fs::path& d) {
-    io::StateDict sd = m.state_dict();
-    io::save_safetensors(d / "model.safetensors", sd, io::Metadata{{"format", "pt"}});
-  };
   TrainingArguments a;
   a.num_train_epochs = 2;
   a.per_device_train_batch_size = 2;
@@ -221,7 +221,7 @@ TEST_CASE("resume_from_checkpoint continues a full finetune bit for bit (dropout
   a.warmup_steps = 2;
   a.save_steps = 2;
   a.progress_bar = false;
-  check_resume(make, save, a, 4, "full");
+  check_resume(make, save_model, a, 4, "full");
 }
 
 // fp16 with a loss scale that overflows now and then (2^22, doubled after 3 good updates): the
@@ -230,10 +230,6 @@ TEST_CASE("resume_from_checkpoint continues a full finetune bit for bit (dropout
 TEST_CASE("resume_from_checkpoint continues an fp16 run bit for bit (loss scaler state, skipped updates)",
           "[trainer][resume][mixed]") {
   const auto make = [] { return tiny_gpt2(); };
-  const auto save = [](const CausalLM& m, const fs::path& d) {
-    io::StateDict sd = m.state_dict();
-    io::save_safetensors(d / "model.safetensors", sd, io::Metadata{{"format", "pt"}});
-  };
   TrainingArguments a;
   a.num_train_epochs = 2;
   a.per_device_train_batch_size = 2;
@@ -244,7 +240,7 @@ TEST_CASE("resume_from_checkpoint continues an fp16 run bit for bit (loss scaler
   a.fp16 = true;
   a.grad_scaler.init_scale = std::ldexp(1.0, 22);
   a.grad_scaler.growth_interval = 3;
-  check_resume(make, save, a, 9, "fp16");
+  check_resume(make, save_model, a, 9, "fp16");
   // The run did skip updates, before and after the checkpoint it resumed from.
   std::ifstream log(fs::temp_directory_path() / "galvani_test_trainer_resumed_fp16" / "log.jsonl");
   std::vector<int64_t> skipped;
