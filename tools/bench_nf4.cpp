@@ -13,16 +13,26 @@
 // Decoding (M = 1): the same products with one row, first one weight alone (hot in cache: compute
 // bound), then a decode step's worth of weights streamed from memory: --layers copies of
 // SmolLM2's seven projections (30 layers: 106 M weights, 425 MB in f32, 55 MB in 4 bits), each
-// multiplied once per step, as a forward pass does. Reported as tokens/s and GB/s of weight read.
+// multiplied once per step, as a forward pass does. Reported as tokens/s and GB/s of weight read,
+// beside the machine's copy bandwidth (a 256 MiB parallel memcpy, read + write, measured in the
+// same run right after the step, as ../shared/bench/torch_gpt2_baseline.py's machine section).
+//
+//   --decode-only   skip the training shapes
+//   --json FILE     the decoding numbers as JSON (tools/bench_nf4_vs_bnb.py reads them and puts
+//                   bitsandbytes' CPU path beside them)
 #include <CLI/CLI.hpp>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <galvani/galvani.hpp>
 #include <galvani/quant/nf4_matmul.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bench_common.hpp"
 
 using namespace galvani;
 using namespace galvani::quant;
@@ -87,13 +97,16 @@ int main(int argc, char** argv) {
   CLI::App app{"Time the NF4 4-bit linear against the f32 one on training and decoding shapes"};
   int threads = 2, reps = 5, decode_reps = 20, layers = 30;
   int64_t tokens = 512;
-  bool skip_before = false;
+  bool skip_before = false, decode_only = false;
+  std::string json_path;
   app.add_option("--threads", threads, "OpenMP threads")->capture_default_str();
   app.add_option("--tokens", tokens, "rows of x in the training shapes (batch × sequence)")->capture_default_str();
   app.add_option("--reps", reps, "timed repetitions of the training shapes (median reported)")->capture_default_str();
   app.add_option("--decode-reps", decode_reps, "timed repetitions of the decoding cases")->capture_default_str();
   app.add_option("--layers", layers, "SmolLM2 layers streamed in the decode-step case")->capture_default_str();
   app.add_flag("--skip-before", skip_before, "do not time the scalar (before) kernels on the training shapes");
+  app.add_flag("--decode-only", decode_only, "time the decoding cases only (M = 1), not the training shapes");
+  app.add_option("--json", json_path, "also write the decoding numbers to this JSON file");
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
   keep_freed_memory();
@@ -108,10 +121,17 @@ int main(int argc, char** argv) {
   std::vector<Layer> ls;
   for (const Shape2& s : shapes) ls.push_back(make_layer(s.N, s.K, g));
 
-  std::printf("\ntraining shapes, M = %lld: ms (GFLOP/s); ratio = f32 ms / nf4 ms\n", (long long)tokens);
-  std::printf("%-27s %-5s %16s %16s %16s %7s %7s\n", "W (out x in)", "pass", "f32", "nf4 before", "nf4 after",
-              "before", "after");
-  for (size_t i = 0; i < ls.size(); ++i) {
+  nlohmann::json out = {{"threads", threads},
+                        {"decode_reps", decode_reps},
+                        {"nf4_kernels_level", nf4_kernels_level()},
+                        {"one_weight", nlohmann::json::array()}};
+
+  if (!decode_only) {
+    std::printf("\ntraining shapes, M = %lld: ms (GFLOP/s); ratio = f32 ms / nf4 ms\n", (long long)tokens);
+    std::printf("%-27s %-5s %16s %16s %16s %7s %7s\n", "W (out x in)", "pass", "f32", "nf4 before", "nf4 after",
+                "before", "after");
+  }
+  for (size_t i = 0; i < ls.size() && !decode_only; ++i) {
     const Layer& l = ls[i];
     const int64_t M = tokens;
     Tensor x = rand_normal({M, l.K}, 0, 1, g), dy = rand_normal({M, l.N}, 0, 1, g);
@@ -150,6 +170,8 @@ int main(int argc, char** argv) {
     const double t32 = t[0], t0 = t[1], t1 = t[2];
     std::printf("%-27s %10.1f %10.1f %10.1f %7.2f %7.2f\n", shapes[i].name, t32 * 1e6, t0 * 1e6, t1 * 1e6, t32 / t0,
                 t32 / t1);
+    out["one_weight"].push_back({{"name", shapes[i].name}, {"N", l.N}, {"K", l.K}, {"f32_us", t32 * 1e6},
+                                 {"nf4_before_us", t0 * 1e6}, {"nf4_us", t1 * 1e6}});
   }
 
   // A decode step's weights: `layers` × SmolLM2's q, k, v, o, gate, up, down, every copy distinct.
@@ -178,5 +200,17 @@ int main(int argc, char** argv) {
     std::printf("  f32        %8.2f ms  %7.1f steps/s  %6.1f GB/s of weight\n", t32 * 1e3, 1 / t32, w32 / t32 / 1e9);
     std::printf("  nf4 before %8.2f ms  %7.1f steps/s  %6.1f GB/s   ratio %.2f\n", t0 * 1e3, 1 / t0, w4 / t0 / 1e9, t32 / t0);
     std::printf("  nf4 after  %8.2f ms  %7.1f steps/s  %6.1f GB/s   ratio %.2f\n", t1 * 1e3, 1 / t1, w4 / t1 / 1e9, t32 / t1);
+    // The ceiling: the machine's copy bandwidth, measured now (after the step: same load, same threads).
+    const double copy = bench::median(bench::copy_bandwidth_gbps(std::max(5, dr)));
+    std::printf("  copy bandwidth (256 MiB memcpy, read + write) %.1f GB/s: nf4 reads at %.0f%% of it, f32 at %.0f%%\n",
+                copy, 100 * w4 / t1 / 1e9 / copy, 100 * w32 / t32 / 1e9 / copy);
+    out["decode_step"] = {{"layers", layers},       {"f32_bytes", w32},     {"nf4_bytes", w4},
+                          {"f32_ms", t32 * 1e3},    {"nf4_before_ms", t0 * 1e3}, {"nf4_ms", t1 * 1e3},
+                          {"copy_gbps", copy}};
+  }
+  if (!json_path.empty()) {
+    std::ofstream f(json_path);
+    f << out.dump(1) << "\n";
+    GALVANI_CHECK(f.good(), "bench_nf4: could not write --json ", json_path);
   }
 }

@@ -44,6 +44,7 @@
 #include <optional>
 #include <galvani/galvani.hpp>
 #include "../examples/cli_checks.hpp"
+#include "bench_common.hpp"
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -478,22 +479,7 @@ json bench_machine(int reps, int64_t n = 2048, int64_t copy_mib = 256) {
     }
   }
   const int64_t numel = copy_mib * (1 << 20) / 4;
-  {
-    std::vector<float> src(size_t(numel), 1.0f), dst(size_t(numel), 0.0f);
-    auto copy = [&] {
-#pragma omp parallel for schedule(static)
-      for (int64_t c = 0; c < 64; ++c) {
-        const int64_t lo = numel * c / 64, hi = numel * (c + 1) / 64;
-        std::memcpy(dst.data() + lo, src.data() + lo, size_t(hi - lo) * 4);
-      }
-    };
-    copy();
-    for (int i = 0; i < reps; ++i) {
-      const double t = now_s();
-      copy();
-      bw.push_back(2.0 * double(numel) * 4 / (now_s() - t) / 1e9);
-    }
-  }
+  bw = bench::copy_bandwidth_gbps(reps, copy_mib);
   for (int i = 0; i < 3; ++i) {
     const size_t bytes = size_t(copy_mib) << 20;
     void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -141,6 +141,84 @@ GALVANI_ISA_FN inline void gemv4_rows(const Codes4& d, const float* xs, float* y
 }
 #endif
 
+#if GALVANI_ISA_LEVEL == 1
+// The fused decode GEMV for AVX2: y[m, n .. n+R) = x[m] · W[n .. n+R), the codes decoded in
+// registers and never stored. AVX2 has no 16-entry float permute, and its 8-entry vpermps
+// crosses 128-bit lanes (slow on AMD before Zen 4), so the table is looked up byte by byte:
+// vpshufb is a 16-entry byte lookup in each lane, so four of them (one per byte of the f32
+// values, `planes`) look up 32 codes, and two rounds of unpacks put the bytes back together as
+// 32 floats — every shuffle inside a lane. 16 packed bytes (32 weights) go in one lane as their
+// high nibbles (the even elements), in the other as their low ones (the odd); after the unpacks
+// each 8 floats are elements 8g … 8g+7 in the order 0 2 4 6 1 3 5 7, so x is rearranged once per
+// call to match (xs: in every 8 elements, the 4 even ones then the 4 odd ones). Each decoded
+// weight is lut[code] · absmax, the same float as dequantize_4bit's; only the summation order
+// differs. R rows at a time; A = accumulators per (row, input), 2 while R·MM is small.
+template <int MM, int R>
+GALVANI_ISA_FN inline void gemv4_rows(const Codes4& d, const float* xs, float* y, int64_t N, int64_t K, int64_t n) {
+  constexpr int A = R * MM <= 2 ? 2 : 1;
+  alignas(16) uint8_t planes[4][16];  // planes[b][code] = byte b of lut[code] (little-endian)
+  {
+    const auto* lb = reinterpret_cast<const uint8_t*>(d.lut);
+    for (int b = 0; b < 4; ++b)
+      for (int c = 0; c < 16; ++c) planes[b][c] = lb[4 * c + b];
+  }
+  __m256i tab[4];
+  for (int b = 0; b < 4; ++b) tab[b] = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(planes[b])));
+  const __m256i low4 = _mm256_set1_epi8(15);
+  const int64_t bs = int64_t(1) << d.bs_shift, half = K / 2;
+  __m256 acc[R][MM][A];
+  const uint8_t* p[R];
+  const float* am[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    p[r] = d.packed + (((n + r) * K) >> 1);
+    am[r] = d.absmax + (((n + r) * K) >> d.bs_shift);
+#pragma GCC unroll 8
+    for (int m = 0; m < MM; ++m)
+#pragma GCC unroll 2
+      for (int a = 0; a < A; ++a) acc[r][m][a] = _mm256_setzero_ps();
+  }
+  for (int64_t j0 = 0, b = 0; j0 < half; j0 += bs / 2, ++b) {  // j: byte = element pair
+    __m256 scale[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      scale[r] = _mm256_set1_ps(am[r][b]);
+      _mm_prefetch(reinterpret_cast<const char*>(p[r] + R * half + j0), _MM_HINT_T0);  // see the AVX-512 kernel
+    }
+    for (int64_t j = j0; j < j0 + bs / 2; j += 16) {  // 16 bytes: elements 2j … 2j+31
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[r] + j));
+        const __m256i idx = _mm256_and_si256(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_srli_epi16(bytes, 4)), bytes, 1), low4);
+        const __m256i t0 = _mm256_shuffle_epi8(tab[0], idx), t1 = _mm256_shuffle_epi8(tab[1], idx);
+        const __m256i t2 = _mm256_shuffle_epi8(tab[2], idx), t3 = _mm256_shuffle_epi8(tab[3], idx);
+        const __m256i lo01 = _mm256_unpacklo_epi8(t0, t1), hi01 = _mm256_unpackhi_epi8(t0, t1);
+        const __m256i lo23 = _mm256_unpacklo_epi8(t2, t3), hi23 = _mm256_unpackhi_epi8(t2, t3);
+        const __m256 w[4] = {_mm256_mul_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(lo01, lo23)), scale[r]),
+                             _mm256_mul_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(lo01, lo23)), scale[r]),
+                             _mm256_mul_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(hi01, hi23)), scale[r]),
+                             _mm256_mul_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(hi01, hi23)), scale[r])};
+#pragma GCC unroll 8
+        for (int m = 0; m < MM; ++m)
+#pragma GCC unroll 4
+          for (int q = 0; q < 4; ++q)
+            acc[r][m][q % A] = _mm256_fmadd_ps(_mm256_loadu_ps(xs + m * K + 2 * j + 8 * q), w[q], acc[r][m][q % A]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < MM; ++m) {
+      const __m256 v = A == 2 ? _mm256_add_ps(acc[r][m][0], acc[r][m][A - 1]) : acc[r][m][0];
+      alignas(32) float t[8];  // 8 → 4 → 2 → 1, halves added
+      _mm256_store_ps(t, v);
+      for (int w = 4; w >= 1; w /= 2)
+        for (int i = 0; i < w; ++i) t[i] += t[i + w];
+      y[m * N + n + r] = t[0];
+    }
+}
+#endif
+
 // 16 rows of kc floats → one packed panel: dst[k·16 + j] = src[j·lds + k] (rows of W become the
 // panel's 16 columns). A plain loop: at M = 512 it is a few per cent of the GEMM it feeds.
 GALVANI_ISA_FN inline void transpose16(const float* src, int64_t lds, float* dst, int64_t kc) {
@@ -150,8 +228,8 @@ GALVANI_ISA_FN inline void transpose16(const float* src, int64_t lds, float* dst
 }
 
 // y (MM, N) = x (MM, K) · Wᵀ for MM ≤ 8 rows, both row-major, in work items of 16 rows of W
-// (one parallel region). xs (MM, K): x de-interleaved for gemv4_rows when `fused` (AVX-512
-// only), else unused.
+// (one parallel region). xs (MM, K): x de-interleaved for gemv4_rows when `fused` (AVX-512 or
+// AVX2), else unused.
 template <int MM>
 GALVANI_ISA_FN void gemv4_blocks(const Codes4& d, const float* x, [[maybe_unused]] const float* xs, float* y,
                                  int64_t N, int64_t K, [[maybe_unused]] bool fused, bool parallel) {
@@ -163,9 +241,9 @@ GALVANI_ISA_FN void gemv4_blocks(const Codes4& d, const float* x, [[maybe_unused
     for (int64_t n0 = 0; n0 < N; n0 += NB) {
       const int64_t n1 = std::min(N, n0 + NB);
       int64_t n = n0;
-#if GALVANI_ISA_LEVEL >= 2
+#if GALVANI_ISA_LEVEL >= 1
       if (fused) {  // bs >= 32, so K is a multiple of 32 too
-        constexpr int R = MM == 1 ? 4 : MM == 2 ? 2 : 1;
+        constexpr int R = GALVANI_ISA_LEVEL >= 2 ? (MM == 1 ? 4 : MM == 2 ? 2 : 1) : (MM == 1 ? 2 : 1);
         for (; n + R <= n1; n += R) gemv4_rows<MM, R>(d, xs, y, N, K, n);
         for (; n < n1; ++n) gemv4_rows<MM, 1>(d, xs, y, N, K, n);
       }
@@ -190,15 +268,24 @@ GALVANI_ISA_FN inline void nf4_linear_forward_f32(const float* x, const uint8_t*
   }
   const Codes4 d(packed, absmax, qt, bs);
   if (M <= galvani::detail::kGemvRows) {
-    const bool fused = GALVANI_ISA_LEVEL >= 2 && K % bs == 0;
+    const bool fused = GALVANI_ISA_LEVEL >= 1 && K % bs == 0;
     float* xs = nullptr;
-    if (fused) {  // x de-interleaved for gemv4_rows: (M, K) = evens then odds per row
+    if (fused) {  // x rearranged for gemv4_rows, row by row
       xs = galvani::detail::scratch<float, 4>(size_t(M * K));
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t k = 0; k < K / 2; ++k) {
+      for (int64_t m = 0; m < M; ++m) {
+#if GALVANI_ISA_LEVEL >= 2
+        for (int64_t k = 0; k < K / 2; ++k) {  // the even elements, then the odd ones
           xs[m * K + k] = x[m * K + 2 * k];
           xs[m * K + K / 2 + k] = x[m * K + 2 * k + 1];
         }
+#else
+        for (int64_t k = 0; k < K; k += 8)  // in every 8 elements (K % 32 == 0), the evens, then the odds
+          for (int64_t i = 0; i < 4; ++i) {
+            xs[m * K + k + i] = x[m * K + k + 2 * i];
+            xs[m * K + k + 4 + i] = x[m * K + k + 2 * i + 1];
+          }
+#endif
+      }
     }
     const bool par = M * N * K > 65536;
     switch (M) {

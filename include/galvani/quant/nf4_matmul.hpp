@@ -17,9 +17,10 @@
 //        which is exactly what the f32 GEMM would have copied anyway.
 //          forward  y = x · Wᵀ:  B (K, N) = Wᵀ, a panel is 16 rows of W decoded, then transposed;
 //          backward dx = dy · W: B (N, K) = W, a panel row is 16 consecutive elements of a W row.
-//   GEMV (M <= 8: decoding). Each thread owns a range of output rows n. With AVX-512 and whole
-//        blocks per row (K % blocksize == 0, every real model) the codes are decoded in registers
-//        and multiplied with all M inputs at once (detail::gemv4_rows); otherwise row n of W is
+//   GEMV (M <= 8: decoding). Each thread owns a range of output rows n. With AVX-512 or AVX2 and
+//        whole blocks per row (K % blocksize == 0, every real model) the codes are decoded in
+//        registers and multiplied with all M inputs at once (detail::gemv4_rows, one kernel per
+//        level: a 16-entry vpermps, or two 8-entry ones and a blend); otherwise row n of W is
 //        decoded into an L1-resident buffer and dotted by gemm()'s own GEMV kernel
 //        (detail::gemv_dot). Either way W is read once: K/2 bytes per row, 8× fewer than f32.
 //
