@@ -415,11 +415,7 @@ TEST_CASE("GPT-2 and Mistral under autocast: logits near f32's, in the lower pre
 
 namespace {
 
-Trainer::Rows pattern_rows(int64_t n, int64_t len = 24) {
-  Trainer::Rows rows;
-  for (int64_t r = 0; r < n; ++r) rows.push_back(testing::pattern_row(r, len));
-  return rows;
-}
+using testing::pattern_rows;
 
 std::vector<nlohmann::json> read_log(const fs::path& dir) {
   std::ifstream f(dir / "log.jsonl");

@@ -25,12 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// 40 rows of 24 tokens of the pattern (tests/support/tiny_models.hpp).
-Trainer::Rows pattern_rows(int64_t n = 40, int64_t len = 24) {
-  Trainer::Rows rows;
-  for (int64_t r = 0; r < n; ++r) rows.push_back(testing::pattern_row(r, len));
-  return rows;
-}
+using testing::pattern_rows;  // rows of 24 tokens of the pattern (tests/support/tiny_models.hpp)
 
 // The tiny GPT-2, seed 3 (the full-finetune runs).
 std::unique_ptr<GPT2LMHeadModel> tiny_gpt2() {
@@ -89,7 +84,7 @@ TEST_CASE("QLoRA on a tiny Llama: the loss falls and only the LoRA weights chang
   const auto before = snapshot(*model);
   TrainingArguments args = qlora_args(out);
   args.save_steps = 10;
-  Trainer trainer(*model, args, pattern_rows(), 0, pattern_rows(8), [&](const CausalLM& m, const fs::path& d) {
+  Trainer trainer(*model, args, pattern_rows(40), 0, pattern_rows(8), [&](const CausalLM& m, const fs::path& d) {
     save_adapter(m, lc, d);
   });
   const TrainResult r = trainer.train();
@@ -479,7 +474,7 @@ TEST_CASE("TrainingArguments are checked as torch's AdamW and HF's Trainer check
   auto model = tiny_gpt2();
   TrainingArguments bad = ok;
   bad.learning_rate = -1;
-  CHECK_THROWS_WITH(Trainer(*model, bad, pattern_rows(), 0), Catch::Contains("learning_rate is -1"));
+  CHECK_THROWS_WITH(Trainer(*model, bad, pattern_rows(40), 0), Catch::Contains("learning_rate is -1"));
 }
 
 TEST_CASE("the Trainer warns when the warm-up lasts the whole run", "[trainer]") {
@@ -487,13 +482,13 @@ TEST_CASE("the Trainer warns when the warm-up lasts the whole run", "[trainer]")
   TrainingArguments a = testing::quick_training_args("unused");
   a.max_steps = 5;
   a.warmup_steps = 10;
-  const std::vector<std::string> w = Trainer(*model, a, pattern_rows(), 0).warnings();
+  const std::vector<std::string> w = Trainer(*model, a, pattern_rows(40), 0).warnings();
   REQUIRE(w.size() == 1);
   CHECK_THAT(w[0], Catch::Contains("warmup_steps 10 >= the run's 5 updates") && Catch::Contains("e.g. to 1"));
   a.warmup_steps = 5;  // as long as the run: the rate still never gets there
-  CHECK(Trainer(*model, a, pattern_rows(), 0).warnings().size() == 1);
+  CHECK(Trainer(*model, a, pattern_rows(40), 0).warnings().size() == 1);
   a.warmup_steps = 4;
-  CHECK(Trainer(*model, a, pattern_rows(), 0).warnings().empty());
+  CHECK(Trainer(*model, a, pattern_rows(40), 0).warnings().empty());
   a.warmup_steps = 10, a.lr_scheduler_type = "constant";  // no warm-up in that schedule
-  CHECK(Trainer(*model, a, pattern_rows(), 0).warnings().empty());
+  CHECK(Trainer(*model, a, pattern_rows(40), 0).warnings().empty());
 }

@@ -29,7 +29,8 @@ if [ "$sanitized" != 0 ]; then
   cmake --build build-asan -j "$jobs"
 fi
 
-# Every file parser under libFuzzer + ASan/UBSan, from the committed seed corpora (5 s each).
+# Every file parser under libFuzzer + ASan/UBSan, from the committed seed corpora (5 s each, one
+# per core at a time).
 if [ "${GALVANI_FUZZ_SECONDS:-45}" != 0 ]; then
   tools/fuzz/run_fuzz.sh "${GALVANI_FUZZ_SECONDS:-45}"
 fi

@@ -17,6 +17,13 @@ inline std::vector<int32_t> pattern_row(int64_t r, int64_t len) {
   return row;
 }
 
+// Rows 0 … n-1 of the pattern, `len` tokens each (a Trainer's Rows).
+inline std::vector<std::vector<int32_t>> pattern_rows(int64_t n, int64_t len = 24) {
+  std::vector<std::vector<int32_t>> rows;
+  for (int64_t r = 0; r < n; ++r) rows.push_back(pattern_row(r, len));
+  return rows;
+}
+
 // GPT-2 with vocab 256, 32 positions, d 32, 2 layers, 2 heads (HF's dropouts unless changed).
 inline GPT2Config tiny_gpt2_config() {
   GPT2Config c;

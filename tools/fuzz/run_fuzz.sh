@@ -48,35 +48,52 @@ fi
 summary=build-fuzz/fuzz-summary.md
 { echo "| target | seconds | runs | coverage (edges) | features | corpus | peak RSS MB | result |"
   echo "|---|---:|---:|---:|---:|---:|---:|---|"; } > "$summary"
-failed=0
-work=
-trap 'rm -rf "$work"' EXIT
-for target in "${targets[@]}"; do
+# The targets run side by side, one per core (nproc at a time), each for its share of SECONDS:
+# the same fuzzing time in a half or less of the wall time on CI's two cores. Each writes its
+# summary row to a file; the rows are gathered in the targets' order.
+rows=$(mktemp -d)
+trap 'rm -rf "$rows"' EXIT
+run_one() {  # run_one TARGET: fuzz it, print its report, write its row; exit 1 on a finding
+  local target=$1 work extra=() log rc=0 runs rss last cov ft corp result
   if [ "$target" = fuzz_tokenizer_encode ] && ! [ -f "${GALVANI_DATA:-/nonexistent}/tokenizers/gpt2/tokenizer.json" ]; then
     echo "== $target skipped: it needs the shared data's tokenizers (set GALVANI_DATA)"
-    echo "| $target | 0 | | | | | | skipped: no shared data (set GALVANI_DATA) |" >> "$summary"
-    continue
+    echo "| $target | 0 | | | | | | skipped: no shared data (set GALVANI_DATA) |" > "$rows/$target"
+    return 0
   fi
   work=$(mktemp -d)
-  extra=()
   [ -n "${seeds[$target]:-}" ] && [ -d "build-fuzz/${seeds[$target]}" ] && extra=("${seeds[$target]}")
-  echo "== $target for ${each}s"
   log=build-fuzz/$target.log
-  rc=0
   (cd build-fuzz && ./"$target" -max_total_time="$each" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
      -print_final_stats=1 "$work" "../tools/fuzz/corpus/$target" "${extra[@]}") >"$log" 2>&1 || rc=$?
+  rm -rf "$work"
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1 || true)
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last" || true)
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last" || true)
   corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last" || true)
-  if [ "$rc" -eq 0 ]; then result="clean"; else result="**FAILED (exit $rc)**"; failed=1; fi
-  echo "| $target | $each | ${runs:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | ${rss:-?} | $result |" >> "$summary"
-  tail -n 12 "$log" | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' || true
-  [ "$rc" -eq 0 ] || { echo "run_fuzz.sh: $target failed (exit $rc); its log: $log"; grep -A30 -m1 'ERROR' "$log" || tail -40 "$log"; }
-  rm -rf "$work"
-  work=
+  if [ "$rc" -eq 0 ]; then result="clean"; else result="**FAILED (exit $rc)**"; fi
+  echo "| $target | $each | ${runs:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | ${rss:-?} | $result |" > "$rows/$target"
+  { echo "== $target, ${each}s: ${runs:-?} runs"
+    tail -n 12 "$log" | grep -E 'ERROR|SUMMARY' || true
+    [ "$rc" -eq 0 ] || { echo "run_fuzz.sh: $target failed (exit $rc); its log: $log"; grep -A30 -m1 'ERROR' "$log" || tail -40 "$log"; }
+  } > "$rows/$target.report"
+  [ "$rc" -eq 0 ]
+}
+jobs=$(nproc 2>/dev/null || echo 1)
+echo "run_fuzz.sh: ${#targets[@]} targets, ${each}s each, $jobs at a time"
+pids=()
+for target in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  run_one "$target" &
+  pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+grep -q FAILED "$rows"/fuzz_* 2>/dev/null && failed=1
+for target in "${targets[@]}"; do
+  cat "$rows/$target" >> "$summary"
+  [ -f "$rows/$target.report" ] && cat "$rows/$target.report"
 done
 cat "$summary"
 exit "$failed"
