@@ -342,16 +342,17 @@ TEST_CASE("nf4_linear: GEMV and GEMM paths, forward and input gradient, match de
   Generator gen(5);
   struct Shape2 { int64_t N, K; };
   // (out, in): aligned; in not a multiple of 64 (and odd); out not a multiple of 16; K > 256 slices;
-  // blocksize 128 over whole rows (the fused GEMV's other block length). Rows in whole blocks take
-  // the fused GEMV (AVX-512 and AVX2: gemv4_rows), the others decode a row and dot it.
+  // whole rows of blocks of 128, 32 (one 16-byte chunk per block in the AVX2 GEMV) and 256. Rows
+  // in whole blocks take the fused GEMV (AVX-512 and AVX2: gemv4_rows), the others decode a row
+  // and dot it.
   for (Shape2 s : {Shape2{48, 128}, Shape2{37, 100}, Shape2{70, 333}, Shape2{130, 576}, Shape2{17, 64}, Shape2{5, 7},
-                   Shape2{41, 256}}) {
+                   Shape2{41, 256}, Shape2{24, 96}, Shape2{9, 512}}) {
     for (QuantType qt : {QuantType::nf4, QuantType::fp4}) {
       for (bool dq : {false, true}) {
         Quantize4bitOptions opt;
         opt.quant_type = qt;
         opt.double_quant = dq;
-        opt.blocksize = s.K == 333 || s.K == 256 ? 128 : 64;
+        opt.blocksize = s.K == 333 || s.K == 256 ? 128 : s.K == 96 ? 32 : s.K == 512 ? 256 : 64;
         Quantized4bit q = quantize_4bit(rand_normal({s.N, s.K}, 0, 1, gen), opt);
         const Tensor W = dequantize_4bit(q.packed, q.state, DType::f32).contiguous();
         Weight4bit w{q.packed, Tensor::from_vector(q.state.absmax_f32(), {q.state.nblocks()}), qt, opt.blocksize, s.N, s.K};

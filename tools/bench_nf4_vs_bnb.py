@@ -16,7 +16,8 @@ path: on a CPU with AVX512-BF16 a repacked bf16 kernel, elsewhere dequantize the
 (bitsandbytes/backends/default/ops.py, _gemm_4bit_default_impl). Timed with the course's bf16
 compute dtype and with f32 (galvani's kernels compute in f32). The cases are bench_nf4's:
 one weight called repeatedly (six shapes), and a decode step, --layers copies of SmolLM2-135M's
-seven projections each multiplied once (weights streamed from memory). Medians of --decode-reps.
+seven projections each multiplied once (weights streamed from memory). Medians of --decode-reps
+(of max(3, --decode-reps / 4) for the decode step, as bench_nf4 does).
 
 Prints a table; --json FILE writes everything. Needs torch and bitsandbytes (the README's
 reference virtualenv).
@@ -84,6 +85,12 @@ def main():
     if not os.access(a.bench, os.X_OK):
         sys.exit(f"bench_nf4_vs_bnb.py: --bench {a.bench} is not an executable; build it first "
                  "(cmake --build build-native --target bench_nf4)")
+    # Both run with OpenMP's default wait policy, as a user's programs do: with
+    # OMP_WAIT_POLICY=passive every parallel region wakes sleeping threads, which on a small VM
+    # costs more than a 4-bit GEMV of these shapes (measured: the decode step ~5x slower). Unset
+    # before torch starts its OpenMP runtime; bench_nf4 inherits this environment.
+    if os.environ.pop("OMP_WAIT_POLICY", None) is not None:
+        print("bench_nf4_vs_bnb: OMP_WAIT_POLICY unset for both sides (see the source)", file=sys.stderr)
     try:
         import torch
         import bitsandbytes as bnb
@@ -99,9 +106,6 @@ def main():
         step = [((N, K), make_layer(torch, bnb, N, K, dtype, gen)) for _ in range(a.layers) for N, K in SMOLLM2_LAYER]
         layers[name] = (singles, step)
 
-    # Both run with OpenMP's default wait policy, as a user's programs do: with
-    # OMP_WAIT_POLICY=passive every parallel region wakes sleeping threads, which on a small VM
-    # costs more than a 4-bit GEMV of these shapes (measured: the decode step ~5x slower).
     env = dict(os.environ)
     rounds = []
     for r in range(a.rounds):
@@ -109,7 +113,8 @@ def main():
             print(f"round {r + 1}: galvani ...", file=sys.stderr)
             subprocess.run([a.bench, "--decode-only", "--threads", str(a.threads), "--decode-reps", str(a.decode_reps),
                             "--layers", str(a.layers), "--json", f.name], check=True, env=env, stdout=subprocess.DEVNULL)
-            g = json.load(open(f.name))
+            with open(f.name) as jf:
+                g = json.load(jf)
         print(f"round {r + 1}: bitsandbytes ...", file=sys.stderr)
         rounds.append({"galvani": g, "bitsandbytes": bnb_round(torch, layers, a.decode_reps)})
 

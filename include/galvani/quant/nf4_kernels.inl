@@ -146,7 +146,7 @@ GALVANI_ISA_FN inline void gemv4_rows(const Codes4& d, const float* xs, float* y
 // registers and never stored. AVX2 has no 16-entry float permute, and its 8-entry vpermps
 // crosses 128-bit lanes (slow on AMD before Zen 4), so the table is looked up byte by byte:
 // vpshufb is a 16-entry byte lookup in each lane, so four of them (one per byte of the f32
-// values, `planes`) look up 32 codes, and two rounds of unpacks put the bytes back together as
+// values, Codes4::lut_bytes) look up 32 codes, and two rounds of unpacks put the bytes back together as
 // 32 floats — every shuffle inside a lane. 16 packed bytes (32 weights) go in one lane as their
 // high nibbles (the even elements), in the other as their low ones (the odd); after the unpacks
 // each 8 floats are elements 8g … 8g+7 in the order 0 2 4 6 1 3 5 7, so x is rearranged once per
@@ -156,14 +156,9 @@ GALVANI_ISA_FN inline void gemv4_rows(const Codes4& d, const float* xs, float* y
 template <int MM, int R>
 GALVANI_ISA_FN inline void gemv4_rows(const Codes4& d, const float* xs, float* y, int64_t N, int64_t K, int64_t n) {
   constexpr int A = R * MM <= 2 ? 2 : 1;
-  alignas(16) uint8_t planes[4][16];  // planes[b][code] = byte b of lut[code] (little-endian)
-  {
-    const auto* lb = reinterpret_cast<const uint8_t*>(d.lut);
-    for (int b = 0; b < 4; ++b)
-      for (int c = 0; c < 16; ++c) planes[b][c] = lb[4 * c + b];
-  }
-  __m256i tab[4];
-  for (int b = 0; b < 4; ++b) tab[b] = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(planes[b])));
+  __m256i tab[4];  // Codes4::lut_bytes, in both lanes
+  for (int b = 0; b < 4; ++b)
+    tab[b] = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(d.lut_bytes[b])));
   const __m256i low4 = _mm256_set1_epi8(15);
   const int64_t bs = int64_t(1) << d.bs_shift, half = K / 2;
   __m256 acc[R][MM][A];

@@ -20,16 +20,18 @@
 //   GEMV (M <= 8: decoding). Each thread owns a range of output rows n. With AVX-512 or AVX2 and
 //        whole blocks per row (K % blocksize == 0, every real model) the codes are decoded in
 //        registers and multiplied with all M inputs at once (detail::gemv4_rows, one kernel per
-//        level: a 16-entry vpermps, or two 8-entry ones and a blend); otherwise row n of W is
+//        level: a 16-entry vpermps with AVX-512, four in-lane vpshufb byte lookups and two rounds
+//        of unpacks per 32 weights with AVX2); otherwise row n of W is
 //        decoded into an L1-resident buffer and dotted by gemm()'s own GEMV kernel
 //        (detail::gemv_dot). Either way W is read once: K/2 bytes per row, 8× fewer than f32.
 //
 // Decoding is a table lookup: vpermps is a 16-entry float table lookup in one AVX-512
 // instruction, so dequantize_run() (codes → floats, for the GEMM's panels and the general GEMV)
-// turns 16 codes into floats with five instructions, 8 with AVX2, one at a time otherwise; the
-// fused GEMV does the same in registers. The kernels (quant/nf4_kernels.inl) are compiled once
-// per instruction-set level (core/isa.hpp) and the copy for the CPU in use runs, whatever flags
-// the program was built with; the tests run every level. Dequantized values are bit-identical
+// turns 16 codes into floats with five instructions, 8 with AVX2 (two 8-entry vpermps and a
+// blend), one at a time otherwise; the fused GEMVs decode in registers (above). The kernels
+// (quant/nf4_kernels.inl) are compiled once per instruction-set level (core/isa.hpp) and the
+// copy for the CPU in use runs, whatever flags the program was built with; the tests run every
+// copy this CPU can (tests/support/cpu_levels.hpp). Dequantized values are bit-identical
 // to dequantize_4bit() (the same float product), so
 // the GEMM path, which runs gemm()'s loop nest on the same packed values, gives bit for bit what
 // linear(x, dequantize_4bit(W)) gives; the GEMV path differs from it only in summation order.
@@ -153,11 +155,15 @@ struct Codes4 {
   const uint8_t* packed;
   const float* absmax;
   alignas(64) float lut[16];
+  alignas(16) uint8_t lut_bytes[4][16];  // lut_bytes[b][code] = byte b of lut[code] (little-endian): AVX2's vpshufb tables
   int bs_shift;
   Codes4(const uint8_t* p, const float* am, QuantType qt, int64_t bs)
       : packed(p), absmax(am), bs_shift(std::countr_zero(uint64_t(bs))) {
     GALVANI_CHECK(valid_4bit_blocksize(bs), "nf4 matmul: blocksize ", bs, " is not a power of two in 32..4096");
     for (int c = 0; c < 16; ++c) lut[c] = code4_value(qt, uint8_t(c));
+    const auto* lb = reinterpret_cast<const uint8_t*>(lut);
+    for (int b = 0; b < 4; ++b)
+      for (int c = 0; c < 16; ++c) lut_bytes[b][c] = lb[4 * c + b];
   }
 };
 
