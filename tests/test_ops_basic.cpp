@@ -225,8 +225,7 @@ TEST_CASE("forcing a CPU capability reaches that level's copy of every kernel fi
   // Expected: the forced level's copy (capped at AVX-512), or the base copy where the program's
   // own flags already give that level or more (its namespace is then an alias of the base one).
   for_each_cpu_capability([&](CpuCapability c) {
-    const int forced = std::min(int(c), 2);
-    const int want = GALVANI_ISA_MULTI ? std::max(forced, GALVANI_ISA_BASE_LEVEL) : GALVANI_ISA_BASE_LEVEL;
+    const int want = testing::kernel_copy_at(int(c));
     CHECK(gemm_kernels_level() == want);
     CHECK(cross_entropy_kernels_level() == want);
     CHECK(quant::nf4_kernels_level() == want);

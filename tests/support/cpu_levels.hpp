@@ -19,9 +19,9 @@ inline int kernel_copy_at(int level) {
 }
 
 // body(level) with cpu_capability() == level, for each level up to cpu_capability_supported()
-// that runs a copy of the kernels no lower level ran (so each copy once: a sanitizer build with
-// one copy runs the body once); the level in use before is restored afterwards, also when the
-// body throws.
+// that runs a copy of the kernels no lower level ran: each copy once (a -march=native build, or
+// one with GALVANI_NO_ISA_DISPATCH, runs the body once for the levels its own copy serves); the
+// level in use before is restored afterwards, also when the body throws.
 template <class F>
 void for_each_cpu_capability(F&& body) {
   struct Restore {
