@@ -51,10 +51,7 @@ std::vector<double> interleaved_medians(int reps, const std::vector<std::functio
       if (r) ts[i].push_back(s);
     }
   std::vector<double> med;
-  for (auto& t : ts) {
-    std::sort(t.begin(), t.end());
-    med.push_back(t[t.size() / 2]);
-  }
+  for (auto& t : ts) med.push_back(bench::median(t));
   return med;
 }
 
