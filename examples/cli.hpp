@@ -85,6 +85,23 @@ inline void warn_context_limit(const galvani::CausalLM& model, int64_t prompt_le
   if (!note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
 }
 
+// --dtype: the dtype a loaded model's weights are stored in, by torch's names (torch_dtype in
+// config.json) or galvani's short ones. float32 is the default; bfloat16 halves the memory and the
+// bytes a decoding step reads, and the model still computes in float32 (weight-only: the result is
+// the float32 model's over the bf16-rounded weights, ops/matmul.hpp). Training needs float32
+// weights (--bf16 trains with float32 weights under bf16 autocast).
+inline CLI::Option* add_dtype_option(CLI::App& app, std::string& dtype) {
+  return app
+      .add_option("--dtype", dtype,
+                  "dtype of the loaded weights: float32, or bfloat16 (bf16) to store them in 2 bytes and read half the "
+                  "bytes per generated token (computation stays in float32)")
+      ->check(CLI::IsMember({"float32", "f32", "bfloat16", "bf16"}))
+      ->capture_default_str();
+}
+inline galvani::DType parse_dtype(const std::string& dtype) {
+  return dtype == "bfloat16" || dtype == "bf16" ? galvani::DType::bf16 : galvani::DType::f32;
+}
+
 // A model directory given by the user: it must exist and hold config.json. The message
 // says what to do, so a typo fails before any work is done.
 inline void check_model_dir(const fs::path& dir, const std::string& flag = "--model") {

@@ -166,10 +166,15 @@ inline GPT2Config tiny_config() {
 }
 
 // `name` is "tiny" (random init), "distilgpt2" (weights/distilgpt2) or a model directory.
-inline std::unique_ptr<CausalLM> load_model(const std::string& name, uint64_t seed = 0) {
-  if (name == "tiny") return std::make_unique<GPT2LMHeadModel>(tiny_config(), seed);
+// `dtype`: the weights' storage, f32 or bf16 (computed in f32 either way; --dtype bfloat16).
+inline std::unique_ptr<CausalLM> load_model(const std::string& name, uint64_t seed = 0, DType dtype = DType::f32) {
+  if (name == "tiny") {
+    BuildOptions opts{seed};
+    opts.dtype = dtype;
+    return std::make_unique<GPT2LMHeadModel>(tiny_config(), opts);
+  }
   check_model_name(name);
-  return load_causal_lm(model_dir(name));
+  return load_causal_lm(model_dir(name), dtype);
 }
 
 // The generation settings for a --model value: its generation_config.json (tiny: what

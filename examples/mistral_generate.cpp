@@ -12,6 +12,7 @@
 //   build/mistral_generate
 //   build/mistral_generate --prompt "It was on a dreary night" --max-new-tokens 40 --sample --seed 3
 //   build/mistral_generate --model weights/my-mistral
+//   build/mistral_generate --model weights/smollm2-135m-instruct --dtype bfloat16   # 2-byte weights
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -44,7 +45,7 @@ static void print_ids(const char* label, const std::vector<int64_t>& ids) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Generate text with a Mistral (a tiny random one by default) and Mistral's tokenizer"};
-  std::string prompt = "I'm afraid I've created a ", tokenizer_path, model_dir, adapter;
+  std::string prompt = "I'm afraid I've created a ", tokenizer_path, model_dir, adapter, dtype = "float32";
   bool load_in_4bit = false;
   int64_t layers = 2, hidden = 64, heads = 4, kv_heads = 2, intermediate = 128;
   uint64_t seed = 0;
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_dir, "a Mistral/Llama model directory (default: a tiny random Mistral)");
   app.add_option("--adapter", adapter, "a peft adapter directory applied over --model (PeftModel.from_pretrained)");
   app.add_flag("--load-in-4bit", load_in_4bit, "quantize --model to NF4 as it loads (BitsAndBytesConfig: nf4, double quant)");
+  cli::add_dtype_option(app, dtype);
   app.add_option("--layers", layers, "tiny model: decoder layers")->capture_default_str();
   app.add_option("--hidden", hidden, "tiny model: hidden size")->capture_default_str();
   app.add_option("--heads", heads, "tiny model: query heads")->capture_default_str();
@@ -84,6 +86,7 @@ int main(int argc, char** argv) {
       // load_causal_lm reads a 4-bit (bitsandbytes) directory too: its config.json's
       // quantization_config turns the linears into Linear4bit layers before the load.
       LoadCausalLMOptions lo;
+      lo.dtype = cli::parse_dtype(dtype);
       if (load_in_4bit) lo.quantization_config = BitsAndBytesConfig::qlora();
       std::unique_ptr<CausalLM> loaded = load_causal_lm(model_dir, lo);
       GALVANI_CHECK(dynamic_cast<MistralForCausalLM*>(loaded.get()), model_dir, ": not a Mistral or Llama model");
@@ -101,7 +104,9 @@ int main(int argc, char** argv) {
       cfg.intermediate_size = intermediate;
       cfg.head_dim_override.reset();
       cfg.validate("the tiny model's flags (--layers, --hidden, --heads, --kv-heads, --intermediate)");
-      model = std::make_unique<MistralForCausalLM>(cfg, seed);
+      BuildOptions bo{seed};
+      bo.dtype = cli::parse_dtype(dtype);
+      model = std::make_unique<MistralForCausalLM>(cfg, bo);
       if (load_in_4bit) {
         quantize_model(*model, BitsAndBytesConfig::qlora());
         model->quantization_config = BitsAndBytesConfig::qlora();
@@ -118,6 +123,8 @@ int main(int argc, char** argv) {
                 (long long)c.num_key_value_heads, (long long)c.vocab_size,
                 c.sliding_window ? std::to_string(*c.sliding_window).c_str() : "none",
                 double(model->num_parameters()) / 1e6, seconds_since(t0));
+    if (cli::parse_dtype(dtype) == DType::bf16)
+      std::printf("weights: bfloat16, %.1f MB (computed in float32)\n", double(model->num_parameters()) * 2 / 1e6);
     cli::check_vocab_fits(tok, tokenizer_path, c.vocab_size, model_dir.empty() ? "the tiny model" : model_dir);
     const GenerationOptions gen = model_dir.empty() ? cli::resolve(gen_flags, *model) : cli::resolve(gen_flags, model_dir);
 

@@ -20,6 +20,7 @@ using namespace course;
 int main(int argc, char** argv) {
   CLI::App app{"Course step 6: perplexity and generated text, base vs finetuned"};
   std::string base_name = "tiny", tuned_dir = "runs/step5/final", out = "runs/step6", csv = kChunksCsv, tok_path;
+  std::string dtype = "float32";
   std::string prompt = kPrompt;
   cli::GenerationFlags gen_flags;
   uint64_t seed = 42;
@@ -39,7 +40,16 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the split (must match step 5) and of tiny's initialisation")
       ->capture_default_str();
   app.add_flag("--half", half, "use the first half of the rows (must match step 5)");
+  cli::add_dtype_option(app, dtype)->description(
+      "dtype of the loaded weights (base and finetuned; not with --load-in-4bit): float32, or bfloat16 (bf16) to "
+      "store them in 2 bytes (computation stays in float32)");
   CLI11_PARSE(app, argc, argv);
+  if (load_in_4bit && cli::parse_dtype(dtype) != DType::f32) {
+    std::fprintf(stderr, "error: --dtype %s with --load-in-4bit: the 4-bit base keeps its other weights in float32; "
+                 "pass one of them\n", dtype.c_str());
+    return 2;
+  }
+  const DType weights_dtype = cli::parse_dtype(dtype);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
 
   try {
@@ -62,7 +72,7 @@ int main(int argc, char** argv) {
     Evaluation b, t;
     std::unique_ptr<CausalLM> tuned;
     if (!adapter.empty()) {
-      tuned = load_model(base_name, seed, load_in_4bit);
+      tuned = load_in_4bit ? load_model(base_name, seed, true) : load_model(base_name, seed, weights_dtype);
       cli::check_vocab_fits(tok, tok_file, tuned->vocab_size(), "--base " + base_name);
       load_adapter(*tuned, adapter);
       std::printf("adapter %s over %s%s\n", adapter.c_str(), base_name.c_str(), load_in_4bit ? " (NF4)" : "");
@@ -73,8 +83,9 @@ int main(int argc, char** argv) {
       }
       t = evaluate(*tuned, tok, data.test, gen, prompt);
     } else {
-      std::unique_ptr<CausalLM> base = load_model(base_name, seed, load_in_4bit);
-      tuned = load_causal_lm(tuned_dir);
+      std::unique_ptr<CausalLM> base =
+          load_in_4bit ? load_model(base_name, seed, true) : load_model(base_name, seed, weights_dtype);
+      tuned = load_causal_lm(tuned_dir, weights_dtype);
       cli::check_vocab_fits(tok, tok_file, base->vocab_size(), "--base " + base_name);
       cli::check_vocab_fits(tok, tok_file, tuned->vocab_size(), tuned_dir);
       b = evaluate(*base, tok, data.test, generation_for(base_name, *base, gen_flags), prompt);

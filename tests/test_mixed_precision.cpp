@@ -13,8 +13,11 @@
 #include <fstream>
 #include <galvani/core/autocast.hpp>
 #include <galvani/io/safetensors.hpp>
+#include <galvani/eval/generate.hpp>
+#include <galvani/models/auto.hpp>
 #include <galvani/models/gpt2.hpp>
 #include <galvani/models/mistral.hpp>
+#include <galvani/models/peft.hpp>
 #include <galvani/ops/attention.hpp>
 #include <galvani/ops/matmul.hpp>
 #include <galvani/ops/reduction.hpp>
@@ -133,6 +136,43 @@ TEST_CASE("gemm_mixed is the f32 GEMM of the widened operands, bit for bit, at e
   check_gemm_mixed<f16, f16>();
   check_gemm_mixed<float, bf16>();  // bf16 weights, f32 activations (decoding)
   check_gemm_mixed<bf16, float>();
+}
+
+// gemv_mixed (ops/gemm.hpp): one row as it is, more in zero-padded groups of four, the same sums as
+// gemm<float>'s GEMV over the widened B for every M up to 8, both layouts of B, a strided A, with and
+// without accumulation.
+TEST_CASE("gemv_mixed is gemm<float> over the widened B, bit for bit, for 1 to 8 rows at every level",
+          "[mixed][gemm][weight16][isa]") {
+  Generator g(43);
+  const int64_t N = 77, K = 150, ldc = N + 2;
+  for (int64_t M = 1; M <= 8; ++M)
+    for (bool b_t : {false, true})
+      for (bool a_strided : {false, true})
+        for (bool accumulate : {false, true}) {
+          const std::vector<float> a = rand_normal({M * K}, 0, 1, g).to_vector<float>();
+          const std::vector<bf16> b = narrow_all<bf16>(rand_normal({K * N}, 0, 1, g).to_vector<float>());
+          const std::vector<f16> h = narrow_all<f16>(rand_normal({K * N}, 0, 1, g).to_vector<float>());
+          const std::vector<float> bw = widen_all(b), hw = widen_all(h);
+          const int64_t a_rs = a_strided ? 1 : K, a_cs = a_strided ? M : 1;
+          const int64_t b_rs = b_t ? 1 : N, b_cs = b_t ? K : 1;
+          INFO("M " << M << " B transposed " << b_t << " A strided " << a_strided << " accumulate " << accumulate);
+          for_each_cpu_capability([&](CpuCapability) {
+            std::vector<float> want(size_t(M * ldc), 0.25f), got(size_t(M * ldc), 0.25f);
+            gemm<float>(M, N, K, a.data(), a_rs, a_cs, bw.data(), b_rs, b_cs, want.data(), ldc, accumulate);
+            gemv_mixed<bf16>(M, N, K, a.data(), a_rs, a_cs, b.data(), b_rs, b_cs, got.data(), ldc, accumulate);
+            CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+            std::fill(want.begin(), want.end(), 0.25f), std::fill(got.begin(), got.end(), 0.25f);
+            gemm<float>(M, N, K, a.data(), a_rs, a_cs, hw.data(), b_rs, b_cs, want.data(), ldc, accumulate);
+            gemv_mixed<f16>(M, N, K, a.data(), a_rs, a_cs, h.data(), b_rs, b_cs, got.data(), ldc, accumulate);
+            CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+          });
+        }
+  std::vector<float> a(9 * 4), c(9 * 4);
+  std::vector<bf16> b(16);
+  CHECK_THROWS_WITH(gemv_mixed<bf16>(9, 4, 4, a.data(), 4, 1, b.data(), 4, 1, c.data(), 4),
+                    Catch::Contains("at most 8 rows"));
+  CHECK_THROWS_WITH(gemv_mixed<bf16>(1, 2, 2, a.data(), 2, 1, b.data(), 4, 2, c.data(), 2),
+                    Catch::Contains("contiguous along one dimension"));
 }
 
 TEST_CASE("AutocastGuard: state, nesting, enabled=false inside, and bad dtypes", "[mixed][autocast]") {
@@ -411,6 +451,188 @@ TEST_CASE("GPT-2 and Mistral under autocast: logits near f32's, in the lower pre
   mc.num_key_value_heads = 2;
   MistralForCausalLM mistral(mc, 9);
   check(mistral);
+}
+
+// Weight-only 16-bit (ops/matmul.hpp's weight_only_16): an f32 input with bf16/f16 parameters is
+// the f32 op over the widened parameters, bit for bit — the GEMV rows (M ≤ 8, gemv_mixed for bf16),
+// the widened-copy GEMM beyond, both linear layouts, 2-byte and f32 biases, at every CPU level — and
+// a parameter's gradient is the f32 one rounded to its dtype.
+TEST_CASE("bf16/f16 weights under f32 inputs: linear, conv1d_linear, embedding and the norms are the f32 ops over the "
+          "widened weights, bit for bit", "[mixed][weight16][isa]") {
+  Generator g(41);
+  const int64_t K = 83, N = 70;
+  for (DType low : {DType::bf16, DType::f16})
+    for (int64_t M : {1, 5, 8, 9, 33})
+      for (bool fan_in_fan_out : {false, true})
+        for (bool f32_bias : {false, true}) {
+          INFO(dtype_name(low) << " M " << M << " fan_in_fan_out " << fan_in_fan_out << " f32 bias " << f32_bias);
+          const Tensor w = (fan_in_fan_out ? rand_normal({K, N}, 0, 1, g) : rand_normal({N, K}, 0, 1, g)).to(low);
+          const Tensor b = f32_bias ? rand_normal({N}, 0, 1, g) : rand_normal({N}, 0, 1, g).to(low);
+          const Tensor x = rand_normal({M, K}, 0, 1, g), gy = rand_normal({M, N}, 0, 1, g);
+          const auto layer = [&](const Tensor& xi, const Tensor& wi, const Tensor& bi) {
+            return fan_in_fan_out ? conv1d_linear(xi, wi, bi) : linear(xi, wi, bi);
+          };
+          Tensor want_y, want_dx, want_dw, want_db;
+          {
+            Tensor xr = x.detach().clone().requires_grad_(), wr = w.to(DType::f32).detach().requires_grad_();
+            Tensor br = b.to(DType::f32).detach().requires_grad_();
+            want_y = layer(xr, wr, br);
+            want_y.backward(gy);
+            want_dx = xr.grad(), want_dw = wr.grad().to(low), want_db = br.grad().to(b.dtype());
+          }
+          for_each_cpu_capability([&](CpuCapability) {
+            Tensor xg = x.detach().clone().requires_grad_(), wg = w.detach().clone().requires_grad_();
+            Tensor bg = b.detach().clone().requires_grad_();
+            Tensor y = layer(xg, wg, bg);
+            CHECK(y.dtype() == DType::f32);
+            CHECK(same_bytes(y, want_y));
+            y.backward(gy);
+            CHECK(same_bytes(xg.grad(), want_dx));
+            CHECK(wg.grad().dtype() == low);
+            CHECK(same_bytes(wg.grad(), want_dw));
+            CHECK(same_bytes(bg.grad(), want_db));
+          });
+        }
+  // A 3-D input, no bias, under no_grad (decoding's case).
+  {
+    NoGradGuard ng;
+    const Tensor w = rand_normal({N, K}, 0, 1, g).to(DType::bf16), x = rand_normal({2, 3, K}, 0, 1, g);
+    const Tensor y = linear(x, w);
+    CHECK(y.shape() == Shape{2, 3, N});
+    CHECK(same_bytes(y, linear(x, w.to(DType::f32))));
+  }
+  // A bias of a third dtype is refused, naming both.
+  CHECK_THROWS_WITH(linear(rand_normal({1, K}, 0, 1, g), rand_normal({N, K}, 0, 1, g).to(DType::bf16),
+                           rand_normal({N}, 0, 1, g).to(DType::f16)),
+                    Catch::Contains("bias f16") && Catch::Contains("bf16 weight"));
+
+  for (DType low : {DType::bf16, DType::f16}) {
+    INFO(dtype_name(low));
+    // embedding: f32 rows from a 2-byte table; the table's gradient in its dtype.
+    const Tensor table = rand_normal({40, 24}, 0, 1, g).to(low);
+    const Tensor ids = Tensor::from_vector(std::vector<int64_t>{3, 39, 0, 3, 17, 3}, {2, 3});
+    const Tensor gy = rand_normal({2, 3, 24}, 0, 1, g);
+    Tensor tr = table.to(DType::f32).detach().requires_grad_(), tg = table.detach().clone().requires_grad_();
+    Tensor want = embedding(tr, ids), got = embedding(tg, ids);
+    CHECK(got.dtype() == DType::f32);
+    CHECK(same_bytes(got, want));
+    want.backward(gy);
+    got.backward(gy);
+    CHECK(same_bytes(tg.grad(), tr.grad().to(low)));
+    CHECK_THROWS_WITH(embedding(table, Tensor::from_vector(std::vector<int64_t>{40}, {1})), Catch::Contains("out of range"));
+    // rms_norm and layer_norm with 2-byte weight and bias.
+    const Tensor x = rand_normal({5, 24}, 0, 1, g);
+    const Tensor nw = rand_normal({24}, 1, 0.1, g).to(low), nb = rand_normal({24}, 0, 0.1, g).to(low);
+    CHECK(same_bytes(rms_norm(x, nw, 1e-5), rms_norm(x, nw.to(DType::f32), 1e-5)));
+    CHECK(same_bytes(layer_norm(x, nw, nb, 1e-5), layer_norm(x, nw.to(DType::f32), nb.to(DType::f32), 1e-5)));
+    Tensor nwg = nw.detach().clone().requires_grad_();
+    rms_norm(x, nwg, 1e-5).backward(rand_normal({5, 24}, 0, 1, g));
+    CHECK(nwg.grad().dtype() == low);
+  }
+}
+
+// A model built or loaded in bf16 (BuildOptions / LoadCausalLMOptions dtype) keeps every parameter
+// in 2 bytes and computes in f32: its logits, cached decoding steps and greedy tokens are those of
+// the f32 model whose weights are the bf16 ones widened — to the bit.
+TEST_CASE("a model stored in bf16 computes as the f32 model over its rounded weights: logits, KV cache, greedy tokens",
+          "[mixed][weight16][models]") {
+  std::vector<int64_t> ids_v;
+  for (int64_t t = 0; t < 24; ++t) ids_v.push_back((7 * t + 3) % 256);
+  const Tensor ids = Tensor::from_vector(ids_v, {2, 12});
+  const std::vector<int64_t> prompt = {5, 77, 203};
+  GenerationOptions opt;
+  opt.max_new_tokens = 12;
+  opt.stop_at_eos = false;
+  // model16 in bf16; model32 in f32 (other random weights), then loaded from model16's state dict.
+  auto check = [&](CausalLM& model16, CausalLM& model32) {
+    for (const auto& [name, p] : model16.named_parameters()) {
+      INFO(name);
+      CHECK(p.dtype() == DType::bf16);
+    }
+    const io::StateDict sd16 = model16.state_dict();
+    io::StateDict sd;
+    for (const auto& e : sd16) sd.insert(e.name, e.tensor.to(DType::f32).contiguous());
+    model32.load_state_dict(sd);
+    model16.eval();
+    model32.eval();
+    NoGradGuard ng;
+    const Tensor l16 = model16.forward(ids, Tensor()), l32 = model32.forward(ids, Tensor());
+    CHECK(l16.dtype() == DType::f32);
+    CHECK(same_bytes(l16, l32));
+    for_each_cpu_capability([&](CpuCapability) { CHECK(generate(model16, prompt, opt) == generate(model32, prompt, opt)); });
+    // load_causal_lm(dir, bf16) of an f32 directory: the same rounding as .to(bfloat16).
+    const fs::path dir = io::testing::scratch_dir("galvani_weight16_" + model32.config_json().value("model_type", std::string("m")));
+    save_causal_lm(model32, dir);
+    auto loaded = load_causal_lm(dir, DType::bf16);
+    for (const auto& [name, p] : loaded->named_parameters()) {
+      INFO(name);
+      CHECK(p.dtype() == DType::bf16);
+    }
+    loaded->eval();
+    CHECK(same_bytes(loaded->forward(ids, Tensor()), l32));
+    fs::remove_all(dir);
+  };
+  BuildOptions bf16_opts{9};
+  bf16_opts.dtype = DType::bf16;
+  GPT2LMHeadModel gpt2_16(testing::tiny_gpt2_config(), bf16_opts), gpt2_32(testing::tiny_gpt2_config(), 1);
+  check(gpt2_16, gpt2_32);
+  MistralConfig mc = MistralConfig::defaults("llama");
+  mc.vocab_size = 256;
+  mc.hidden_size = 32;
+  mc.intermediate_size = 48;
+  mc.num_hidden_layers = 2;
+  mc.num_attention_heads = 4;
+  mc.num_key_value_heads = 2;
+  MistralForCausalLM llama_16(mc, bf16_opts), llama_32(mc, 1);
+  check(llama_16, llama_32);
+}
+
+// A model stored in bf16 cannot take optimizer updates (they are f32): the Trainer refuses it before
+// writing anything, naming a parameter; a LoRA over it trains (f32 adapters, peft's
+// autocast_adapter_dtype) and leaves the bf16 base as it was.
+TEST_CASE("a bf16 model: the Trainer refuses its trainable bf16 weights and trains a LoRA over it",
+          "[mixed][weight16][trainer]") {
+  BuildOptions opts{5};
+  opts.dtype = DType::bf16;
+  {
+    GPT2LMHeadModel m(testing::tiny_gpt2_config(), opts);
+    const fs::path out = io::testing::scratch_dir("galvani_weight16_full");
+    fs::remove_all(out);
+    Trainer t(m, testing::quick_training_args(out), testing::pattern_rows(8), 0);
+    CHECK_THROWS_WITH(t.train(), Catch::Contains("'transformer.wte.weight' is bf16 and trainable") &&
+                                     Catch::Contains("load the model in float32"));
+    CHECK(!fs::exists(out / "log.jsonl"));
+  }
+  GPT2LMHeadModel m(testing::tiny_gpt2_config(), opts);
+  std::map<std::string, Tensor> before;
+  for (const auto& [name, p] : m.named_parameters()) before[name] = p.detach().clone();
+  LoraConfig cfg;
+  cfg.r = 4;
+  cfg.lora_alpha = 8;
+  REQUIRE(!get_peft_model(m, cfg).empty());
+  const fs::path out = io::testing::scratch_dir("galvani_weight16_lora");
+  Trainer t(m, testing::quick_training_args(out), testing::pattern_rows(16), 0);
+  const TrainResult r = t.train();
+  CHECK(std::isfinite(r.final_loss));
+  int lora = 0;
+  for (const auto& [name, p] : m.named_parameters()) {
+    INFO(name);
+    if (name.find("lora_") != std::string::npos) {
+      CHECK(p.dtype() == DType::f32);
+      if (name.find("lora_B") != std::string::npos) {  // B starts at zero: the updates moved it
+        const std::vector<float> v = p.to_vector<float>();
+        CHECK(std::any_of(v.begin(), v.end(), [](float x) { return x != 0; }));
+      }
+      ++lora;
+    } else {
+      CHECK(p.dtype() == DType::bf16);
+      std::string plain = name;  // the name before get_peft_model wrapped the layer
+      if (const size_t at = plain.find("base_layer."); at != std::string::npos) plain.erase(at, 11);
+      CHECK(same_bytes(p, before.at(plain)));
+    }
+  }
+  CHECK(lora == 2 * testing::tiny_gpt2_config().n_layer);  // A and B of each layer's c_attn
+  fs::remove_all(out);
 }
 
 namespace {

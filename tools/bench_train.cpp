@@ -19,6 +19,8 @@
 //   eval      forward + loss under NoGradGuard, batch 1, T = 256
 //   generate  greedy decoding of 100 new tokens from an 8-token prompt with a KV cache,
 //             batch 1; the time includes the prompt pass
+//   generate-bf16  (not by default) the same with the weights stored in bf16 and computed in f32
+//             (half the bytes streamed per token); with generate, "speedup_vs_f32" is the ratio
 //   machine   (last) galvani GEMM 2048³, a 256 MiB copy, first touch of fresh pages
 // Token ids are random (a seeded counter-based generator, seed + T per training length
 // as the baseline does); they cannot be the same draws as torch.randint, so losses
@@ -201,9 +203,13 @@ struct BenchShape {
             {"max_position_embeddings", llama->max_position_embeddings},
             {"tie_word_embeddings", llama->tie_word_embeddings}};
   }
-  std::unique_ptr<CausalLM> build(uint64_t seed) const {
-    if (gpt2) return std::make_unique<GPT2LMHeadModel>(*gpt2, seed);
-    return std::make_unique<MistralForCausalLM>(*llama, seed);
+  // Random init from `seed`; with dtype bf16 the same draws rounded to bf16 (weights stored in 2 bytes,
+  // computed in f32: ops/matmul.hpp's weight_only_16).
+  std::unique_ptr<CausalLM> build(uint64_t seed, DType dtype = DType::f32) const {
+    BuildOptions opts{seed};
+    opts.dtype = dtype;
+    if (gpt2) return std::make_unique<GPT2LMHeadModel>(*gpt2, opts);
+    return std::make_unique<MistralForCausalLM>(*llama, opts);
   }
 };
 
@@ -418,8 +424,9 @@ json bench_eval(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t s
   return out;
 }
 
+// weight_bytes: bytes per matmul weight (4 for f32, 2 for a model stored in bf16).
 json bench_generate(CausalLM& model, const BenchShape& cfg, int64_t prompt_len, int64_t n_new, int warmup,
-                    int reps, uint64_t seed) {
+                    int reps, uint64_t seed, int weight_itemsize = 4) {
   model.eval();
   Generator gen(seed + 2000);
   Tensor prompt_t = random_ids(gen, 1, prompt_len, cfg.vocab());
@@ -446,11 +453,12 @@ json bench_generate(CausalLM& model, const BenchShape& cfg, int64_t prompt_len, 
     if (i >= warmup) times.push_back(dt), prefill.push_back(dp), faults += df;
   }
   GALVANI_CHECK(int64_t(out.size()) == n_new, "bench_train: generate returned ", out.size(), " tokens, not ", n_new);
-  const double med = median(times), weight_bytes = 4 * cfg.matmul_params();
+  const double med = median(times), weight_bytes = weight_itemsize * cfg.matmul_params();
   log("  generate %lld tokens: %.3fs median (%.1f tok/s)", (long long)n_new, med, double(n_new) / med);
   std::vector<double> ms;
   for (double s : times) ms.push_back(s * 1e3);
   return {{"batch", 1},
+          {"weights_dtype", weight_itemsize == 2 ? "bf16" : "f32"},
           {"prompt_tokens", prompt_len},
           {"new_tokens", n_new},
           {"kv_cache", true},
@@ -530,7 +538,10 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--gen-prompt", gen_prompt, "prompt length for generation")->check(cli::kPositive)->capture_default_str();
   app.add_option("--gen-tokens", gen_tokens, "new tokens to generate")->check(cli::kPositive)->capture_default_str();
-  app.add_option("--sections", sections_s, "comma-separated subset of train,eval,generate")->capture_default_str();
+  app.add_option("--sections", sections_s,
+                 "comma-separated subset of train,eval,generate,generate-bf16 (generate-bf16: the same model with its "
+                 "weights stored in bf16 and computed in f32, as load_causal_lm(dir, DType::bf16) builds it)")
+      ->capture_default_str();
   app.add_flag("--no-machine", no_machine, "skip the GEMM / copy / first-touch measurements");
   app.add_option("--wait-idle", wait_idle,
                  "before each section, wait up to SECONDS for other processes to leave the CPUs idle");
@@ -573,13 +584,14 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "--seq-lens: no length given (e.g. --seq-lens 128,256)\n");
     return 2;
   }
-  bool do_train = false, do_eval = false, do_gen = false;
+  bool do_train = false, do_eval = false, do_gen = false, do_gen16 = false;
   for (auto& s : split(sections_s)) {
     if (s == "train") do_train = true;
     else if (s == "eval") do_eval = true;
     else if (s == "generate") do_gen = true;
+    else if (s == "generate-bf16") do_gen16 = true;
     else {
-      std::fprintf(stderr, "--sections: unknown section '%s' (train, eval, generate)\n", s.c_str());
+      std::fprintf(stderr, "--sections: unknown section '%s' (train, eval, generate, generate-bf16)\n", s.c_str());
       return 2;
     }
   }
@@ -654,6 +666,15 @@ int run(int argc, char** argv) {
     result["eval"] = section([&] { return bench_eval(model, cfg, 1, eval_seq, warmup, eval_reps, seed, po); });
   if (do_gen)
     result["generate"] = section([&] { return bench_generate(model, cfg, gen_prompt, gen_tokens, 1, gen_reps, seed); });
+  if (do_gen16) {
+    const std::unique_ptr<CausalLM> model16 = cfg.build(seed, DType::bf16);
+    log("%s with bf16 weights: %.0f MiB", config.c_str(), double(model.num_parameters()) * 2 / (1 << 20));
+    result["generate_bf16"] =
+        section([&] { return bench_generate(*model16, cfg, gen_prompt, gen_tokens, 1, gen_reps, seed, 2); });
+    if (do_gen)
+      result["generate_bf16"]["speedup_vs_f32"] = result["generate_bf16"]["tokens_per_s"].get<double>() /
+                                                  result["generate"]["tokens_per_s"].get<double>();
+  }
   result["peak_rss_mb_end"] = max_rss_mb();
 
   if (!no_machine) {
@@ -670,9 +691,10 @@ int run(int argc, char** argv) {
     if (do_train)
       for (auto& r : result["train"]) r["fraction_of_sgemm"] = r["achieved_gflops"].get<double>() / peak;
     if (do_eval) result["eval"]["fraction_of_sgemm"] = result["eval"]["achieved_gflops"].get<double>() / peak;
-    if (do_gen)
-      result["generate"]["fraction_of_copy_bw"] = result["generate"]["weight_stream_gbps"].get<double>() /
-                                                  result["machine"]["copy_gbps"]["median"].get<double>();
+    for (const char* key : {"generate", "generate_bf16"})
+      if (result.contains(key))
+        result[key]["fraction_of_copy_bw"] = result[key]["weight_stream_gbps"].get<double>() /
+                                             result["machine"]["copy_gbps"]["median"].get<double>();
   }
   result["max_foreign_cpu_load"] = loads.empty() ? 0.0 : *std::max_element(loads.begin(), loads.end());
   if (result["max_foreign_cpu_load"].get<double>() > 0.05)

@@ -21,13 +21,14 @@ int main(int argc, char** argv) {
   CLI::App app{"Print a model's logits for prompts as JSON (last position in full, argmax at every position)"};
   std::string model_dir, tok_path;
   std::vector<std::string> prompts;
-  std::string adapter;
+  std::string adapter, dtype = "float32";
   bool special = true, load_in_4bit = false;
   app.add_option("--model", model_dir, "a Hugging Face model directory (config.json + safetensors)")->required();
   app.add_option("--tokenizer", tok_path, "tokenizer.json (default: the model directory's)");
   app.add_option("--prompt", prompts, "prompt text (repeatable)")->required();
   app.add_option("--adapter", adapter, "a peft adapter directory applied over --model (PeftModel.from_pretrained)");
   app.add_flag("--load-in-4bit", load_in_4bit, "quantize --model to NF4 as it loads (BitsAndBytesConfig: nf4, double quant)");
+  cli::add_dtype_option(app, dtype);
   app.add_option("--add-special-tokens", special, "let the tokenizer add BOS etc. (true/false)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     tok_path = cli::model_tokenizer(tok_path, model_dir).string();
     Tokenizer tok = Tokenizer::from_file(tok_path);
     LoadCausalLMOptions lo;
+    lo.dtype = cli::parse_dtype(dtype);
     if (load_in_4bit) lo.quantization_config = BitsAndBytesConfig::qlora();
     auto model = load_causal_lm(model_dir, lo);
     if (!adapter.empty()) load_adapter(*model, adapter);
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
     NoGradGuard no_grad;
     nlohmann::json out = {{"model", model_dir}, {"prompts", nlohmann::json::array()}};
     if (!adapter.empty()) out["adapter"] = adapter;
+    if (lo.dtype != DType::f32) out["dtype"] = dtype_name(lo.dtype);
     for (const std::string& p : prompts) {
       std::vector<int32_t> ids32 = tok.encode(p, special).ids;
       GALVANI_CHECK(!ids32.empty(), "lm_logits: the prompt \"", p, "\" has no tokens");

@@ -12,6 +12,13 @@
 
 namespace galvani {
 
+// The dtype a model computes in, from its parameters' (the embedding table's): f32 for a model
+// stored in bf16 or f16 — weight-only 16-bit, the ops widen each weight as they read it (ops/matmul.hpp's
+// weight_only_16) — else the parameters' own (f32, or f64 in gradient checks). KV caches hold this.
+inline DType activation_dtype(DType parameters) {
+  return parameters == DType::bf16 || parameters == DType::f16 ? DType::f32 : parameters;
+}
+
 // Keys and values of past positions, per layer, so generating token t+1 costs
 // one position's work instead of re-running the whole prefix.
 struct KVCache {

@@ -177,7 +177,7 @@ class GPT2LMHeadModel : public CausalLM {
 
   KVCache new_cache(int64_t batch, int64_t max_len) const override {
     return KVCache(config.n_layer, batch, config.n_head, std::min(max_len, config.n_positions), config.head_dim(),
-                   transformer->wte->weight.dtype());
+                   activation_dtype(transformer->wte->weight.dtype()));
   }
   int64_t vocab_size() const override { return config.vocab_size; }
   int64_t context_length() const override { return config.n_positions; }

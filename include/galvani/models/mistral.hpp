@@ -321,7 +321,7 @@ class MistralForCausalLM : public CausalLM {
   KVCache new_cache(int64_t batch, int64_t max_len) const override {
     return KVCache(config.num_hidden_layers, batch, config.num_key_value_heads,
                    std::min(max_len, config.max_position_embeddings), config.head_dim(),
-                   model->embed_tokens->weight.dtype());
+                   activation_dtype(model->embed_tokens->weight.dtype()));
   }
   int64_t vocab_size() const override { return config.vocab_size; }
   int64_t context_length() const override { return config.max_position_embeddings; }

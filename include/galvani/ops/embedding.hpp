@@ -16,6 +16,7 @@
 #include "../autograd/node.hpp"
 #include "../core/dispatch.hpp"
 #include "../core/tensor.hpp"  // the complete Tensor: views, to(), backward()
+#include "autocast.hpp"  // cast_raw
 #include "op_args.hpp"
 
 namespace galvani {
@@ -59,9 +60,14 @@ void embedding_backward(const T* dout, const I* ids, T* dweight, int64_t N, int6
   }
 }
 
-// weight (V, C) f32/f64, ids (any shape) i32/i64 → (ids.shape..., C).
+// weight (V, C) f32/f64, ids (any shape) i32/i64 → (ids.shape..., C) in weight's dtype.
+// A bf16/f16 table (a model stored in 2 bytes, computing in f32: ops/matmul.hpp's weight_only_16)
+// gives f32 rows, each widened exactly from the rows it picks (the table is never widened whole);
+// its gradient is summed in f32 and returned in the table's dtype, as through w.to(torch.float32).
+// Errors: a weight that is not 2-D float, ids that are not integers, an id outside [0, V).
 inline Tensor embedding(const Tensor& weight, const Tensor& ids) {
-  detail::check_float("embedding", "weight", weight);
+  const bool w16 = weight.defined() && (weight.dtype() == DType::bf16 || weight.dtype() == DType::f16);
+  if (!w16) detail::check_float("embedding", "weight", weight);
   GALVANI_CHECK(weight.dim() == 2, "embedding: weight must be (V, C), got ", detail::describe(weight));
   GALVANI_CHECK(ids.defined() && (ids.dtype() == DType::i32 || ids.dtype() == DType::i64),
                 "embedding: ids must be an i32 or i64 tensor, got ", detail::describe(ids), " (weight ",
@@ -77,6 +83,27 @@ inline Tensor embedding(const Tensor& weight, const Tensor& ids) {
   Tensor idc = detail::dense(ids);
   Shape out_shape = ids.shape();
   out_shape.push_back(C);
+  if (w16) {
+    Tensor out16 = Tensor::empty(out_shape, weight.dtype(), weight.device());
+    dispatch("embedding", {{"weight", weight}, {"ids", ids}}, IndexTypes{ids.dtype()}, [&]<class I>() {
+      const auto gather = [&]<class S>() {
+        const S* pw = static_cast<const S*>(weight.storage()->data()) + weight.offset();
+        embedding_forward<S, I>(pw, weight.strides()[0], weight.strides()[1], idc.data<I>(), out16.data<S>(), N, C);
+      };
+      if (weight.dtype() == DType::bf16) gather.template operator()<bf16>();
+      else gather.template operator()<f16>();
+    });
+    Tensor out = detail::cast_raw(out16, DType::f32);
+    const DType wdt = weight.dtype();
+    return record("embedding", out, {weight, ids}, [idc, V, C, N, wdt](const Tensor& g, const Needs&) -> Grads {
+      Tensor gc = detail::dense(g);
+      Tensor dw = Tensor::empty({V, C}, DType::f32, gc.device());
+      dispatch("embedding backward", {{"grad", gc}, {"ids", idc}}, IndexTypes{idc.dtype()}, [&]<class I>() {
+        embedding_backward<float, I>(gc.data<float>(), idc.data<I>(), dw.data<float>(), N, V, C);
+      });
+      return {detail::cast_raw(dw, wdt), Tensor()};
+    });
+  }
   Tensor out = Tensor::empty(out_shape, weight.dtype(), weight.device());
   dispatch("embedding", {{"weight", weight}, {"ids", ids}}, IndexTypes{ids.dtype()}, [&]<class I>() {
     visit_float(weight.dtype(), "embedding", [&]<class T>() {

@@ -27,6 +27,9 @@
 #include <type_traits>
 
 #include <omp.h>
+#if defined(__x86_64__) || defined(__SSE__)
+#include <immintrin.h>  // the AVX2 copy's bf16 loads (ops/gemm_kernels.inl)
+#endif
 
 #include "../core/dtype.hpp"
 #include "../core/isa.hpp"
@@ -118,6 +121,22 @@ void gemm_mixed(int64_t M, int64_t N, int64_t K, const TA* a, int64_t a_rs, int6
                     (std::is_same_v<TB, float> || std::is_same_v<TB, bf16> || std::is_same_v<TB, f16>),
                 "gemm_mixed: operands are float, bf16 or f16");
   GALVANI_ISA_CALL(detail, gemm_mixed<TA, TB>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel));
+}
+
+// C (M, N) f32 = A (M, K) f32 · B (K, N) with B bf16 or f16 (TB), for M <= kGemvRows (8) and B with
+// unit stride along one dimension (b_rs == 1: `linear`'s Wᵀ over W (N, K) row-major; b_cs == 1:
+// `conv1d_linear`'s W (K, N)): gemm_mixed's GEMV path alone — each element of B loaded once and
+// widened in registers, the sums in the order of gemm<float>'s GEMV over the widened B, so the result
+// is that product's to the bit. Decoding with 2-byte weights streams half the bytes of f32.
+// Error: M above kGemvRows or B strided along both dimensions (a precondition the callers meet).
+template <class TB>
+void gemv_mixed(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const TB* b, int64_t b_rs,
+                int64_t b_cs, float* c, int64_t ldc, bool accumulate = false, bool parallel = true) {
+  static_assert(std::is_same_v<TB, bf16> || std::is_same_v<TB, f16>, "gemv_mixed: B is bf16 or f16");
+  GALVANI_CHECK(M <= detail::kGemvRows && (b_rs == 1 || b_cs == 1), "gemv_mixed: needs at most ",
+                detail::kGemvRows, " rows of A and B contiguous along one dimension (got M = ", M, ", B strides ",
+                b_rs, ", ", b_cs, ")");
+  GALVANI_ISA_CALL(detail, gemv_mixed<TB>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel));
 }
 
 // The instruction-set level (0 baseline, 1 AVX2, 2 AVX-512) of the GEMM copy that runs now —

@@ -43,6 +43,31 @@ GALVANI_ISA_FN inline V load_widened(const S* p) {
   return v;
 }
 
+// One K step of gemv_dot: 64 bytes of f32 as NV vectors of L lanes (wv[v] holds elements v·L ..
+// v·L + L−1), loaded from f32, or widened from bf16 / f16 (load_widened). bf16 on AVX2 takes one
+// 32-byte load and in-lane unpacks with zero (a bf16 is the high half of its f32), then two
+// lane-crossing permutes to restore the order: 4 shuffles per 16 weights instead of the 8 shuffles
+// and 2 shifts the compiler made of load_widened — and the same values in the same lanes, so the
+// sums are unchanged. (SmolLM2's q/down projections with the weights in cache: 28-33 -> 34-47 GB/s
+// of bf16.)
+template <class V, int L, int NV, class S>
+GALVANI_ISA_FN inline void load_widened_step(const S* p, V (&wv)[NV]) {
+#if GALVANI_ISA_LEVEL == 1
+  if constexpr (std::is_same_v<S, bf16> && NV == 2 && sizeof(V) == 32) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i z = _mm256_setzero_si256();
+    const __m256i lo = _mm256_unpacklo_epi16(z, h);  // elements 0-3 | 8-11 as f32
+    const __m256i hi = _mm256_unpackhi_epi16(z, h);  // elements 4-7 | 12-15
+    const __m256i w0 = _mm256_permute2x128_si256(lo, hi, 0x20), w1 = _mm256_permute2x128_si256(lo, hi, 0x31);
+    std::memcpy(&wv[0], &w0, sizeof(V));
+    std::memcpy(&wv[1], &w1, sizeof(V));
+    return;
+  }
+#endif
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) wv[v] = load_widened<V, L>(p + v * L);
+}
+
 // The micro-kernel: C[MR x NR] (+)= Ap[kc x MR]ᵀ · Bp[kc x NR].
 // The MR x NR block of C lives in vector registers (GCC/Clang vector types of the copy's
 // hardware width, GALVANI_ISA_VECTOR_BYTES: NR / lanes of them per row) for the whole k loop;
@@ -101,6 +126,8 @@ GALVANI_ISA_FN inline void gemm_micro(int64_t kc, const T* __restrict ap, const 
 // Rows of Bᵀ contiguous (b_rs == 1; `linear`'s x·Wᵀ with W (N, K) row-major):
 // C[i, n] = dot(A[i, :], W[n, :]), M dot products per row of W, vectorized over K.
 // TB, B's element type, is T or (gemm_mixed, T = float) bf16 / f16, widened as it is loaded.
+// (Two rows of W at a time, for more loads in flight, ran SmolLM2's bf16 projections at 12-16
+// instead of 18-22 GB/s: the rows stay one at a time.)
 template <class T, int M, class TB = T>
 GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const TB* b, int64_t b_cs, T* c, int64_t ldc, int64_t K,
                              int64_t n0, int64_t n1, bool accumulate) {
@@ -117,8 +144,7 @@ GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const TB* b, int64_t b_cs,
     int64_t k = 0;
     for (; k + W <= K; k += W) {
       V wv[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) wv[v] = load_widened<V, L>(w + k + v * L);
+      load_widened_step<V, L, NV>(w + k, wv);
 #pragma GCC unroll 8
       for (int i = 0; i < M; ++i)
 #pragma GCC unroll 4
@@ -142,39 +168,92 @@ GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const TB* b, int64_t b_cs,
 // Rows of B contiguous (b_cs == 1; `conv1d_linear`'s x·W with W (K, N) row-major):
 // C[i, :] = Σ_k A[i, k]·W[k, :], an axpy per row of W, vectorized over N. The
 // columns go in blocks of NB so the M partial rows stay in L1 while all of K streams.
+// Four rows of W at a time: each vector of partial sums is loaded once, takes the four rows'
+// products (k, k+1, k+2, k+3, in that order: the sums of one row at a time, to the bit) and is
+// stored once — a quarter of the partial sums' L1 traffic — and 2-byte rows are widened 16 weights
+// at a time (load_widened_step). With the weights in cache, GPT-2's Conv1D projections ran at
+// 22-25 GB/s of bf16 before, 35-49 after (f32: 36-53 -> 45-56 GB/s).
+// The axpy's column blocks: 1 KB of each row of W (256 f32, 512 bf16), read K rows apart. (512-byte
+// runs of bf16 fed GPT-2's Conv1D projections 1-2 GB/s slower from memory, and its bf16 decoding
+// ran at 68-94 instead of 93-97 tokens/s; 512 f32 columns were no faster than 256.)
+template <class TB>
+constexpr int64_t gemv_axpy_columns() { return sizeof(TB) == 2 ? 512 : 256; }
+
+// acc[i][j] += ak[i]·row[j] for j in [j0, nb): one row of W into the partial sums, the loop
+// gemv_axpy ran over all of its rows before it took four at a time (it still runs the rows past a
+// multiple of four, and the columns past the two-vector steps).
+template <class T, int M, int64_t NB, class TB>
+GALVANI_ISA_FN inline void gemv_axpy_row(T (&acc)[M][NB], const T* ak, const TB* row, int64_t j0, int64_t nb) {
+#pragma omp simd
+  for (int64_t j = j0; j < nb; ++j) {
+    const T r = widen<T>(row[j]);
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) acc[i][j] += ak[i] * r;
+  }
+}
+
 template <class T, int M, class TB = T>
 GALVANI_ISA_FN void gemv_axpy(const T* a, int64_t lda, const TB* b, int64_t b_rs, T* c, int64_t ldc, int64_t K, int64_t n0,
                int64_t n1, bool accumulate) {
-  constexpr int64_t NB = 256;
+  constexpr int64_t NB = gemv_axpy_columns<TB>();
+  constexpr int KR = 4, L = GALVANI_ISA_VECTOR_BYTES / int(sizeof(T));
+  typedef T V __attribute__((vector_size(GALVANI_ISA_VECTOR_BYTES)));
   alignas(64) T acc[M][NB];
   for (int64_t j0 = n0; j0 < n1; j0 += NB) {
     const int64_t nb = std::min(NB, n1 - j0);
     for (int i = 0; i < M; ++i)
       for (int64_t j = 0; j < nb; ++j) acc[i][j] = accumulate ? c[i * ldc + j0 + j] : T(0);
-    for (int64_t k = 0; k < K; ++k) {
-      const TB* row = b + k * b_rs + j0;
+    int64_t k = 0;
+    for (; k + KR <= K; k += KR) {
+      const TB* row[KR];
+      T ak[KR][M];
+#pragma GCC unroll 4
+      for (int q = 0; q < KR; ++q) {
+        row[q] = b + (k + q) * b_rs + j0;
+        for (int i = 0; i < M; ++i) ak[q][i] = a[i * lda + k + q];
+      }
+      int64_t j = 0;
+      for (; j + 2 * L <= nb; j += 2 * L) {  // two vectors of each row: load_widened_step's bf16 unpacks
+        V w[KR][2];
+#pragma GCC unroll 4
+        for (int q = 0; q < KR; ++q) load_widened_step<V, L, 2>(row[q] + j, w[q]);
+#pragma GCC unroll 8
+        for (int i = 0; i < M; ++i)
+#pragma GCC unroll 2
+          for (int v = 0; v < 2; ++v) {
+            V s;
+            std::memcpy(&s, &acc[i][j + v * L], sizeof s);
+#pragma GCC unroll 4
+            for (int q = 0; q < KR; ++q) s += ak[q][i] * w[q][v];
+            std::memcpy(&acc[i][j + v * L], &s, sizeof s);
+          }
+      }
+      for (int q = 0; q < KR; ++q) gemv_axpy_row<T, M, NB>(acc, ak[q], row[q], j, nb);  // the last columns
+    }
+    for (; k < K; ++k) {
       T ak[M];
       for (int i = 0; i < M; ++i) ak[i] = a[i * lda + k];
-#pragma omp simd
-      for (int64_t j = 0; j < nb; ++j) {
-        const T r = widen<T>(row[j]);
-#pragma GCC unroll 8
-        for (int i = 0; i < M; ++i) acc[i][j] += ak[i] * r;
-      }
+      gemv_axpy_row<T, M, NB>(acc, ak, b + k * b_rs + j0, 0, nb);
     }
     for (int i = 0; i < M; ++i) std::copy_n(acc[i], nb, c + i * ldc + j0);
   }
 }
 
-// Columns [0, N) of the GEMV in blocks of NB = 256, one parallel region, static blocks: each
-// thread streams its own slice of B. (A named function rather than a lambda: a lambda does not
+// Columns [0, N) of the GEMV in blocks of at most 256 (the axpy: gemv_axpy_columns), one parallel
+// region, static blocks: each thread streams its own slice of B. The blocks come in whole rounds of
+// the thread count, as equal as multiples of 16 columns allow: in fixed 256-column blocks SmolLM2's
+// o_proj (N = 576: 256 + 256 + 64) gave one of 2 threads 512 rows of W and the other 64, and k_proj
+// (N = 192) one block, so one thread. (A named function rather than a lambda: a lambda does not
 // take its enclosing function's target attribute.)
 template <class T, int MM, class TB>
 GALVANI_ISA_FN void gemv_blocks(const T* a, int64_t lda, const TB* b, int64_t b_rs, int64_t b_cs, T* c, int64_t ldc,
                                 int64_t N, int64_t K, bool accumulate, bool parallel) {
-  constexpr int64_t NB = 256;  // columns per work item
-  const int64_t nblocks = (N + NB - 1) / NB;
   const bool dot = b_rs == 1;
+  const int64_t most = dot ? 256 : gemv_axpy_columns<TB>();
+  const int64_t threads = parallel ? std::max(1, omp_get_max_threads()) : 1;
+  const int64_t rounds = ((N + most - 1) / most + threads - 1) / threads;
+  const int64_t NB = std::min(most, ((N + rounds * threads - 1) / (rounds * threads) + 15) / 16 * 16);
+  const int64_t nblocks = (N + NB - 1) / NB;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t n0 = blk * NB, n1 = std::min(N, n0 + NB);
@@ -352,6 +431,44 @@ template <class T>
 GALVANI_ISA_FN void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
                          int64_t b_cs, T* c, int64_t ldc, bool accumulate, bool parallel) {
   gemm_typed<T, T, T>(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, parallel);
+}
+
+// The GEMV path alone, f32 A with a bf16 or f16 B widened as it is loaded (M <= kGemvRows, b_rs == 1
+// or b_cs == 1): what `linear` over a 2-byte weight needs for decoding, without gemm_mixed's packed
+// path. Every translation unit that includes ops/matmul.hpp compiles this at each level, so it takes
+// two row counts, not gemv's eight: one row as it is, else groups of four rows, the last padded with
+// zero rows (streaming B is the cost, not the extra multiply-adds). Each output element is the same
+// dot product in the same order as gemv's, so the result is gemv<float>'s over the widened B.
+template <class TB>
+GALVANI_ISA_FN void gemv_mixed(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const TB* b,
+                               int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate, bool parallel) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t m = 0; m < M; ++m) std::fill_n(c + m * ldc, N, 0.0f);
+    return;
+  }
+  const bool par = parallel && M * N * K > 65536;
+  if (M == 1 && a_cs == 1) {
+    gemv_blocks<float, 1, TB>(a, a_rs, b, b_rs, b_cs, c, ldc, N, K, accumulate, par);
+    return;
+  }
+  constexpr int64_t G = 4;
+  float* ap = scratch<float, 2>(size_t(G * K));
+  float* cp = scratch<float, 3>(size_t(G * N));
+  for (int64_t m0 = 0; m0 < M; m0 += G) {
+    const int64_t g = std::min(G, M - m0);
+    for (int64_t i = 0; i < G; ++i)
+      for (int64_t k = 0; k < K; ++k) ap[i * K + k] = i < g ? a[(m0 + i) * a_rs + k * a_cs] : 0.0f;
+    if (accumulate) {
+      for (int64_t i = 0; i < G; ++i) {
+        if (i < g) std::copy_n(c + (m0 + i) * ldc, N, cp + i * N);
+        else std::fill_n(cp + i * N, N, 0.0f);
+      }
+    }
+    gemv_blocks<float, G, TB>(ap, K, b, b_rs, b_cs, cp, N, N, K, accumulate, par);
+    for (int64_t i = 0; i < g; ++i) std::copy_n(cp + i * N, N, c + (m0 + i) * ldc);
+  }
 }
 
 template <class TA, class TB>

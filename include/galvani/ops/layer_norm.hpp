@@ -94,8 +94,12 @@ void layer_norm_backward(const T* dy, const T* x, const T* w, const T* mean, con
   }
 }
 
-// y = LayerNorm(x) over the last dim: x (..., C), weight (C), bias (C) or Tensor().
+// y = LayerNorm(x) over the last dim: x (..., C), weight (C), bias (C) or Tensor(), in x's dtype — or,
+// with an f32 x, bf16/f16 (a model stored in 2 bytes computing in f32): widened first, as .to(torch.float32).
 inline Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5) {
+  const auto low = [](const Tensor& t) { return t.defined() && (t.dtype() == DType::bf16 || t.dtype() == DType::f16); };
+  if (x.defined() && x.dtype() == DType::f32 && (low(weight) || low(bias)))
+    return layer_norm(x, low(weight) ? weight.to(DType::f32) : weight, low(bias) ? bias.to(DType::f32) : bias, eps);
   detail::check_float("layer_norm", "input", x);
   GALVANI_CHECK(x.dim() >= 1, "layer_norm: expected an input (..., C), got ", detail::describe(x));
   const int64_t C = x.shape().back(), N = x.numel() / std::max<int64_t>(C, 1);

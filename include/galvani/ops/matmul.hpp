@@ -118,6 +118,62 @@ inline Tensor autocast_linear(const Tensor& x, const Tensor& w, const Tensor& b,
   });
 }
 
+// True for an f32 input with a bf16 or f16 weight: a model whose parameters are stored in 2 bytes
+// (load_causal_lm with dtype bf16) computing in f32 — weight-only 16-bit, as llama.cpp runs a BF16
+// GGUF and unlike torch, whose linear refuses mixed dtypes (transformers' torch_dtype=bfloat16 also
+// computes in bf16).
+inline bool weight_only_16(const Tensor& x, const Tensor& w) {
+  return x.dtype() == DType::f32 && (w.dtype() == DType::bf16 || w.dtype() == DType::f16);
+}
+
+// y (M, N) f32 = x2 (M, K) f32 · B (K, N) with B a bf16/f16 view (Wᵀ of linear's W (N, K), or
+// conv1d_linear's W (K, N) itself). Up to kGemvRows rows (decoding, a short prompt): gemv_mixed
+// for bf16 — each weight read once, in 2 bytes, and widened in registers; more rows (a prompt or a
+// batch: compute-bound) and f16 weights: the f32 GEMM of a widened copy of B. Either way the result
+// is the f32 product over the widened weight, to the bit (every bf16/f16 value is a float).
+inline Tensor mm_weight16(const Tensor& x2, const Tensor& B, const char* op) {
+  const int64_t M = x2.shape()[0], K = x2.shape()[1], N = B.shape()[1];
+  GALVANI_CHECK(B.shape()[0] == K, op, ": cannot multiply ", shape_str(x2.shape()), " by ", shape_str(B.shape()));
+  if (B.dtype() == DType::bf16 && M <= kGemvRows && (B.strides()[0] == 1 || B.strides()[1] == 1)) {
+    Tensor C = Tensor::empty({M, N}, DType::f32, x2.device());
+    dispatch(op, {{"input", x2}, {"weight", B}}, FloatTypes{x2.dtype()}, [&]<class T>() {
+      if constexpr (std::is_same_v<T, float>)
+        gemv_mixed<bf16>(M, N, K, x2.data<float>(), x2.strides()[0], x2.strides()[1], B.data<bf16>(), B.strides()[0],
+                         B.strides()[1], C.data<float>(), N);
+    });
+    return C;
+  }
+  return mm_kernel(x2, widened(B), op);
+}
+
+// linear (W (out, in)) or, with fan_in_fan_out, conv1d_linear (W (in, out)) of an f32 x with a
+// bf16/f16 weight (weight_only_16): y f32 through mm_weight16, a 2-byte bias widened exactly. No
+// rounding anywhere: the f32 layer over the widened parameters, bit for bit. Backward: dx from the
+// widened W in f32; dW and db computed in f32 and returned in the parameter's dtype (rounded to
+// nearest even, as the gradient of torch's w.to(torch.float32) arrives at w).
+inline Tensor linear_weight16(const Tensor& x, const Tensor& w, const Tensor& b, bool fan_in_fan_out, const char* op) {
+  GALVANI_CHECK(!b.defined() || b.dtype() == DType::f32 || b.dtype() == w.dtype(), op, ": bias ", dtype_name(b.dtype()),
+                " does not go with a ", dtype_name(w.dtype()), " weight (expected ", dtype_name(w.dtype()), " or f32)");
+  const Tensor x2 = rows_of(x);
+  Tensor y = mm_weight16(x2, fan_in_fan_out ? w : t2d(w), op);
+  if (b.defined()) add_bias_rows(y, b.dtype() == DType::f32 ? b : cast_raw(b, DType::f32));
+  const int64_t out_features = fan_in_fan_out ? w.shape()[1] : w.shape()[0];
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  y = y.as_strided(out_shape, contiguous_strides(out_shape), 0);
+  return record(op, y, {x, w, b}, [x2, w, b_dtype = b.defined() ? b.dtype() : DType::f32, fan_in_fan_out,
+                                   has_b = b.defined(), x_shape = x.shape(), op](const Tensor& g, const Needs& need) -> Grads {
+    const Tensor g2 = rows_of(g);  // (N, out)
+    Tensor dx, dw, db;
+    if (need[0])
+      dx = mm_kernel(g2, widened(fan_in_fan_out ? t2d(w) : w), op).as_strided(x_shape, contiguous_strides(x_shape), 0);
+    if (need[1])
+      dw = cast_raw(fan_in_fan_out ? mm_kernel(t2d(x2), g2, op) : mm_kernel(t2d(g2), x2, op), w.dtype());
+    if (has_b && need[2]) db = cast_raw(sum_kernel(g2, {0}, false), b_dtype);
+    return {dx, dw, db};
+  });
+}
+
 }  // namespace detail
 
 // matmul: a (..., M, K) · b (..., K, N) → (..., M, N), 2-D to 4-D, batch dims broadcast.
@@ -173,12 +229,15 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
 
 // y = x·Wᵀ + b: x (..., in), W (out, in), b (out) or undefined → y (..., out).
 // Under autocast (core/autocast.hpp) with f32 x and W: bf16/f16 operands and result, f32 sums.
+// An f32 x with a bf16/f16 W (and b): weight-only 16-bit, y f32 — the f32 layer over the widened
+// weight, bit for bit; a decode step reads the 2-byte weight once (detail::linear_weight16).
 inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor()) {
   GALVANI_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.shape()[1], "linear: input ", shape_str(x.shape()),
                 " does not fit weight ", shape_str(w.shape()), " (expected (..., ", w.dim() == 2 ? w.shape()[1] : -1,
                 ") for a weight of shape (out, in))");
   GALVANI_CHECK(!b.defined() || (b.dim() == 1 && b.shape()[0] == w.shape()[0]), "linear: bias ",
                 shape_str(b.shape()), " does not match weight ", shape_str(w.shape()));
+  if (detail::weight_only_16(x, w)) return detail::linear_weight16(x, w, b, false, "linear");
   if (detail::autocast_applies(x) && w.dtype() == DType::f32)
     return detail::autocast_linear(x, w, b, false, "linear");
   Tensor x2 = detail::rows_of(x);
@@ -199,11 +258,13 @@ inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(
 }
 
 // y = x·W + b with W (in, out): Hugging Face's Conv1D, used by every GPT-2 projection.
+// Autocast and bf16/f16 weights as linear().
 inline Tensor conv1d_linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor()) {
   GALVANI_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.shape()[0], "conv1d_linear: input ",
                 shape_str(x.shape()), " does not fit weight ", shape_str(w.shape()), " (Conv1D weights are (in, out))");
   GALVANI_CHECK(!b.defined() || (b.dim() == 1 && b.shape()[0] == w.shape()[1]), "conv1d_linear: bias ",
                 shape_str(b.shape()), " does not match weight ", shape_str(w.shape()));
+  if (detail::weight_only_16(x, w)) return detail::linear_weight16(x, w, b, true, "conv1d_linear");
   if (detail::autocast_applies(x) && w.dtype() == DType::f32)
     return detail::autocast_linear(x, w, b, true, "conv1d_linear");
   Tensor x2 = detail::rows_of(x);

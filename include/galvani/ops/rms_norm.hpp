@@ -69,8 +69,12 @@ void rms_norm_backward(const T* dy, const T* x, const T* w, const T* rstd, T* dx
   }
 }
 
-// y = RMSNorm(x) over the last dim: x (..., C), weight (C).
+// y = RMSNorm(x) over the last dim: x (..., C), weight (C) in x's dtype — or, with an f32 x, bf16/f16
+// (a model stored in 2 bytes computing in f32): the weight is widened first, as w.to(torch.float32).
 inline Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
+  if (x.defined() && weight.defined() && x.dtype() == DType::f32 &&
+      (weight.dtype() == DType::bf16 || weight.dtype() == DType::f16))
+    return rms_norm(x, weight.to(DType::f32), eps);
   detail::check_float("rms_norm", "input", x);
   GALVANI_CHECK(x.dim() >= 1, "rms_norm: expected an input (..., C), got ", detail::describe(x));
   const int64_t C = x.shape().back(), N = x.numel() / std::max<int64_t>(C, 1);

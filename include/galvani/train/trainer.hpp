@@ -375,6 +375,14 @@ class Trainer {
 
   TrainResult train() {
     namespace fs = std::filesystem;
+    // A model stored in bf16/f16 (load_causal_lm with dtype bf16) computes in f32 but its weights
+    // cannot take f32 optimizer updates: refused before any file is written.
+    for (const auto& [name, p] : model_.named_parameters())
+      GALVANI_CHECK(!p.requires_grad() || p.dtype() == DType::f32 || p.dtype() == DType::f64, "Trainer: parameter '",
+                    name, "' is ", dtype_name(p.dtype()),
+                    " and trainable; galvani trains f32 weights: load the model in float32 (bf16 mixed precision is "
+                    "--bf16 / TrainingArguments::bf16, with f32 weights), or freeze it (requires_grad_(false), as a "
+                    "LoRA's base)");
     keep_freed_memory();  // reuse each step's big buffers instead of faulting in fresh pages
     if (args_.gradient_checkpointing) model_.gradient_checkpointing_enable();  // as HF's Trainer does
     const bool main_process = group_.is_main_process();
