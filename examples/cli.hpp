@@ -101,6 +101,13 @@ inline CLI::Option* add_dtype_option(CLI::App& app, std::string& dtype) {
 inline galvani::DType parse_dtype(const std::string& dtype) {
   return dtype == "bfloat16" || dtype == "bf16" ? galvani::DType::bf16 : galvani::DType::f32;
 }
+// --dtype bfloat16 with --load-in-4bit: the 4-bit model keeps its other weights (embeddings, norms,
+// biases) in float32, as the course's QLoRA base does; a bf16 bias would not fit the 4-bit layers'
+// f32 computation. An error that says to pass one of the two.
+inline void check_dtype_with_4bit(const std::string& dtype, bool load_in_4bit) {
+  GALVANI_CHECK(!load_in_4bit || parse_dtype(dtype) == galvani::DType::f32, "--dtype ", dtype,
+                " with --load-in-4bit: the 4-bit model keeps its other weights in float32; pass one of the two");
+}
 
 // A model directory given by the user: it must exist and hold config.json. The message
 // says what to do, so a typo fails before any work is done.

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   gen_flags.seed = seed;
 
   try {
+    cli::check_dtype_with_4bit(dtype, load_in_4bit);
     if (!model_dir.empty()) {
       cli::check_model_dir(model_dir);
       tokenizer_path = cli::model_tokenizer(tokenizer_path, model_dir).string();

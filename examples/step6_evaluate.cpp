@@ -44,15 +44,11 @@ int main(int argc, char** argv) {
       "dtype of the loaded weights (base and finetuned; not with --load-in-4bit): float32, or bfloat16 (bf16) to "
       "store them in 2 bytes (computation stays in float32)");
   CLI11_PARSE(app, argc, argv);
-  if (load_in_4bit && cli::parse_dtype(dtype) != DType::f32) {
-    std::fprintf(stderr, "error: --dtype %s with --load-in-4bit: the 4-bit base keeps its other weights in float32; "
-                 "pass one of them\n", dtype.c_str());
-    return 2;
-  }
-  const DType weights_dtype = cli::parse_dtype(dtype);
+  const DType weights_dtype = cli::parse_dtype(dtype);  // checked against --load-in-4bit below
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe or a log file in order with stderr's
 
   try {
+    cli::check_dtype_with_4bit(dtype, load_in_4bit);
     // Inputs first, so a wrong path fails before minutes of work.
     check_model_name(base_name, "--base");
     if (!adapter.empty()) {

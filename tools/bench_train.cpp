@@ -424,7 +424,7 @@ json bench_eval(CausalLM& model, const BenchShape& cfg, int64_t batch, int64_t s
   return out;
 }
 
-// weight_bytes: bytes per matmul weight (4 for f32, 2 for a model stored in bf16).
+// weight_itemsize: bytes per matmul weight (4 for f32, 2 for a model stored in bf16).
 json bench_generate(CausalLM& model, const BenchShape& cfg, int64_t prompt_len, int64_t n_new, int warmup,
                     int reps, uint64_t seed, int weight_itemsize = 4) {
   model.eval();

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--add-special-tokens", special, "let the tokenizer add BOS etc. (true/false)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
+    cli::check_dtype_with_4bit(dtype, load_in_4bit);
     cli::check_model_dir(model_dir);  // a typo in --model names the folder, not tokenizer.json
     tok_path = cli::model_tokenizer(tok_path, model_dir).string();
     Tokenizer tok = Tokenizer::from_file(tok_path);

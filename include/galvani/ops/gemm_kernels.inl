@@ -43,8 +43,9 @@ GALVANI_ISA_FN inline V load_widened(const S* p) {
   return v;
 }
 
-// One K step of gemv_dot: 64 bytes of f32 as NV vectors of L lanes (wv[v] holds elements v·L ..
-// v·L + L−1), loaded from f32, or widened from bf16 / f16 (load_widened). bf16 on AVX2 takes one
+// NV·L consecutive elements of an f32, bf16 or f16 row as NV f32 vectors of L lanes (wv[v] holds
+// elements v·L .. v·L + L−1; one K step of gemv_dot, two vectors of a row in gemv_axpy), each
+// through load_widened. bf16 on AVX2 takes one
 // 32-byte load and in-lane unpacks with zero (a bf16 is the high half of its f32), then two
 // lane-crossing permutes to restore the order: 4 shuffles per 16 weights instead of the 8 shuffles
 // and 2 shifts the compiler made of load_widened — and the same values in the same lanes, so the
@@ -173,7 +174,8 @@ GALVANI_ISA_FN void gemv_dot(const T* a, int64_t lda, const TB* b, int64_t b_cs,
 // stored once — a quarter of the partial sums' L1 traffic — and 2-byte rows are widened 16 weights
 // at a time (load_widened_step). With the weights in cache, GPT-2's Conv1D projections ran at
 // 22-25 GB/s of bf16 before, 35-49 after (f32: 36-53 -> 45-56 GB/s).
-// The axpy's column blocks: 1 KB of each row of W (256 f32, 512 bf16), read K rows apart. (512-byte
+// The axpy's column blocks: 512 columns of a 2-byte W, else 256 (1 KB of each row of f32 or bf16
+// weights, 2 KB of f64), read K rows apart. (512-byte
 // runs of bf16 fed GPT-2's Conv1D projections 1-2 GB/s slower from memory, and its bf16 decoding
 // ran at 68-94 instead of 93-97 tokens/s; 512 f32 columns were no faster than 256.)
 template <class TB>

@@ -380,7 +380,7 @@ class Trainer {
     for (const auto& [name, p] : model_.named_parameters())
       GALVANI_CHECK(!p.requires_grad() || p.dtype() == DType::f32 || p.dtype() == DType::f64, "Trainer: parameter '",
                     name, "' is ", dtype_name(p.dtype()),
-                    " and trainable; galvani trains f32 weights: load the model in float32 (bf16 mixed precision is "
+                    " and trainable; galvani's optimizers update f32 (or f64) weights: load the model in float32 (bf16 mixed precision is "
                     "--bf16 / TrainingArguments::bf16, with f32 weights), or freeze it (requires_grad_(false), as a "
                     "LoRA's base)");
     keep_freed_memory();  // reuse each step's big buffers instead of faulting in fresh pages
