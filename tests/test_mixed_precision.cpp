@@ -446,13 +446,7 @@ TEST_CASE("GPT-2 and Mistral under autocast: logits near f32's, in the lower pre
   };
   GPT2LMHeadModel gpt2(testing::tiny_gpt2_config(), 9);
   check(gpt2);
-  MistralConfig mc = MistralConfig::defaults("mistral");
-  mc.vocab_size = 256;
-  mc.hidden_size = 32;
-  mc.intermediate_size = 48;
-  mc.num_hidden_layers = 2;
-  mc.num_attention_heads = 4;
-  mc.num_key_value_heads = 2;
+  const MistralConfig mc = testing::tiny_mistral_config("mistral");
   MistralForCausalLM mistral(mc, 9);
   check(mistral);
 }
@@ -597,13 +591,7 @@ TEST_CASE("a model stored in bf16 computes as the f32 model over its rounded wei
   bf16_opts.dtype = DType::bf16;
   GPT2LMHeadModel gpt2_16(testing::tiny_gpt2_config(), bf16_opts), gpt2_32(testing::tiny_gpt2_config(), 1);
   check(gpt2_16, gpt2_32);
-  MistralConfig mc = MistralConfig::defaults("llama");
-  mc.vocab_size = 256;
-  mc.hidden_size = 32;
-  mc.intermediate_size = 48;
-  mc.num_hidden_layers = 2;
-  mc.num_attention_heads = 4;
-  mc.num_key_value_heads = 2;
+  const MistralConfig mc = testing::tiny_mistral_config("llama");
   MistralForCausalLM llama_16(mc, bf16_opts), llama_32(mc, 1);
   check(llama_16, llama_32);
 }

@@ -1,8 +1,9 @@
 // tests/support/tiny_models.hpp — the toy task the Trainer tests share: rows whose tokens
 // follow a rule a model can learn (each token a function of the previous two, over a
-// vocabulary of 256), and a 2-layer GPT-2 over the same vocabulary.
+// vocabulary of 256), and a 2-layer GPT-2 and Mistral/Llama over the same vocabulary.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <galvani/models/gpt2.hpp>
@@ -32,6 +33,19 @@ inline GPT2Config tiny_gpt2_config() {
   c.n_embd = 32;
   c.n_layer = 2;
   c.n_head = 2;
+  return c;
+}
+
+// A Mistral (model_type "mistral") or Llama ("llama") with vocab 256, d 32, MLP 48, 2 layers, 4 query
+// and 2 key/value heads (grouped-query attention); the rest is the class's defaults.
+inline MistralConfig tiny_mistral_config(const std::string& model_type = "mistral") {
+  MistralConfig c = MistralConfig::defaults(model_type);
+  c.vocab_size = 256;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
   return c;
 }
 
